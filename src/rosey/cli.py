@@ -1,0 +1,144 @@
+"""Command-line entry points: ``rosey db``, ``rosey bot``, ``rosey up`` (and ``rosey-db``,
+``rosey-bot``). The only place that reads the environment, configures logging and installs
+signal handlers; everything else receives settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+
+import structlog
+
+from rosey import __version__
+from rosey.config import db_settings
+from rosey.errors import ConfigError, RoseyError
+from rosey.log import configure_logging
+
+__all__ = ["main", "db_main", "bot_main", "run_until_signalled"]
+
+log = structlog.get_logger()
+
+DB_HELP = """\
+Run the DatabaseService: consume Rosey's events from NATS into SQLite and answer queries.
+
+Every flag can also be given as an environment variable (the flag wins):
+  --nats-url      ROSEY_NATS_URL       NATS server URL(s), comma-separated (default nats://127.0.0.1:4222)
+  --db-path       ROSEY_DB_PATH        SQLite file, created when missing (default ./rosey.db)
+  --metrics-port  ROSEY_METRICS_PORT   port for /metrics, /healthz, /readyz (default 9101)
+Further environment settings: ROSEY_JETSTREAM=auto|off, ROSEY_BATCH_SIZE, ROSEY_STREAM_REPLICAS,
+ROSEY_STREAM_MAX_AGE_SECONDS, ROSEY_STREAM_MAX_BYTES, ROSEY_STREAM_DUPLICATE_WINDOW_SECONDS,
+ROSEY_METRICS_HOST, ROSEY_LOG_LEVEL, ROSEY_LOG_FORMAT=json|console.
+SIGTERM or SIGINT stops taking messages, commits what was fetched, closes the file, exits 0.
+"""
+
+
+def _log_setup(service: str, env: dict[str, str] | os._Environ[str]) -> None:
+    fmt = env.get("ROSEY_LOG_FORMAT", "")
+    configure_logging(service, level=env.get("ROSEY_LOG_LEVEL", "info"),
+                      json={"json": True, "console": False}.get(fmt))
+
+
+async def run_until_signalled(start: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run ``start(stop)``; SIGTERM/SIGINT set ``stop`` and the callee drains and returns."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await start(stop)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def _db_parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=DB_HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--nats-url", help="NATS URL(s) [ROSEY_NATS_URL]")
+    p.add_argument("--db-path", help="SQLite file [ROSEY_DB_PATH]")
+    p.add_argument("--metrics-port", type=int, help="metrics/health port [ROSEY_METRICS_PORT]")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p
+
+
+def _run_db(args: argparse.Namespace) -> int:
+    from rosey.dbservice.service import run_database_service
+
+    settings = db_settings(os.environ, nats_url=args.nats_url, db_path=args.db_path,
+                           metrics_port=args.metrics_port)
+    _log_setup("rosey-db", os.environ)
+    asyncio.run(run_until_signalled(lambda stop: run_database_service(settings, stop)))
+    return 0
+
+
+def _run_bot(args: argparse.Namespace) -> int:
+    from rosey.bot.cli import run_bot_from_args
+
+    _log_setup("rosey-bot", os.environ)
+    return run_bot_from_args(args, os.environ)
+
+
+def _run_up(args: argparse.Namespace) -> int:
+    from rosey.up import run_up_from_args
+
+    _log_setup("rosey-up", os.environ)
+    return run_up_from_args(args, os.environ)
+
+
+def _guard(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    try:
+        return fn(args)
+    except ConfigError as exc:
+        print(f"{sys.argv[0]}: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except RoseyError as exc:
+        print(f"{sys.argv[0]}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
+def db_main(argv: Sequence[str] | None = None) -> int:
+    args = _db_parser("rosey-db").parse_args(argv)
+    return _guard(_run_db, args)
+
+
+def bot_main(argv: Sequence[str] | None = None) -> int:
+    from rosey.bot.cli import add_bot_arguments
+
+    p = argparse.ArgumentParser(prog="rosey-bot", formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_bot_arguments(p)
+    return _guard(_run_bot, p.parse_args(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from rosey.bot.cli import add_bot_arguments
+    from rosey.up import add_up_arguments
+
+    p = argparse.ArgumentParser(prog="rosey", description="Rosey: CyTube bot + DatabaseService")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    db = sub.add_parser("db", help="run the DatabaseService", description=DB_HELP,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    for action in _db_parser("rosey db")._actions[1:-1]:
+        db._add_action(action)
+    db.set_defaults(func=_run_db)
+    bot = sub.add_parser("bot", help="run the CyTube bot",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_bot_arguments(bot)
+    bot.set_defaults(func=_run_bot)
+    up = sub.add_parser("up", help="run NATS, the DatabaseService and the bot on this machine",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_up_arguments(up)
+    up.set_defaults(func=_run_up)
+    args = p.parse_args(argv)
+    return _guard(args.func, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

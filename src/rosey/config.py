@@ -1,0 +1,204 @@
+"""Settings, read once at the edge and passed inward as frozen values.
+
+Only ``rosey.cli`` builds settings from the environment; it hands a mapping (normally
+``os.environ``) to :func:`db_settings` or :func:`bot_settings` together with the command-line
+values, which win over the environment. Nothing else in Rosey reads ``os.environ``; tests
+build the dataclasses directly.
+
+Passwords are wrapped in :class:`Secret`, whose ``repr`` and ``str`` never show the value.
+``*_FILE`` variables (Kubernetes Secrets mounted as files) are read in place of the plain ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rosey.errors import ConfigError
+
+__all__ = [
+    "Secret", "StreamSettings", "DbSettings", "BotSettings", "db_settings", "bot_settings",
+    "DEFAULT_NATS_URL", "DEFAULT_DB_METRICS_PORT", "DEFAULT_BOT_METRICS_PORT",
+]
+
+DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+DEFAULT_DB_METRICS_PORT = 9101
+DEFAULT_BOT_METRICS_PORT = 9102
+
+
+class Secret:
+    """A string that does not show itself in logs, reprs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSettings:
+    """How the DatabaseService creates or updates the JetStream stream."""
+
+    replicas: int = 1
+    max_age_seconds: float = 7 * 24 * 3600.0
+    max_bytes: int = 1024 * 1024 * 1024
+    duplicate_window_seconds: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class DbSettings:
+    """Settings of the DatabaseService (``rosey-db``).
+
+    Parameters:
+        nats_url: one or more comma-separated NATS URLs.
+        db_path: the SQLite file (created with its directory when missing).
+        metrics_port: where ``/metrics``, ``/healthz`` and ``/readyz`` are served (0 = any free).
+        metrics_host: address the metrics server binds.
+        jetstream: "auto" uses JetStream when the server has it and falls back to core
+            subscriptions otherwise; "off" always uses core subscriptions.
+        stream: the stream's replicas, limits and duplicate window.
+        batch_size: most events applied in one SQLite transaction.
+    """
+
+    nats_url: str = DEFAULT_NATS_URL
+    db_path: Path = Path("rosey.db")
+    metrics_port: int = DEFAULT_DB_METRICS_PORT
+    metrics_host: str = "0.0.0.0"
+    jetstream: str = "auto"
+    stream: StreamSettings = field(default_factory=StreamSettings)
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.jetstream not in ("auto", "off"):
+            raise ConfigError(f"jetstream must be 'auto' or 'off', not {self.jetstream!r}")
+        if not 1 <= self.batch_size <= 10_000:
+            raise ConfigError("batch size must be between 1 and 10000")
+
+
+@dataclass(frozen=True, slots=True)
+class BotSettings:
+    """Settings of the bot (``rosey-bot``).
+
+    Parameters:
+        domain: the CyTube site, e.g. ``https://cytu.be`` (a bare host means https).
+        channel: the channel to join.
+        user: the account or guest name; empty joins anonymously (read-only).
+        password: the account password; empty logs in as a guest.
+        channel_password: the channel's password, if it has one.
+        nats_url: one or more comma-separated NATS URLs.
+        metrics_port: where ``/metrics``, ``/healthz`` and ``/readyz`` are served.
+        outbox_size: events held while NATS is slow or away; the oldest go first when full.
+    """
+
+    domain: str
+    channel: str
+    user: str = ""
+    password: Secret = field(default_factory=lambda: Secret(""))
+    channel_password: Secret = field(default_factory=lambda: Secret(""))
+    nats_url: str = DEFAULT_NATS_URL
+    metrics_port: int = DEFAULT_BOT_METRICS_PORT
+    metrics_host: str = "0.0.0.0"
+    outbox_size: int = 10_000
+    query_timeout: float = 2.0
+    outbound_poll_interval: float = 2.0
+
+
+# --- reading a mapping -------------------------------------------------------------------------
+def _read(env: Mapping[str, str], name: str) -> str | None:
+    """``NAME`` or the contents of the file named by ``NAME_FILE`` (trailing newline dropped)."""
+    file_name = env.get(f"{name}_FILE")
+    if file_name:
+        try:
+            return Path(file_name).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigError(f"{name}_FILE={file_name!r} cannot be read: {exc.strerror}") from None
+    return env.get(name)
+
+
+def _int(env: Mapping[str, str], name: str, cli: int | None, default: int) -> int:
+    if cli is not None:
+        return cli
+    raw = _read(env, name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = _read(env, name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _str(env: Mapping[str, str], name: str, cli: str | None, default: str | None) -> str:
+    if cli:
+        return cli
+    raw = _read(env, name)
+    if raw:
+        return raw
+    if default is None:
+        raise ConfigError(f"{name} is required (or its command-line flag)")
+    return default
+
+
+def db_settings(env: Mapping[str, str], *, nats_url: str | None = None,
+                db_path: str | None = None, metrics_port: int | None = None) -> DbSettings:
+    """DbSettings from ``ROSEY_*`` variables, command-line values winning."""
+    return DbSettings(
+        nats_url=_str(env, "ROSEY_NATS_URL", nats_url, DEFAULT_NATS_URL),
+        db_path=Path(_str(env, "ROSEY_DB_PATH", db_path, "rosey.db")),
+        metrics_port=_int(env, "ROSEY_METRICS_PORT", metrics_port, DEFAULT_DB_METRICS_PORT),
+        metrics_host=_str(env, "ROSEY_METRICS_HOST", None, "0.0.0.0"),
+        jetstream=_str(env, "ROSEY_JETSTREAM", None, "auto"),
+        batch_size=_int(env, "ROSEY_BATCH_SIZE", None, 256),
+        stream=StreamSettings(
+            replicas=_int(env, "ROSEY_STREAM_REPLICAS", None, 1),
+            max_age_seconds=_float(env, "ROSEY_STREAM_MAX_AGE_SECONDS", 7 * 24 * 3600.0),
+            max_bytes=_int(env, "ROSEY_STREAM_MAX_BYTES", None, 1024 * 1024 * 1024),
+            duplicate_window_seconds=_float(env, "ROSEY_STREAM_DUPLICATE_WINDOW_SECONDS", 120.0),
+        ),
+    )
+
+
+def bot_settings(env: Mapping[str, str], *, domain: str | None = None,
+                 channel: str | None = None, nats_url: str | None = None,
+                 metrics_port: int | None = None) -> BotSettings:
+    """BotSettings from ``ROSEY_*`` variables (``*_FILE`` for secrets), command-line values winning."""
+    return BotSettings(
+        domain=_str(env, "ROSEY_CYTUBE_DOMAIN", domain, None),
+        channel=_str(env, "ROSEY_CYTUBE_CHANNEL", channel, None),
+        user=_str(env, "ROSEY_CYTUBE_USER", None, ""),
+        password=Secret(_str(env, "ROSEY_CYTUBE_PASSWORD", None, "")),
+        channel_password=Secret(_str(env, "ROSEY_CYTUBE_CHANNEL_PASSWORD", None, "")),
+        nats_url=_str(env, "ROSEY_NATS_URL", nats_url, DEFAULT_NATS_URL),
+        metrics_port=_int(env, "ROSEY_METRICS_PORT", metrics_port, DEFAULT_BOT_METRICS_PORT),
+        metrics_host=_str(env, "ROSEY_METRICS_HOST", None, "0.0.0.0"),
+        outbox_size=_int(env, "ROSEY_OUTBOX_SIZE", None, 10_000),
+        query_timeout=_float(env, "ROSEY_QUERY_TIMEOUT_SECONDS", 2.0),
+        outbound_poll_interval=_float(env, "ROSEY_OUTBOUND_POLL_SECONDS", 2.0),
+    )

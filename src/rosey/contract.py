@@ -1,0 +1,364 @@
+"""The wire contract between the bot, the DatabaseService and anything else on the bus.
+
+Every subject, the stream and consumer names, and every payload shape live here, so other
+modules import names and never type a subject string. The source of truth for humans is
+``shared/wire-contract.md``; ``tests/test_contract.py`` walks this module against it.
+
+Decoding is strict about what the contract requires and lenient about everything else:
+extra fields are ignored, a missing ``timestamp`` means "the receiver's time" and is left as
+``None`` here so the receiver can choose which time that is.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, Union
+
+from rosey.errors import BadPayload
+
+__all__ = [
+    "USER_JOINED", "USER_LEFT", "MESSAGE_LOG", "USER_COUNT", "HIGH_WATER", "STATUS_UPDATE",
+    "OUTBOUND_MARK_SENT", "OUTBOUND_ENQUEUE", "PM_COMMAND",
+    "QUERY_CHANNEL_STATS", "QUERY_USER_STATS", "OUTBOUND_GET", "RECENT_CHAT_GET",
+    "EVENT_SUBJECTS", "QUERY_SUBJECTS", "LIST_QUERY_SUBJECTS",
+    "STREAM_NAME", "CONSUMER_NAME", "QUEUE_GROUP", "MSG_ID_HEADER",
+    "PM_COMMANDS", "RESULTS", "MAX_USERNAME", "MAX_TEXT", "MAX_STATUS_BYTES", "MAX_PAYLOAD_BYTES",
+    "UserJoined", "UserLeft", "MessageLog", "UserCount", "HighWater", "StatusUpdate",
+    "MarkSent", "Enqueue", "PmCommand", "Event",
+    "ChannelStatsQuery", "UserStatsQuery", "OutboundGetQuery", "RecentChatQuery", "Query",
+    "decode_event", "decode_query", "encode", "error_reply", "empty_reply",
+]
+
+# --- events: publish/subscribe -------------------------------------------------------------
+USER_JOINED: Final = "rosey.db.user.joined"
+USER_LEFT: Final = "rosey.db.user.left"
+MESSAGE_LOG: Final = "rosey.db.message.log"
+USER_COUNT: Final = "rosey.db.stats.user_count"
+HIGH_WATER: Final = "rosey.db.stats.high_water"
+STATUS_UPDATE: Final = "rosey.db.status.update"
+OUTBOUND_MARK_SENT: Final = "rosey.db.messages.outbound.mark_sent"
+OUTBOUND_ENQUEUE: Final = "rosey.db.messages.outbound.enqueue"
+PM_COMMAND: Final = "rosey.db.action.pm_command"
+
+EVENT_SUBJECTS: Final[tuple[str, ...]] = (
+    USER_JOINED, USER_LEFT, MESSAGE_LOG, USER_COUNT, HIGH_WATER, STATUS_UPDATE,
+    OUTBOUND_MARK_SENT, OUTBOUND_ENQUEUE, PM_COMMAND,
+)
+
+# --- queries: request/reply (never captured by a stream) -----------------------------------
+QUERY_CHANNEL_STATS: Final = "rosey.db.query.channel_stats"
+QUERY_USER_STATS: Final = "rosey.db.query.user_stats"
+OUTBOUND_GET: Final = "rosey.db.messages.outbound.get"
+RECENT_CHAT_GET: Final = "rosey.db.stats.recent_chat.get"
+
+QUERY_SUBJECTS: Final[tuple[str, ...]] = (
+    QUERY_CHANNEL_STATS, QUERY_USER_STATS, OUTBOUND_GET, RECENT_CHAT_GET,
+)
+#: Queries whose reply is a JSON list; on bad input they answer ``[]``.
+LIST_QUERY_SUBJECTS: Final[frozenset[str]] = frozenset({OUTBOUND_GET, RECENT_CHAT_GET})
+
+# --- JetStream and core-NATS names ---------------------------------------------------------
+STREAM_NAME: Final = "ROSEY_EVENTS"
+CONSUMER_NAME: Final = "rosey-dbservice"
+QUEUE_GROUP: Final = "rosey-dbservice"
+MSG_ID_HEADER: Final = "Nats-Msg-Id"
+
+# --- moderator commands (bot side) ---------------------------------------------------------
+PM_COMMANDS: Final[tuple[str, ...]] = (
+    "help", "info", "status", "stats", "users", "user", "afk", "say", "pm", "playlist",
+    "current", "add", "remove", "move", "jump", "next", "pause", "kick", "voteskip",
+    # beyond the contract's list, added by the bot issue:
+    "ban", "mute", "unmute",
+)
+RESULTS: Final[tuple[str, ...]] = ("pending", "success", "error")
+
+# --- limits on what a receiver accepts -----------------------------------------------------
+MAX_USERNAME: Final = 100          # CyTube allows 20; other tools get some room
+MAX_TEXT: Final = 10_000           # chat, PM args, outbound text (CyTube cuts at 320..1000)
+MAX_STATUS_BYTES: Final = 64 * 1024
+MAX_PAYLOAD_BYTES: Final = 1024 * 1024  # nats-server's default max_payload
+
+
+# --- payloads ------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class UserJoined:
+    username: str
+    timestamp: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UserLeft:
+    username: str
+    timestamp: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageLog:
+    username: str
+    message: str
+    timestamp: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UserCount:
+    chat_count: int
+    connected_count: int
+    timestamp: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HighWater:
+    chat_count: int
+    connected_count: int | None = None
+    timestamp: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    status_data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class MarkSent:
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueue:
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class PmCommand:
+    username: str
+    command: str
+    args: str
+    result: Literal["pending", "success", "error"]
+    timestamp: float | None = None
+    error: str | None = None
+
+
+Event = Union[
+    UserJoined, UserLeft, MessageLog, UserCount, HighWater, StatusUpdate, MarkSent, Enqueue,
+    PmCommand,
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStatsQuery:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class UserStatsQuery:
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundGetQuery:
+    limit: int = 50
+    max_retries: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class RecentChatQuery:
+    limit: int = 50
+
+
+Query = Union[ChannelStatsQuery, UserStatsQuery, OutboundGetQuery, RecentChatQuery]
+
+
+# --- decoding ------------------------------------------------------------------------------
+def _load_object(data: bytes) -> dict[str, Any]:
+    """Bytes -> JSON object, or BadPayload with a short, bounded reason."""
+    if not data:
+        raise BadPayload("empty", "empty body")
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise BadPayload("too_large", f"body of {len(data)} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadPayload("not_utf8", f"invalid UTF-8 at byte {exc.start}") from None
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise BadPayload("bad_json", str(exc)[:200]) from None
+    if not isinstance(obj, dict):
+        raise BadPayload("not_object", f"JSON {type(obj).__name__}, expected object")
+    return obj
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _str(obj: dict[str, Any], key: str, *, limit: int, required: bool = True,
+         nonempty: bool = False) -> str | None:
+    if key not in obj or obj[key] is None:
+        if required:
+            raise BadPayload("missing_field", f"{key} is missing")
+        return None
+    value = obj[key]
+    if not isinstance(value, str):
+        raise BadPayload("wrong_type", f"{key} must be a string, got {type(value).__name__}")
+    if len(value) > limit:
+        raise BadPayload("too_large", f"{key} has {len(value)} characters, limit {limit}")
+    if "\x00" in value:
+        raise BadPayload("wrong_type", f"{key} contains a NUL character")
+    if nonempty and not value.strip():
+        raise BadPayload("missing_field", f"{key} is empty")
+    return value
+
+
+def _username(obj: dict[str, Any]) -> str:
+    value = _str(obj, "username", limit=MAX_USERNAME, nonempty=True)
+    assert value is not None
+    return value.strip()
+
+
+def _int(obj: dict[str, Any], key: str, *, required: bool = True, minimum: int = 0,
+         maximum: int = 2**53) -> int | None:
+    if key not in obj or obj[key] is None:
+        if required:
+            raise BadPayload("missing_field", f"{key} is missing")
+        return None
+    value = obj[key]
+    # bool is an int subclass; a float with an integral value is accepted (JS senders)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BadPayload("wrong_type", f"{key} must be an integer, got {type(value).__name__}")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise BadPayload("wrong_type", f"{key} must be an integer, got {value!r}")
+        value = int(value)
+    if not minimum <= value <= maximum:
+        raise BadPayload("wrong_type", f"{key}={value} is out of range")
+    return value
+
+
+def _timestamp(obj: dict[str, Any], *, required: bool = False) -> float | None:
+    if "timestamp" not in obj or obj["timestamp"] is None:
+        if required:
+            raise BadPayload("missing_field", "timestamp is missing")
+        return None
+    value = obj["timestamp"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BadPayload("wrong_type", f"timestamp must be a number, got {type(value).__name__}")
+    if not math.isfinite(value) or not 0 <= value < 1e11:
+        raise BadPayload("wrong_type", f"timestamp {value!r} is not Unix seconds")
+    return float(value)
+
+
+def _user_joined(o: dict[str, Any]) -> Event:
+    return UserJoined(_username(o), _timestamp(o))
+
+
+def _user_left(o: dict[str, Any]) -> Event:
+    return UserLeft(_username(o), _timestamp(o))
+
+
+def _message_log(o: dict[str, Any]) -> Event:
+    message = _str(o, "message", limit=MAX_TEXT)
+    assert message is not None
+    return MessageLog(_username(o), message, _timestamp(o))
+
+
+def _user_count(o: dict[str, Any]) -> Event:
+    chat, conn = _int(o, "chat_count"), _int(o, "connected_count")
+    assert chat is not None and conn is not None
+    return UserCount(chat, conn, _timestamp(o))
+
+
+def _high_water(o: dict[str, Any]) -> Event:
+    chat = _int(o, "chat_count")
+    assert chat is not None
+    return HighWater(chat, _int(o, "connected_count", required=False), _timestamp(o))
+
+
+def _status_update(o: dict[str, Any]) -> Event:
+    if "status_data" not in o:
+        raise BadPayload("missing_field", "status_data is missing")
+    data = o["status_data"]
+    if not isinstance(data, dict):
+        raise BadPayload("wrong_type", "status_data must be an object")
+    if len(json.dumps(data)) > MAX_STATUS_BYTES:
+        raise BadPayload("too_large", "status_data is too large")
+    return StatusUpdate(data)
+
+
+def _mark_sent(o: dict[str, Any]) -> Event:
+    mid = _int(o, "message_id", minimum=1)
+    assert mid is not None
+    return MarkSent(mid)
+
+
+def _enqueue(o: dict[str, Any]) -> Event:
+    message = _str(o, "message", limit=MAX_TEXT, nonempty=True)
+    assert message is not None
+    return Enqueue(message)
+
+
+def _pm_command(o: dict[str, Any]) -> Event:
+    command = _str(o, "command", limit=MAX_USERNAME, nonempty=True)
+    args = _str(o, "args", limit=MAX_TEXT, required=False) or ""
+    result = _str(o, "result", limit=16)
+    if result not in RESULTS:
+        raise BadPayload("wrong_type", f"result must be one of {'/'.join(RESULTS)}")
+    error = _str(o, "error", limit=MAX_TEXT, required=False)
+    assert command is not None
+    return PmCommand(_username(o), command, args, result,  # type: ignore[arg-type]
+                     _timestamp(o), error)
+
+
+_EVENT_DECODERS: Final = {
+    USER_JOINED: _user_joined, USER_LEFT: _user_left, MESSAGE_LOG: _message_log,
+    USER_COUNT: _user_count, HIGH_WATER: _high_water, STATUS_UPDATE: _status_update,
+    OUTBOUND_MARK_SENT: _mark_sent, OUTBOUND_ENQUEUE: _enqueue, PM_COMMAND: _pm_command,
+}
+
+
+def decode_event(subject: str, data: bytes) -> Event:
+    """Decode one event body for ``subject``; raise :class:`BadPayload` when it breaks the contract."""
+    decoder = _EVENT_DECODERS.get(subject)
+    if decoder is None:
+        raise BadPayload("unknown_subject", f"no event is defined for {subject!r}")
+    return decoder(_load_object(data))
+
+
+def _limit(o: dict[str, Any], key: str, default: int, maximum: int) -> int:
+    value = _int(o, key, required=False, minimum=0, maximum=maximum)
+    return default if value is None else value
+
+
+def decode_query(subject: str, data: bytes) -> Query:
+    """Decode one query body. An empty body is read as ``{}`` (``nats req subj ''``)."""
+    o = _load_object(data) if data.strip() else {}
+    if subject == QUERY_CHANNEL_STATS:
+        return ChannelStatsQuery()
+    if subject == QUERY_USER_STATS:
+        return UserStatsQuery(_username(o))
+    if subject == OUTBOUND_GET:
+        return OutboundGetQuery(_limit(o, "limit", 50, 1000), _limit(o, "max_retries", 3, 1000))
+    if subject == RECENT_CHAT_GET:
+        return RecentChatQuery(_limit(o, "limit", 50, 1000))
+    raise BadPayload("unknown_subject", f"no query is defined for {subject!r}")
+
+
+# --- encoding ------------------------------------------------------------------------------
+def encode(payload: Any) -> bytes:
+    """A dataclass, dict or list -> compact UTF-8 JSON bytes."""
+    if hasattr(payload, "__dataclass_fields__"):
+        payload = {k: getattr(payload, k) for k in payload.__dataclass_fields__}
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def error_reply(subject: str, reason: str) -> bytes:
+    """The contract's reply to a query it could not answer."""
+    if subject in LIST_QUERY_SUBJECTS:
+        return b"[]"
+    return encode({"success": False, "error": reason})
+
+
+def empty_reply(subject: str) -> bytes:
+    return error_reply(subject, "no reply")

@@ -1,0 +1,83 @@
+"""Rosey's exceptions, one tree.
+
+    RoseyError
+    ├── ConfigError          a setting is missing or malformed (raised by rosey.config)
+    ├── BadPayload           a message body breaks the wire contract (bounded ``reason`` code)
+    ├── StoreError           the SQLite store cannot do what was asked
+    │   └── SchemaTooNew     the file was written by a newer Rosey than this one
+    ├── BusError             NATS is unusable for what was asked
+    │   └── StreamConfigError  the JetStream stream cannot be created or updated
+    └── CyTubeError          the CyTube side failed
+        ├── DiscoveryError   socketconfig could not be fetched or had no usable server
+        └── Kicked           the server kicked the bot (``reason``, ``retry`` says whether to retry)
+
+Raise the most specific leaf; catch only at boundaries (the bus wrapper, the bot's event loop,
+the CLI). ``asyncio.CancelledError`` is never caught by any of these.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "RoseyError", "ConfigError", "BadPayload", "StoreError", "SchemaTooNew", "BusError",
+    "StreamConfigError", "CyTubeError", "DiscoveryError", "Kicked",
+]
+
+
+class RoseyError(Exception):
+    """Base of every error Rosey raises on purpose."""
+
+
+class ConfigError(RoseyError):
+    """A setting is missing or malformed; the message names the variable or flag."""
+
+
+class BadPayload(RoseyError):
+    """A message body breaks the wire contract.
+
+    ``reason`` is a short code from a closed set (used as a metric label); ``detail`` is
+    for the log line and the dead-letter row.
+    """
+
+    REASONS = frozenset({
+        "empty", "too_large", "not_utf8", "bad_json", "not_object", "missing_field",
+        "wrong_type", "unknown_subject", "apply_error",
+    })
+
+    def __init__(self, reason: str, detail: str) -> None:
+        assert reason in self.REASONS, reason
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class StoreError(RoseyError):
+    """The SQLite store cannot do what was asked."""
+
+
+class SchemaTooNew(StoreError):
+    """The database file has a schema version newer than this code knows."""
+
+
+class BusError(RoseyError):
+    """NATS is unusable for what was asked."""
+
+
+class StreamConfigError(BusError):
+    """The JetStream stream or consumer cannot be created or updated."""
+
+
+class CyTubeError(RoseyError):
+    """The CyTube side failed."""
+
+
+class DiscoveryError(CyTubeError):
+    """``/socketconfig/<channel>.json`` could not be fetched or named no usable server."""
+
+
+class Kicked(CyTubeError):
+    """The server kicked the bot. ``retry`` is False for kicks that must not be retried blindly."""
+
+    def __init__(self, reason: str, *, retry: bool) -> None:
+        super().__init__(f"kicked: {reason!r}")
+        self.reason = reason
+        self.retry = retry

@@ -1,0 +1,199 @@
+"""Every Prometheus metric, declared once, and the small HTTP server that exposes them.
+
+Each process builds one metrics object (:class:`DbMetrics` or :class:`BotMetrics`) on its own
+``CollectorRegistry``; tests pass a fresh registry and read values with
+``registry.get_sample_value()``. Names are fixed by the observability issue (dashboards and
+alerts depend on them). Label values come only from closed sets: contract subjects, the
+moderator command list (anything else is ``unknown``), and short reason codes. Never usernames.
+
+:class:`MetricsServer` serves ``/metrics``, ``/healthz`` and ``/readyz`` from a daemon thread,
+so a scrape never waits on the event loop. ``/readyz`` asks a callable that must only read
+simple attributes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+
+from rosey import contract
+from rosey.errors import BadPayload
+
+__all__ = [
+    "DbMetrics", "BotMetrics", "MetricsServer", "ReadyCheck", "LATENCY_BUCKETS",
+    "E2E_BUCKETS", "BATCH_BUCKETS", "command_label", "DROP_REASONS", "QUERY_OUTCOMES",
+]
+
+#: tens of microseconds up to seconds: a publish or command path measured in microseconds
+LATENCY_BUCKETS = (
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+    0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)
+E2E_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+               30.0, 60.0, 300.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+DROP_REASONS = ("outbox_full", "shutdown")
+QUERY_OUTCOMES = ("ok", "bad_request", "error")
+CONSUMER_MODES = ("jetstream", "core")
+
+#: a readiness check returns (ready, {check_name: ok})
+ReadyCheck = Callable[[], tuple[bool, dict[str, bool]]]
+
+
+def command_label(name: str) -> str:
+    """A moderator command as a bounded label value."""
+    return name if name in contract.PM_COMMANDS else "unknown"
+
+
+class DbMetrics:
+    """The DatabaseService's metrics."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.events_processed = Counter(
+            "rosey_events_processed", "Events applied to the database, by subject.",
+            ["subject"], registry=r)
+        self.events_rejected = Counter(
+            "rosey_events_rejected", "Events refused as bad input and dead-lettered.",
+            ["subject", "reason"], registry=r)
+        self.events_redelivered = Counter(
+            "rosey_events_redelivered",
+            "Redelivered events recognised as already applied and not applied again.",
+            ["subject"], registry=r)
+        self.commit_seconds = Histogram(
+            "rosey_db_commit_seconds", "Time to apply and commit one batch.",
+            buckets=LATENCY_BUCKETS, registry=r)
+        self.batch_size = Histogram(
+            "rosey_db_batch_size", "Events per committed batch.", buckets=BATCH_BUCKETS,
+            registry=r)
+        self.e2e_seconds = Histogram(
+            "rosey_event_e2e_seconds", "Event timestamp (or stream time) to commit.",
+            buckets=E2E_BUCKETS, registry=r)
+        self.consumer_pending = Gauge(
+            "rosey_consumer_pending", "Events in the stream not yet delivered to the consumer.",
+            registry=r)
+        self.queries = Counter(
+            "rosey_queries", "Query requests answered, by subject and outcome.",
+            ["subject", "outcome"], registry=r)
+        self.nats_connected = Gauge(
+            "rosey_nats_connected", "1 while connected to NATS.", registry=r)
+        self.jetstream_enabled = Gauge(
+            "rosey_jetstream_enabled",
+            "1 when events arrive through the durable JetStream consumer, 0 in core fallback.",
+            registry=r)
+        self.nats_reconnects = Counter(
+            "rosey_nats_reconnects", "Reconnections to NATS.", registry=r)
+        self.consumer_restarts = Counter(
+            "rosey_consumer_restarts", "Times the pull subscription was recreated.", registry=r)
+        self.apply_errors = Counter(
+            "rosey_db_apply_errors", "Batches rolled back because the database failed.",
+            registry=r)
+        for subject in contract.EVENT_SUBJECTS:
+            self.events_processed.labels(subject)
+            self.events_redelivered.labels(subject)
+            for reason in sorted(BadPayload.REASONS):
+                self.events_rejected.labels(subject, reason)
+        for subject in contract.QUERY_SUBJECTS:
+            for outcome in QUERY_OUTCOMES:
+                self.queries.labels(subject, outcome)
+
+
+class BotMetrics:
+    """The bot's metrics."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.publish_seconds = Histogram(
+            "rosey_event_publish_seconds",
+            "Time from handing an event to the outbox until JetStream acknowledged it.",
+            ["subject"], buckets=LATENCY_BUCKETS, registry=r)
+        self.events_published = Counter(
+            "rosey_events_published", "Events acknowledged by JetStream.", ["subject"], registry=r)
+        self.events_dropped = Counter(
+            "rosey_events_dropped", "Events that were never delivered, by reason.",
+            ["subject", "reason"], registry=r)
+        self.outbox_depth = Gauge(
+            "rosey_outbox_depth", "Events waiting in the bot's outbox.", registry=r)
+        self.pm_commands = Counter(
+            "rosey_pm_commands", "Moderator PM commands, by command and result.",
+            ["command", "result"], registry=r)
+        self.pm_command_seconds = Histogram(
+            "rosey_pm_command_seconds", "Time to run a moderator command and send its reply.",
+            buckets=LATENCY_BUCKETS, registry=r)
+        self.cytube_connected = Gauge(
+            "rosey_cytube_connected", "1 while joined to the CyTube channel.", registry=r)
+        self.cytube_reconnects = Counter(
+            "rosey_cytube_reconnects", "Reconnections to CyTube.", registry=r)
+        self.nats_connected = Gauge(
+            "rosey_nats_connected", "1 while connected to NATS.", registry=r)
+        self.chat_messages = Counter(
+            "rosey_chat_messages", "Chat messages seen in the channel (history replay excluded).",
+            registry=r)
+        self.channel_users = Gauge(
+            "rosey_channel_users", "Users in the channel's userlist.", registry=r)
+        for subject in contract.EVENT_SUBJECTS:
+            self.events_published.labels(subject)
+            for reason in DROP_REASONS:
+                self.events_dropped.labels(subject, reason)
+        for command in (*contract.PM_COMMANDS, "unknown"):
+            for result in ("success", "error"):
+                self.pm_commands.labels(command, result)
+
+
+# --- the HTTP side ---------------------------------------------------------------------------
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+
+class MetricsServer:
+    """``/metrics``, ``/healthz`` and ``/readyz`` on one port, served from a daemon thread.
+
+    Parameters:
+        registry: the registry ``/metrics`` exposes.
+        ready: called for ``/readyz``; must only read simple, thread-safe values.
+        host, port: where to listen; port 0 picks a free one (read it back from ``.port``).
+    """
+
+    def __init__(self, *, registry: CollectorRegistry, ready: ReadyCheck,
+                 host: str = "0.0.0.0", port: int = 0) -> None:
+        self._metrics_app = make_wsgi_app(registry)
+        self._ready = ready
+        self._server = make_server(host, port, self._app, _ThreadingWSGIServer,
+                                   handler_class=_QuietHandler)
+        self.port: int = self._server.server_port
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        name="rosey-metrics")
+
+    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "/")
+        if path == "/healthz":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok\n"]
+        if path == "/readyz":
+            ok, checks = self._ready()
+            body = "".join(f"{name}: {'ok' if good else 'fail'}\n"
+                           for name, good in sorted(checks.items()))
+            start_response("200 OK" if ok else "503 Service Unavailable",
+                           [("Content-Type", "text/plain")])
+            return [body.encode() or b"ok\n"]
+        return self._metrics_app(environ, start_response)  # type: ignore[no-any-return]
+
+    def start(self) -> "MetricsServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
