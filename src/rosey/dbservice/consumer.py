@@ -1,0 +1,227 @@
+"""The durable JetStream pull consumer: fetch, apply in one transaction, then acknowledge.
+
+Guarantees, given the store's sequence bookkeeping (:mod:`rosey.store.store`):
+
+- nothing acknowledged is lost: a batch is acknowledged only after its commit;
+- nothing is applied twice: a redelivered event (crash between commit and ack, a lost ack,
+  an ack-wait expiry) is recognised by its stream sequence and only acknowledged;
+- a bad event is dead-lettered and acknowledged in the same way, never redelivered forever.
+
+The fetch loop is supervised. Any error, a reconnection to NATS, or a consumer that reports
+pending events while fetches stay empty makes it recreate the pull subscription (nats.py's
+pull subscriptions are known to go quiet after a server restart), re-ensuring the stream and
+the consumer first, since a restarted server may have lost them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import nats.errors
+import structlog
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from rosey import contract
+from rosey.config import DbSettings
+from rosey.dbservice.handlers import incoming_from
+from rosey.dbservice.ingest import BatchApplier, event_time
+from rosey.errors import StoreError
+from rosey.metrics import DbMetrics
+from rosey.store.store import Store
+from rosey.stream import ensure_stream
+
+__all__ = ["JetStreamConsumer", "consumer_config"]
+
+log = structlog.get_logger()
+
+ACK_WAIT_SECONDS = 30.0
+MAX_ACK_PENDING = 20_000
+FETCH_TIMEOUT = 1.0
+INFO_INTERVAL = 2.0
+STALL_SECONDS = 10.0
+
+
+def consumer_config(start_after: int) -> ConsumerConfig:
+    """The durable consumer; a new one starts right after what the file already holds."""
+    if start_after > 0:
+        deliver: dict[str, Any] = {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE,
+                                   "opt_start_seq": start_after + 1}
+    else:
+        deliver = {"deliver_policy": DeliverPolicy.ALL}
+    return ConsumerConfig(
+        durable_name=contract.CONSUMER_NAME,
+        description="Rosey DatabaseService",
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ACK_WAIT_SECONDS,
+        max_deliver=-1,
+        max_ack_pending=MAX_ACK_PENDING,
+        **deliver,
+    )
+
+
+class JetStreamConsumer:
+    """Runs until ``stop`` is set, then finishes (commits and acks) what it has fetched.
+
+    Parameters:
+        nc: a connected client.
+        store: the open store.
+        metrics: the service's metrics.
+        settings: stream settings and batch size.
+    """
+
+    def __init__(self, *, nc: Client, store: Store, metrics: DbMetrics,
+                 settings: DbSettings) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream(timeout=5.0)
+        self.store = store
+        self.metrics = metrics
+        self.settings = settings
+        self.applier = BatchApplier(store=store, metrics=metrics)
+        self.bound = False
+        self._rebind = asyncio.Event()
+        self._psub: JetStreamContext.PullSubscription | None = None
+        self._last_delivery = time.monotonic()
+        self._pending = 0
+
+    def request_rebind(self) -> None:
+        """Ask the loop to recreate its pull subscription (called on NATS reconnect)."""
+        self._rebind.set()
+
+    # --- binding ---------------------------------------------------------------------------
+    async def _bind(self) -> None:
+        await ensure_stream(self.js, self.settings.stream, update=True)
+        await self._check_stream_identity()
+        try:
+            await self.js.consumer_info(contract.STREAM_NAME, contract.CONSUMER_NAME)
+        except NotFoundError:
+            start_after = self.store.applied_floor
+            await self.js.add_consumer(contract.STREAM_NAME, consumer_config(start_after))
+            log.info("consumer_created", consumer=contract.CONSUMER_NAME, start_after=start_after)
+        if self._psub is not None:
+            try:
+                await self._psub.unsubscribe()
+            except Exception as exc:  # the old subscription may already be gone
+                log.debug("old_pull_subscription_unsubscribe_failed", error=str(exc))
+        self._psub = await self.js.pull_subscribe_bind(
+            durable=contract.CONSUMER_NAME, stream=contract.STREAM_NAME)
+        self._rebind.clear()
+        self._last_delivery = time.monotonic()
+        self.bound = True
+        log.info("consumer_bound", stream=contract.STREAM_NAME, consumer=contract.CONSUMER_NAME)
+
+    async def _check_stream_identity(self) -> None:
+        """A stream whose last sequence is below what this file applied was recreated (or
+        NATS lost its store): its sequences start again, so the old bookkeeping must go."""
+        info = await self.js.stream_info(contract.STREAM_NAME)
+        highest = await self.store.highest_applied()
+        if info.state.last_seq < highest:
+            log.error("stream_reset_detected", stream_last_seq=info.state.last_seq,
+                      highest_applied=highest)
+            await self.store.reset_sequences()
+
+    # --- the loop --------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        info_task = asyncio.create_task(self._watch(stop), name="rosey-consumer-info")
+        delay = 0.2
+        try:
+            while not stop.is_set():
+                try:
+                    await self._bind()
+                    delay = 0.2
+                    await self._fetch_loop(stop)
+                except (nats.errors.Error, asyncio.TimeoutError, OSError) as exc:
+                    self.bound = False
+                    self.metrics.consumer_restarts.inc()
+                    log.warning("consumer_restarting", error=str(exc) or type(exc).__name__,
+                                retry_in=round(delay, 2))
+                    await _wait(stop, delay)
+                    delay = min(delay * 2, 5.0)
+        finally:
+            self.bound = False
+            info_task.cancel()
+            await asyncio.gather(info_task, return_exceptions=True)
+            if self._psub is not None:
+                try:
+                    await self._psub.unsubscribe()
+                except Exception as exc:
+                    log.debug("pull_subscription_unsubscribe_failed", error=str(exc))
+            log.info("consumer_stopped", applied=self.applier.applied,
+                     duplicates=self.applier.duplicates, rejected=self.applier.rejected)
+
+    async def _fetch_loop(self, stop: asyncio.Event) -> None:
+        assert self._psub is not None
+        while not stop.is_set():
+            if self._rebind.is_set():
+                log.info("consumer_rebinding")
+                self.metrics.consumer_restarts.inc()
+                await self._bind()
+            try:
+                msgs = await self._psub.fetch(self.settings.batch_size, timeout=FETCH_TIMEOUT)
+            except nats.errors.TimeoutError:
+                continue
+            if msgs:
+                self._last_delivery = time.monotonic()
+                await self._process(msgs, stop)
+
+    async def _process(self, msgs: list[Msg], stop: asyncio.Event) -> None:
+        items, times = [], []
+        for msg in msgs:
+            meta = msg.metadata
+            item = incoming_from(msg.subject, msg.data, seq=meta.sequence.stream,
+                                 received=meta.timestamp.timestamp())
+            items.append(item)
+            times.append(event_time(item))
+        delay = 0.1
+        while True:
+            try:
+                await self.applier.apply(items, event_times=times)
+                break
+            except StoreError as exc:
+                # the database failed (disk full, I/O): nothing applied, nothing acked
+                self.metrics.apply_errors.inc()
+                log.error("batch_rollback", error=str(exc), size=len(items), retry_in=delay)
+                if stop.is_set():
+                    log.warning("batch_left_for_redelivery", size=len(items))
+                    return
+                await _wait(stop, delay)
+                delay = min(delay * 2, 5.0)
+        for msg in msgs:
+            await msg.ack()
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        """Every few seconds: pending gauge, floor advance, stall detection."""
+        while not stop.is_set():
+            await _wait(stop, INFO_INTERVAL)
+            if stop.is_set() or not self.nc.is_connected:
+                continue
+            try:
+                info = await self.js.consumer_info(contract.STREAM_NAME, contract.CONSUMER_NAME)
+            except (nats.errors.Error, asyncio.TimeoutError) as exc:
+                log.debug("consumer_info_failed", error=str(exc) or type(exc).__name__)
+                continue
+            self._pending = int(info.num_pending or 0)
+            self.metrics.consumer_pending.set(self._pending)
+            floor = info.ack_floor.stream_seq if info.ack_floor else None
+            if floor:
+                try:
+                    await self.store.advance_floor(int(floor))
+                except Exception as exc:  # bookkeeping only; retried next round
+                    log.warning("floor_advance_failed", error=str(exc))
+            stalled = time.monotonic() - self._last_delivery > STALL_SECONDS
+            if self._pending > 0 and stalled and self.bound:
+                log.warning("consumer_stalled", pending=self._pending)
+                self._last_delivery = time.monotonic()
+                self.request_rebind()
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except asyncio.TimeoutError:
+        pass

@@ -1,0 +1,94 @@
+"""The fallback when the server has no JetStream: core subscriptions in a queue group.
+
+At-most-once, like the original design: an event published while no DatabaseService is
+subscribed is gone. The service says so loudly at start and through
+``rosey_jetstream_enabled 0``. Messages are still applied in batches (whatever has arrived,
+up to the batch size, in one transaction), and on stop the subscriptions are drained first,
+so everything received is committed before the file is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import structlog
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from rosey import contract
+from rosey.config import DbSettings
+from rosey.dbservice.handlers import incoming_from
+from rosey.dbservice.ingest import BatchApplier, event_time
+from rosey.errors import StoreError
+from rosey.metrics import DbMetrics
+from rosey.store.store import Store
+
+__all__ = ["CoreSubscriber"]
+
+log = structlog.get_logger()
+
+
+class CoreSubscriber:
+    def __init__(self, *, nc: Client, store: Store, metrics: DbMetrics,
+                 settings: DbSettings) -> None:
+        self.nc = nc
+        self.store = store
+        self.metrics = metrics
+        self.settings = settings
+        self.applier = BatchApplier(store=store, metrics=metrics)
+        self.bound = False
+        self._queue: asyncio.Queue[tuple[Msg, float]] = asyncio.Queue()
+        self._subs: list[Subscription] = []
+
+    async def _on_msg(self, msg: Msg) -> None:
+        self._queue.put_nowait((msg, time.time()))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        for subject in contract.EVENT_SUBJECTS:
+            self._subs.append(await self.nc.subscribe(subject, queue=contract.QUEUE_GROUP,
+                                                      cb=self._on_msg))
+        self.bound = True
+        log.info("core_subscriptions_ready", subjects=len(self._subs), queue=contract.QUEUE_GROUP)
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                getter = asyncio.create_task(self._queue.get())
+                done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    await asyncio.gather(getter, return_exceptions=True)
+                    break
+                await self._apply_available(getter.result())
+            # stop: take no more, then commit everything already received
+            for sub in self._subs:
+                try:
+                    await sub.unsubscribe()
+                except Exception as exc:
+                    log.debug("unsubscribe_failed", error=str(exc))
+            while not self._queue.empty():
+                await self._apply_available(self._queue.get_nowait())
+        finally:
+            self.bound = False
+            stopper.cancel()
+            await asyncio.gather(stopper, return_exceptions=True)
+            log.info("core_subscriber_stopped", applied=self.applier.applied,
+                     rejected=self.applier.rejected)
+
+    async def _apply_available(self, first: tuple[Msg, float]) -> None:
+        batch = [first]
+        while len(batch) < self.settings.batch_size and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        items = [incoming_from(m.subject, m.data, seq=None, received=t) for m, t in batch]
+        delay = 0.1
+        while True:
+            try:
+                await self.applier.apply(items, event_times=[event_time(i) for i in items])
+                return
+            except StoreError as exc:
+                # core delivery cannot be redelivered: keep trying rather than drop
+                self.metrics.apply_errors.inc()
+                log.error("batch_rollback", error=str(exc), size=len(items), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)

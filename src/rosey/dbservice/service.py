@@ -1,0 +1,194 @@
+"""The DatabaseService: the only process that touches the SQLite file.
+
+Start-up order: metrics server (so ``/healthz`` answers at once), the store (migrated),
+NATS (retried until it answers), the query responders, then ingest: the durable JetStream
+consumer, or the core-subscription fallback when the server has no JetStream.
+
+Shutdown (SIGTERM/SIGINT, or leaving ``async with``): stop taking messages, let the ingest
+loop commit and acknowledge what it fetched, drain the query subscriptions and the
+connection, close the file (checkpointing the WAL), stop the metrics server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+
+import nats.errors
+import structlog
+from nats.aio.client import Client
+from nats.aio.subscription import Subscription
+
+from rosey import contract
+from rosey.bus import connect
+from rosey.config import DbSettings
+from rosey.dbservice.consumer import JetStreamConsumer
+from rosey.dbservice.core import CoreSubscriber
+from rosey.dbservice.handlers import QueryResponder
+from rosey.metrics import DbMetrics, MetricsServer
+from rosey.store.store import Store
+
+__all__ = ["DatabaseService", "ServiceState", "run_database_service"]
+
+log = structlog.get_logger()
+
+
+class ServiceState(enum.Enum):
+    UNOPENED = 1
+    RUNNING = 2
+    CLOSED = 3
+
+
+class DatabaseService:
+    """Use as ``async with DatabaseService(settings=...) as svc:``.
+
+    Parameters:
+        settings: where NATS and the file are, the metrics port, stream and batch settings.
+        metrics: the metrics to update (a fresh registry each when None).
+        serve_metrics: start the HTTP metrics server (tests that don't need it pass False).
+        stop: an event that, once set, stops the service (a signal handler's); also aborts
+            the NATS connect loop during start-up.
+    """
+
+    def __init__(self, *, settings: DbSettings, metrics: DbMetrics | None = None,
+                 serve_metrics: bool = True, stop: asyncio.Event | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or DbMetrics()
+        self.state = ServiceState.UNOPENED
+        self.store = Store(settings.db_path)
+        self.nc: Client | None = None
+        self.ingest: JetStreamConsumer | CoreSubscriber | None = None
+        self.metrics_server: MetricsServer | None = None
+        self._serve_metrics = serve_metrics
+        self._stop = stop if stop is not None else asyncio.Event()
+        self._ingest_task: asyncio.Task[None] | None = None
+        self._query_subs: list[Subscription] = []
+
+    # --- readiness (read from the metrics thread: simple attributes only) -----------------
+    def readiness(self) -> tuple[bool, dict[str, bool]]:
+        checks = {
+            "nats": bool(self.nc is not None and self.nc.is_connected),
+            "database": self.store.state.name == "OPEN",
+            "consumer": bool(self.ingest is not None and self.ingest.bound),
+        }
+        return all(checks.values()), checks
+
+    @property
+    def ready(self) -> bool:
+        return self.readiness()[0]
+
+    @property
+    def jetstream(self) -> bool:
+        return isinstance(self.ingest, JetStreamConsumer)
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> "DatabaseService":
+        if self.state is not ServiceState.UNOPENED:
+            raise RuntimeError(f"cannot start a DatabaseService that is {self.state.name.lower()}")
+        self.state = ServiceState.RUNNING
+        try:
+            await self._start()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def _start(self) -> None:
+        s = self.settings
+        if self._serve_metrics:
+            self.metrics_server = MetricsServer(registry=self.metrics.registry,
+                                                ready=self.readiness, host=s.metrics_host,
+                                                port=s.metrics_port).start()
+            log.info("metrics_serving", port=self.metrics_server.port)
+        await self.store.open()
+        log.info("database_open", path=str(s.db_path),
+                 migrated_from=self.store.started_at_version)
+        self.nc = await connect(s.nats_url, name="rosey-dbservice",
+                                connected=self.metrics.nats_connected,
+                                reconnects=self.metrics.nats_reconnects,
+                                on_reconnected=self._on_reconnected, stop=self._stop)
+        responder = QueryResponder(store=self.store, metrics=self.metrics)
+        for subject in contract.QUERY_SUBJECTS:
+            self._query_subs.append(
+                await self.nc.subscribe(subject, queue=contract.QUEUE_GROUP, cb=responder.handle))
+        if s.jetstream == "auto" and await self._has_jetstream():
+            self.ingest = JetStreamConsumer(nc=self.nc, store=self.store, metrics=self.metrics,
+                                            settings=s)
+            self.metrics.jetstream_enabled.set(1)
+            log.info("ingest_mode", mode="jetstream", stream=contract.STREAM_NAME,
+                     consumer=contract.CONSUMER_NAME)
+        else:
+            self.ingest = CoreSubscriber(nc=self.nc, store=self.store, metrics=self.metrics,
+                                         settings=s)
+            self.metrics.jetstream_enabled.set(0)
+            log.error("ingest_mode_core_fallback", mode="core", queue=contract.QUEUE_GROUP,
+                      warning="JetStream is not available: events published while this service"
+                              " is down are LOST (at-most-once)",
+                      configured=s.jetstream)
+        self._ingest_task = asyncio.create_task(self.ingest.run(self._stop), name="rosey-ingest")
+
+    async def _has_jetstream(self) -> bool:
+        assert self.nc is not None
+        js = self.nc.jetstream(timeout=2.0)
+        for attempt in range(3):
+            try:
+                await js.account_info()
+                return True
+            except nats.errors.NoRespondersError:
+                return False  # the server runs without JetStream
+            except (nats.errors.Error, asyncio.TimeoutError) as exc:
+                log.warning("jetstream_probe_failed", attempt=attempt + 1, error=str(exc))
+                await asyncio.sleep(0.5 * (attempt + 1))
+        return False
+
+    async def _on_reconnected(self) -> None:
+        if isinstance(self.ingest, JetStreamConsumer):
+            self.ingest.request_rebind()
+
+    async def wait_ready(self, timeout: float = 10.0) -> None:
+        """Wait until ingest is bound (for tests and start-up scripts)."""
+        async def poll() -> None:
+            while not self.ready:
+                if self._ingest_task is not None and self._ingest_task.done():
+                    self._ingest_task.result()
+                await asyncio.sleep(0.02)
+        await asyncio.wait_for(poll(), timeout)
+
+    async def aclose(self) -> None:
+        """Stop taking messages, commit what was fetched, close everything. Safe to repeat."""
+        if self.state is ServiceState.CLOSED:
+            return
+        self.state = ServiceState.CLOSED
+        self._stop.set()
+        if self._ingest_task is not None:
+            try:
+                await self._ingest_task
+            except Exception as exc:
+                log.exception("ingest_failed", error=str(exc))
+        for sub in self._query_subs:
+            try:
+                await sub.drain()
+            except Exception as exc:
+                log.debug("query_drain_failed", error=str(exc))
+        if self.nc is not None and not self.nc.is_closed:
+            try:
+                await self.nc.drain()
+            except Exception as exc:
+                log.debug("nats_drain_failed", error=str(exc))
+                await self.nc.close()
+        await self.store.aclose()
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
+        log.info("dbservice_stopped")
+
+    async def __aenter__(self) -> "DatabaseService":
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+async def run_database_service(settings: DbSettings, stop: asyncio.Event) -> None:
+    """Run until ``stop`` is set (the CLI's signal handler sets it)."""
+    async with DatabaseService(settings=settings, stop=stop):
+        await stop.wait()

@@ -1,0 +1,154 @@
+"""The SQLite schema: the contract's tables, Rosey's own bookkeeping, and forward migrations.
+
+``PRAGMA user_version`` holds the schema version. :func:`migrate` brings any file forward,
+one step at a time, each step in its own transaction: a fresh file, a file written by an
+older Rosey, and a file from the original (unversioned) Rosey whose tables already exist all
+end up current. A file newer than this code is refused (:class:`SchemaTooNew`) rather than
+written to.
+
+Version 1 is the wire contract's tables. Version 2 adds what exactly-once ingest needs:
+``dead_letters`` (rejected events with their raw bytes), ``applied_events`` (stream sequences
+applied above the floor) and ``ingest_state`` (the floor itself). Version 3 adds indexes for
+the queries.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Final
+
+import structlog
+
+from rosey.errors import SchemaTooNew
+
+__all__ = ["SCHEMA_VERSION", "MIGRATIONS", "migrate", "configure_connection", "schema_version"]
+
+log = structlog.get_logger()
+
+_V1: Final = """
+CREATE TABLE IF NOT EXISTS user_stats (
+    username TEXT PRIMARY KEY COLLATE NOCASE,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    total_chat_lines INTEGER NOT NULL DEFAULT 0,
+    total_time_connected INTEGER NOT NULL DEFAULT 0,
+    current_session_start INTEGER
+);
+CREATE TABLE IF NOT EXISTS user_actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp INTEGER NOT NULL,
+    username TEXT NOT NULL,
+    action_type TEXT NOT NULL,
+    details TEXT
+);
+CREATE TABLE IF NOT EXISTS channel_stats (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    max_users INTEGER NOT NULL DEFAULT 0,
+    max_users_timestamp INTEGER,
+    max_connected INTEGER NOT NULL DEFAULT 0,
+    max_connected_timestamp INTEGER,
+    last_updated INTEGER
+);
+INSERT OR IGNORE INTO channel_stats (id, max_users, max_connected) VALUES (1, 0, 0);
+CREATE TABLE IF NOT EXISTS user_count_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp INTEGER NOT NULL,
+    chat_users INTEGER NOT NULL,
+    connected_users INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS recent_chat (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp INTEGER NOT NULL,
+    username TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS current_status (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    bot_name TEXT,
+    bot_rank REAL,
+    channel TEXT,
+    current_chatters INTEGER,
+    current_connected INTEGER,
+    playlist_items INTEGER,
+    current_media_title TEXT,
+    current_media_duration INTEGER,
+    bot_connected INTEGER,
+    bot_start_time INTEGER,
+    status_json TEXT,
+    last_updated INTEGER
+);
+CREATE TABLE IF NOT EXISTS outbound_messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp INTEGER NOT NULL,
+    message TEXT NOT NULL,
+    sent INTEGER NOT NULL DEFAULT 0,
+    sent_timestamp INTEGER,
+    retry_count INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+"""
+
+_V2: Final = """
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received INTEGER NOT NULL,
+    subject TEXT NOT NULL,
+    stream_seq INTEGER,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    payload BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS applied_events (
+    seq INTEGER PRIMARY KEY
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ingest_state (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO ingest_state (key, value) VALUES ('applied_floor', 0);
+"""
+
+_V3: Final = """
+CREATE INDEX IF NOT EXISTS user_stats_chat_lines ON user_stats (total_chat_lines DESC);
+CREATE INDEX IF NOT EXISTS outbound_unsent ON outbound_messages (sent, id);
+CREATE INDEX IF NOT EXISTS user_actions_time ON user_actions (timestamp);
+"""
+
+#: MIGRATIONS[n] takes a file from version n to n + 1.
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+def configure_connection(conn: sqlite3.Connection, *, writer: bool) -> None:
+    """Pragmas every connection gets; WAL lets queries read while the writer commits."""
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if writer:
+        conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: a commit is on disk before the batch is acknowledged to JetStream, so not
+        # even a power cut can lose an acknowledged event (NORMAL would risk the last commits).
+        conn.execute("PRAGMA synchronous = FULL")
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the file to :data:`SCHEMA_VERSION`; return the version it started at."""
+    start = schema_version(conn)
+    if start > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"database schema version {start} is newer than this Rosey ({SCHEMA_VERSION})")
+    for version in range(start, SCHEMA_VERSION):
+        with conn:  # one transaction per step
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _statements(MIGRATIONS[version]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+        log.info("schema_migrated", from_version=version, to_version=version + 1)
+    return start
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
