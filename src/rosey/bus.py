@@ -18,6 +18,8 @@ import structlog
 from nats.aio.client import Client
 from prometheus_client import Counter, Gauge
 
+from rosey.errors import ConnectAborted
+
 __all__ = ["connect", "servers_from_url", "Client"]
 
 log = structlog.get_logger()
@@ -42,7 +44,7 @@ async def connect(url: str, *, name: str, connected: Gauge | None = None,
         connected: a gauge set to 1/0 as the connection comes and goes.
         reconnects: a counter bumped on every reconnection.
         on_reconnected / on_disconnected: async hooks called after the transition is logged.
-        stop: when set while still trying, raise ``asyncio.CancelledError``.
+        stop: when set while still trying, raise :class:`~rosey.errors.ConnectAborted`.
     """
     servers = servers_from_url(url)
 
@@ -72,22 +74,35 @@ async def connect(url: str, *, name: str, connected: Gauge | None = None,
 
     delay = 0.2
     attempt = 0
+    never = asyncio.Event()
     while True:
         attempt += 1
         nc = Client()
+        # nats-py keeps retrying a first connect by itself (max_reconnect_attempts=-1), so
+        # race it against the stop event: shutdown must not wait for a server to appear.
+        connecting = asyncio.ensure_future(nc.connect(
+            servers=servers, name=name, error_cb=error_cb, disconnected_cb=disconnected_cb,
+            reconnected_cb=reconnected_cb, closed_cb=closed_cb,
+            connect_timeout=first_attempt_timeout, allow_reconnect=True,
+            max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+            ping_interval=10, max_outstanding_pings=3,
+        ))
+        stopping = asyncio.ensure_future((stop or never).wait())
+        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not connecting.done():
+            connecting.cancel()
+            await asyncio.gather(connecting, return_exceptions=True)
+            await nc.close()
+            raise ConnectAborted("stopped before NATS answered")
         try:
-            await nc.connect(
-                servers=servers, name=name, error_cb=error_cb, disconnected_cb=disconnected_cb,
-                reconnected_cb=reconnected_cb, closed_cb=closed_cb, connect_timeout=first_attempt_timeout,
-                allow_reconnect=True, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                ping_interval=10, max_outstanding_pings=3,
-            )
+            connecting.result()
             break
         except (OSError, asyncio.TimeoutError, nats.errors.Error) as exc:
-            if stop is not None and stop.is_set():
-                raise asyncio.CancelledError from exc
             log.warning("nats_connect_failed", attempt=attempt, retry_in=round(delay, 2),
                         error=str(exc) or type(exc).__name__)
+            if stop is not None and stop.is_set():
+                raise ConnectAborted("stopped before NATS answered") from exc
             await _sleep_or_stop(delay * (0.8 + 0.4 * random.random()), stop)
             delay = min(delay * 2, 5.0)
     if connected is not None:
@@ -104,7 +119,7 @@ async def _sleep_or_stop(seconds: float, stop: asyncio.Event | None) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
     except asyncio.TimeoutError:
         return
-    raise asyncio.CancelledError
+    raise ConnectAborted("stopped before NATS answered")
 
 
 def headers_of(msg: Any) -> dict[str, str]:

@@ -6,7 +6,8 @@
     ├── StoreError           the SQLite store cannot do what was asked
     │   └── SchemaTooNew     the file was written by a newer Rosey than this one
     ├── BusError             NATS is unusable for what was asked
-    │   └── StreamConfigError  the JetStream stream cannot be created or updated
+    │   ├── StreamConfigError  the JetStream stream cannot be created or updated
+    │   └── ConnectAborted   shutdown was asked for before NATS ever answered
     └── CyTubeError          the CyTube side failed
         ├── DiscoveryError   socketconfig could not be fetched or had no usable server
         └── Kicked           the server kicked the bot (``reason``, ``retry`` says whether to retry)
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 __all__ = [
     "RoseyError", "ConfigError", "BadPayload", "StoreError", "SchemaTooNew", "BusError",
-    "StreamConfigError", "CyTubeError", "DiscoveryError", "Kicked",
+    "StreamConfigError", "ConnectAborted", "CyTubeError", "DiscoveryError", "Kicked",
 ]
 
 
@@ -64,6 +65,10 @@ class BusError(RoseyError):
 
 class StreamConfigError(BusError):
     """The JetStream stream or consumer cannot be created or updated."""
+
+
+class ConnectAborted(BusError):
+    """Shutdown was asked for while still waiting for the first NATS connection."""
 
 
 class CyTubeError(RoseyError):

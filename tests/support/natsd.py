@@ -46,6 +46,7 @@ class NatsServer:
         self.jetstream = jetstream
         self._own_store = store_dir is None
         self.store_dir = Path(store_dir or tempfile.mkdtemp(prefix="rosey-js-"))
+        self.store_dir.mkdir(parents=True, exist_ok=True)
         self.port = port
         self.extra_args = extra_args
         self.proc: subprocess.Popen[str] | None = None

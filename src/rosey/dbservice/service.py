@@ -15,6 +15,7 @@ import asyncio
 import enum
 
 import nats.errors
+import nats.js.errors
 import structlog
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
@@ -25,6 +26,7 @@ from rosey.config import DbSettings
 from rosey.dbservice.consumer import JetStreamConsumer
 from rosey.dbservice.core import CoreSubscriber
 from rosey.dbservice.handlers import QueryResponder
+from rosey.errors import ConnectAborted
 from rosey.metrics import DbMetrics, MetricsServer
 from rosey.store.store import Store
 
@@ -134,8 +136,8 @@ class DatabaseService:
             try:
                 await js.account_info()
                 return True
-            except nats.errors.NoRespondersError:
-                return False  # the server runs without JetStream
+            except (nats.errors.NoRespondersError, nats.js.errors.ServiceUnavailableError):
+                return False  # nobody answers the JetStream API: the server runs without it
             except (nats.errors.Error, asyncio.TimeoutError) as exc:
                 log.warning("jetstream_probe_failed", attempt=attempt + 1, error=str(exc))
                 await asyncio.sleep(0.5 * (attempt + 1))
@@ -190,5 +192,8 @@ class DatabaseService:
 
 async def run_database_service(settings: DbSettings, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set (the CLI's signal handler sets it)."""
-    async with DatabaseService(settings=settings, stop=stop):
-        await stop.wait()
+    try:
+        async with DatabaseService(settings=settings, stop=stop):
+            await stop.wait()
+    except ConnectAborted:
+        log.info("dbservice_stopped_before_nats_answered")

@@ -1,0 +1,33 @@
+"""Helpers for tests that run a DatabaseService against the real nats-server fixture."""
+
+from __future__ import annotations
+
+import json
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from nats.aio.client import Client
+
+from rosey.config import DbSettings
+from rosey.dbservice.service import DatabaseService
+from rosey.metrics import DbMetrics
+
+
+@asynccontextmanager
+async def running_db_service(nats_url: str, db_path: Path, *, jetstream: str = "auto",
+                             metrics: DbMetrics | None = None,
+                             serve_metrics: bool = False) -> AsyncIterator[DatabaseService]:
+    settings = DbSettings(nats_url=nats_url, db_path=db_path, metrics_port=0,
+                          metrics_host="127.0.0.1", jetstream=jetstream)
+    async with DatabaseService(settings=settings, metrics=metrics or DbMetrics(),
+                               serve_metrics=serve_metrics) as svc:
+        await svc.wait_ready()
+        yield svc
+
+
+async def request_json(nc: Client, subject: str, payload: Any = None, *,
+                       raw: bytes | None = None, timeout: float = 5.0) -> Any:
+    data = raw if raw is not None else json.dumps(payload if payload is not None else {}).encode()
+    reply = await nc.request(subject, data, timeout=timeout)
+    return json.loads(reply.data)

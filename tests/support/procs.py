@@ -1,0 +1,46 @@
+"""Rosey processes started as real subprocesses (the way an operator or a pod runs them)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+
+def start_db_process(nats_url: str, db_path: Path, *, metrics_port: int = 0,
+                     log_path: Path | None = None, extra_env: dict[str, str] | None = None,
+                     use_env: bool = False) -> subprocess.Popen[bytes]:
+    """``python -m rosey.db`` with flags (or the same settings through ROSEY_* variables)."""
+    env = {**os.environ, "ROSEY_LOG_FORMAT": "json", **(extra_env or {})}
+    args = [sys.executable, "-m", "rosey.db"]
+    if use_env:
+        env.update(ROSEY_NATS_URL=nats_url, ROSEY_DB_PATH=str(db_path),
+                   ROSEY_METRICS_PORT=str(metrics_port))
+    else:
+        args += ["--nats-url", nats_url, "--db-path", str(db_path),
+                 "--metrics-port", str(metrics_port)]
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+
+
+def stop_process(proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM,
+                 timeout: float = 20.0) -> int:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"process {proc.args} did not exit within {timeout}s of {sig}")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
