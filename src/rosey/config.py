@@ -76,6 +76,9 @@ class DbSettings:
             subscriptions otherwise; "off" always uses core subscriptions.
         stream: the stream's replicas, limits and duplicate window.
         batch_size: most events applied in one SQLite transaction.
+        ack_wait_seconds: how long JetStream waits for an acknowledgement before it
+            redelivers (after a crash, the in-flight batch comes back after this long);
+            applies when the durable consumer is created.
     """
 
     nats_url: str = DEFAULT_NATS_URL
@@ -85,6 +88,7 @@ class DbSettings:
     jetstream: str = "auto"
     stream: StreamSettings = field(default_factory=StreamSettings)
     batch_size: int = 256
+    ack_wait_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if self.jetstream not in ("auto", "off"):
@@ -176,6 +180,7 @@ def db_settings(env: Mapping[str, str], *, nats_url: str | None = None,
         metrics_host=_str(env, "ROSEY_METRICS_HOST", None, "0.0.0.0"),
         jetstream=_str(env, "ROSEY_JETSTREAM", None, "auto"),
         batch_size=_int(env, "ROSEY_BATCH_SIZE", None, 256),
+        ack_wait_seconds=_float(env, "ROSEY_ACK_WAIT_SECONDS", 10.0),
         stream=StreamSettings(
             replicas=_int(env, "ROSEY_STREAM_REPLICAS", None, 1),
             max_age_seconds=_float(env, "ROSEY_STREAM_MAX_AGE_SECONDS", 7 * 24 * 3600.0),

@@ -40,14 +40,13 @@ __all__ = ["JetStreamConsumer", "consumer_config"]
 
 log = structlog.get_logger()
 
-ACK_WAIT_SECONDS = 30.0
 MAX_ACK_PENDING = 20_000
 FETCH_TIMEOUT = 1.0
 INFO_INTERVAL = 2.0
 STALL_SECONDS = 10.0
 
 
-def consumer_config(start_after: int) -> ConsumerConfig:
+def consumer_config(start_after: int, *, ack_wait: float = 10.0) -> ConsumerConfig:
     """The durable consumer; a new one starts right after what the file already holds."""
     if start_after > 0:
         deliver: dict[str, Any] = {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE,
@@ -58,7 +57,7 @@ def consumer_config(start_after: int) -> ConsumerConfig:
         durable_name=contract.CONSUMER_NAME,
         description="Rosey DatabaseService",
         ack_policy=AckPolicy.EXPLICIT,
-        ack_wait=ACK_WAIT_SECONDS,
+        ack_wait=ack_wait,
         max_deliver=-1,
         max_ack_pending=MAX_ACK_PENDING,
         **deliver,
@@ -101,7 +100,8 @@ class JetStreamConsumer:
             await self.js.consumer_info(contract.STREAM_NAME, contract.CONSUMER_NAME)
         except NotFoundError:
             start_after = self.store.applied_floor
-            await self.js.add_consumer(contract.STREAM_NAME, consumer_config(start_after))
+            await self.js.add_consumer(contract.STREAM_NAME, consumer_config(
+                start_after, ack_wait=self.settings.ack_wait_seconds))
             log.info("consumer_created", consumer=contract.CONSUMER_NAME, start_after=start_after)
         if self._psub is not None:
             try:
