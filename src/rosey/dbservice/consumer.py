@@ -155,19 +155,35 @@ class JetStreamConsumer:
                      duplicates=self.applier.duplicates, rejected=self.applier.rejected)
 
     async def _fetch_loop(self, stop: asyncio.Event) -> None:
+        """Fetch batch N+1 while batch N commits on the writer thread.
+
+        At most one batch is in flight: a fetched batch starts only after the previous one
+        has committed and been acknowledged, so batches commit strictly in delivery order,
+        and everything in flight finishes before this returns (stop, rebind or error).
+        """
         assert self._psub is not None
-        while not stop.is_set():
-            if self._rebind.is_set():
-                log.info("consumer_rebinding")
-                self.metrics.consumer_restarts.inc()
-                await self._bind()
-            try:
-                msgs = await self._psub.fetch(self.settings.batch_size, timeout=FETCH_TIMEOUT)
-            except nats.errors.TimeoutError:
-                continue
-            if msgs:
-                self._last_delivery = time.monotonic()
-                await self._process(msgs, stop)
+        inflight: asyncio.Task[None] | None = None
+        try:
+            while not stop.is_set():
+                if self._rebind.is_set():
+                    log.info("consumer_rebinding")
+                    self.metrics.consumer_restarts.inc()
+                    if inflight is not None:
+                        await inflight
+                        inflight = None
+                    await self._bind()
+                try:
+                    msgs = await self._psub.fetch(self.settings.batch_size, timeout=FETCH_TIMEOUT)
+                except nats.errors.TimeoutError:
+                    continue
+                if msgs:
+                    self._last_delivery = time.monotonic()
+                    if inflight is not None:
+                        await inflight
+                    inflight = asyncio.create_task(self._process(msgs, stop))
+        finally:
+            if inflight is not None:
+                await inflight
 
     async def _process(self, msgs: list[Msg], stop: asyncio.Event) -> None:
         items, times = [], []
