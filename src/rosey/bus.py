@@ -83,8 +83,8 @@ async def connect(url: str, *, name: str, connected: Gauge | None = None,
         connecting = asyncio.ensure_future(nc.connect(
             servers=servers, name=name, error_cb=error_cb, disconnected_cb=disconnected_cb,
             reconnected_cb=reconnected_cb, closed_cb=closed_cb,
-            connect_timeout=first_attempt_timeout, allow_reconnect=True,
-            max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+            connect_timeout=first_attempt_timeout, allow_reconnect=True,  # type: ignore[arg-type]
+            max_reconnect_attempts=-1, reconnect_time_wait=0.5,  # type: ignore[arg-type]
             ping_interval=10, max_outstanding_pings=3,
         ))
         stopping = asyncio.ensure_future((stop or never).wait())
@@ -98,7 +98,7 @@ async def connect(url: str, *, name: str, connected: Gauge | None = None,
         try:
             connecting.result()
             break
-        except (OSError, asyncio.TimeoutError, nats.errors.Error) as exc:
+        except (TimeoutError, OSError, nats.errors.Error) as exc:
             log.warning("nats_connect_failed", attempt=attempt, retry_in=round(delay, 2),
                         error=str(exc) or type(exc).__name__)
             if stop is not None and stop.is_set():
@@ -117,7 +117,7 @@ async def _sleep_or_stop(seconds: float, stop: asyncio.Event | None) -> None:
         return
     try:
         await asyncio.wait_for(stop.wait(), seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return
     raise ConnectAborted("stopped before NATS answered")
 

@@ -190,7 +190,7 @@ class MetricsServer:
             return [body.encode() or b"ok\n"]
         return self._metrics_app(environ, start_response)  # type: ignore[no-any-return]
 
-    def start(self) -> "MetricsServer":
+    def start(self) -> MetricsServer:
         self._thread.start()
         return self
 

@@ -35,7 +35,7 @@ class AckedPublisher:
                                  headers={contract.MSG_ID_HEADER: f"{self.user}-{i}"})
                 self.acked.add(i)
                 return
-            except (nats.errors.Error, asyncio.TimeoutError, OSError):
+            except (TimeoutError, nats.errors.Error, OSError):
                 self.retries += 1
                 await asyncio.sleep(0.05)  # retry pacing, not a wait for a condition
 

@@ -33,7 +33,7 @@ async def test_sigkill_dbservice_three_times_during_20000_events_applies_each_ex
         sending = asyncio.create_task(publisher.publish_range(0, N))
         for kill_at in (N // 5, N // 2, 4 * N // 5):
             # wait until the service is busy mid-stream, then kill it without warning
-            await eventually(lambda: read_counts(db, publisher.user)[0] >= kill_at * 0.6,
+            await eventually(lambda k=kill_at: read_counts(db, publisher.user)[0] >= k * 0.6,
                              timeout=60, what=f"{kill_at * 0.6:.0f} events applied")
             proc.send_signal(signal.SIGKILL)
             assert await asyncio.to_thread(proc.wait, 10) == -signal.SIGKILL

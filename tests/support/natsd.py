@@ -56,7 +56,7 @@ class NatsServer:
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 15.0) -> "NatsServer":
+    def start(self, timeout: float = 15.0) -> NatsServer:
         args = [self.binary, "-a", "127.0.0.1", "-p", str(self.port), "-l", str(self.log_path)]
         if self.jetstream:
             args += ["-js", "-sd", str(self.store_dir / "js")]
@@ -83,7 +83,7 @@ class NatsServer:
         self.kill()
         raise NatsServerError(f"nats-server not ready after {timeout}s:\n{text[-2000:]}")
 
-    async def astart(self, timeout: float = 15.0) -> "NatsServer":
+    async def astart(self, timeout: float = 15.0) -> NatsServer:
         return await asyncio.to_thread(self.start, timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -101,7 +101,7 @@ class NatsServer:
             self.proc.kill()
             self.proc.wait()
 
-    def restart(self, *, kill: bool = False) -> "NatsServer":
+    def restart(self, *, kill: bool = False) -> NatsServer:
         """Take the server away and bring it back on the same port and store."""
         self.kill() if kill else self.stop()
         return self.start()
@@ -111,7 +111,7 @@ class NatsServer:
         if self._own_store:
             shutil.rmtree(self.store_dir, ignore_errors=True)
 
-    def __enter__(self) -> "NatsServer":
+    def __enter__(self) -> NatsServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

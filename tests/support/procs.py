@@ -35,7 +35,7 @@ def stop_process(proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM,
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-        raise AssertionError(f"process {proc.args} did not exit within {timeout}s of {sig}")
+        raise AssertionError(f"process {proc.args} did not exit within {timeout}s of {sig}") from None
 
 
 def free_port() -> int:

@@ -135,7 +135,7 @@ class JetStreamConsumer:
                     await self._bind()
                     delay = 0.2
                     await self._fetch_loop(stop)
-                except (nats.errors.Error, asyncio.TimeoutError, OSError) as exc:
+                except (TimeoutError, nats.errors.Error, OSError) as exc:
                     self.bound = False
                     self.metrics.consumer_restarts.inc()
                     log.warning("consumer_restarting", error=str(exc) or type(exc).__name__,
@@ -218,7 +218,7 @@ class JetStreamConsumer:
                 continue
             try:
                 info = await self.js.consumer_info(contract.STREAM_NAME, contract.CONSUMER_NAME)
-            except (nats.errors.Error, asyncio.TimeoutError) as exc:
+            except (TimeoutError, nats.errors.Error) as exc:
                 log.debug("consumer_info_failed", error=str(exc) or type(exc).__name__)
                 continue
             self._pending = int(info.num_pending or 0)
@@ -239,5 +239,5 @@ class JetStreamConsumer:
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     try:
         await asyncio.wait_for(stop.wait(), seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass

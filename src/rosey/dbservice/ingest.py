@@ -40,7 +40,7 @@ class BatchApplier:
         m.commit_seconds.observe(elapsed)
         m.batch_size.observe(len(items))
         applied = duplicates = rejected = 0
-        for item, outcome, event_time in zip(items, outcomes, event_times):
+        for item, outcome, event_time in zip(items, outcomes, event_times, strict=False):
             if outcome is Outcome.APPLIED:
                 applied += 1
                 m.events_processed.labels(item.subject).inc()

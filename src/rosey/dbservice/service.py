@@ -84,7 +84,7 @@ class DatabaseService:
         return isinstance(self.ingest, JetStreamConsumer)
 
     # --- lifecycle -------------------------------------------------------------------------
-    async def start(self) -> "DatabaseService":
+    async def start(self) -> DatabaseService:
         if self.state is not ServiceState.UNOPENED:
             raise RuntimeError(f"cannot start a DatabaseService that is {self.state.name.lower()}")
         self.state = ServiceState.RUNNING
@@ -138,7 +138,7 @@ class DatabaseService:
                 return True
             except (nats.errors.NoRespondersError, nats.js.errors.ServiceUnavailableError):
                 return False  # nobody answers the JetStream API: the server runs without it
-            except (nats.errors.Error, asyncio.TimeoutError) as exc:
+            except (TimeoutError, nats.errors.Error) as exc:
                 log.warning("jetstream_probe_failed", attempt=attempt + 1, error=str(exc))
                 await asyncio.sleep(0.5 * (attempt + 1))
         return False
@@ -169,7 +169,7 @@ class DatabaseService:
                 log.exception("ingest_failed", error=str(exc))
         for sub in self._query_subs:
             try:
-                await sub.drain()
+                await sub.drain()  # type: ignore[no-untyped-call]
             except Exception as exc:
                 log.debug("query_drain_failed", error=str(exc))
         if self.nc is not None and not self.nc.is_closed:
@@ -183,7 +183,7 @@ class DatabaseService:
             self.metrics_server.stop()
         log.info("dbservice_stopped")
 
-    async def __aenter__(self) -> "DatabaseService":
+    async def __aenter__(self) -> DatabaseService:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:

@@ -39,7 +39,7 @@ def user_stats(conn: sqlite3.Connection, q: contract.UserStatsQuery) -> dict[str
         return {"success": True, "found": False, "username": q.username}
     keys = ("username", "first_seen", "last_seen", "total_chat_lines", "total_time_connected",
             "current_session_start")
-    return {"success": True, "found": True, **dict(zip(keys, row))}
+    return {"success": True, "found": True, **dict(zip(keys, row, strict=False))}
 
 
 def outbound_get(conn: sqlite3.Connection, q: contract.OutboundGetQuery) -> list[dict[str, Any]]:

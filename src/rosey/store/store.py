@@ -89,7 +89,7 @@ class Store:
         self.started_at_version = 0
 
     # --- lifecycle -------------------------------------------------------------------------
-    async def open(self) -> "Store":
+    async def open(self) -> Store:
         if self.state is not StoreState.UNOPENED:
             raise RuntimeError(f"cannot open a store that is {self.state.name.lower()}")
         await self._on_writer(self._open_writer)
@@ -143,7 +143,7 @@ class Store:
             self._w.close()
             self._w = None
 
-    async def __aenter__(self) -> "Store":
+    async def __aenter__(self) -> Store:
         return await self.open()
 
     async def __aexit__(self, *exc: object) -> None:
