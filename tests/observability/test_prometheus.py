@@ -1,0 +1,260 @@
+"""The dashboard and the alerts against a real Prometheus scraping the real processes.
+
+nats-server (fixture), the DatabaseService (``python -m rosey.db``) and the bot
+(``python -m rosey.bot``, outbox of 5 events) run as processes; the CyTube test server runs in
+this test's event loop; Debian's prometheus scrapes both metrics ports every second in ONE
+job (so nothing may depend on job names) and evaluates the chart's rules file every second.
+
+Traffic: a moderator's PMs, valid events from nats-py, malformed events (rejected), and
+chat while NATS is stopped until the bot's outbox overflows (dropped). Then every dashboard
+expression must return data, every alert expression must evaluate, the rule groups must be
+healthy, and the dropped / rejected alerts must be pending or firing, while the "down"
+alerts, which look for the processes by their own metrics, must stay quiet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+
+import aiohttp
+import nats
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from rosey import contract
+from tests.observability.prometheus import PrometheusError, PrometheusServer, prometheus_binary
+from tests.observability.promql import RULES_FILE, alert_rules, dashboard_exprs, grafana_to_promql, load_rules
+from tests.support.cytube_server import CyTubeTestServer
+from tests.support.procs import free_port, start_db_process, stop_process
+from tests.support.wait import eventually
+
+BOT, BOT_PW, MOD = "rosey", "bot-secret", "alice"
+OUTBOX_SIZE = 5
+MALFORMED = 15  # RoseyEventsRejectedSpike: more than 10 in 5 minutes
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _require_prometheus() -> None:
+    if prometheus_binary() is None:
+        pytest.fail("prometheus is not installed: run scripts/setup (apt-get install prometheus)")
+
+
+# --- reading a process's own /metrics (to know when the scenario has happened) ------------------
+async def scrape(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/metrics",
+                                   timeout=aiohttp.ClientTimeout(total=3)) as response:
+                text = await response.text()
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        return {}
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+async def total(port: int, name: str, **labels: str) -> float:
+    """Sum of the samples called ``name`` whose labels include ``labels``."""
+    want = set(labels.items())
+    return sum(v for (n, ls), v in (await scrape(port)).items() if n == name and want <= ls)
+
+
+async def http_status(port: int, path: str) -> int:
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}{path}",
+                                   timeout=aiohttp.ClientTimeout(total=3)) as response:
+                return response.status
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        return 0
+
+
+# --- the processes ------------------------------------------------------------------------------
+@asynccontextmanager
+async def bot_process(cytube: CyTubeTestServer, nats_url: str, port: int,
+                      log_path: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+    env = {**os.environ, "ROSEY_CYTUBE_USER": BOT, "ROSEY_CYTUBE_PASSWORD": BOT_PW,
+           "ROSEY_OUTBOX_SIZE": str(OUTBOX_SIZE), "ROSEY_METRICS_HOST": "127.0.0.1",
+           "ROSEY_LOG_FORMAT": "json"}
+    with open(log_path, "wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "rosey.bot", "--domain", cytube.url, "--channel",
+            cytube.channel, "--nats-url", nats_url, "--metrics-port", str(port), env=env,
+            stdout=out, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 20)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+async def chatter(cytube: CyTubeTestServer) -> None:
+    """Steady channel activity: chat every 0.3 s and a moderator command every 2 s."""
+    i = 0
+    while True:
+        await cytube.user_chat(MOD, f"steady chat {i}")
+        if i % 7 == 0:
+            await cytube.user_pm(MOD, BOT, "info")
+        i += 1
+        await asyncio.sleep(0.3)  # pacing of the generated traffic, not a wait for a condition
+
+
+# --- what Prometheus must show ------------------------------------------------------------------
+def _finite(series: list[dict]) -> bool:
+    return any(math.isfinite(float(s["value"][1])) for s in series)
+
+
+async def dashboard_failures(prom: PrometheusServer) -> dict[str, str]:
+    """Dashboard expressions that error, return nothing, or only NaN (empty dict: all good)."""
+    failures = {}
+    for where, expr in dashboard_exprs():
+        try:
+            series = await prom.query(grafana_to_promql(expr))
+        except (TimeoutError, PrometheusError, aiohttp.ClientError) as exc:
+            failures[where] = f"error: {exc}"
+            continue
+        if not series:
+            failures[where] = "no series"
+        elif not _finite(series):
+            failures[where] = f"only NaN/Inf: {series}"
+    return failures
+
+
+async def test_every_dashboard_and_alert_expression_works_against_real_prometheus(
+        nats_server, tmp_path) -> None:
+    db_port, bot_port = free_port(), free_port()
+    db = start_db_process(nats_server.url, tmp_path / "rosey.db", metrics_port=db_port,
+                          log_path=tmp_path / "db.log",
+                          extra_env={"ROSEY_METRICS_HOST": "127.0.0.1"})
+    cytube = CyTubeTestServer(accounts={BOT: (BOT_PW, 3)}, rate_limit=False)
+    await cytube.start()
+    prom = PrometheusServer(workdir=tmp_path / "prometheus", rule_files=[RULES_FILE],
+                            targets=[f"127.0.0.1:{db_port}", f"127.0.0.1:{bot_port}"])
+    nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1,
+                            reconnect_time_wait=0.1)
+    traffic: asyncio.Task[None] | None = None
+    try:
+        async with bot_process(cytube, nats_server.url, bot_port, tmp_path / "bot.log"):
+            await asyncio.to_thread(prom.start)
+
+            # --- everything up, and Prometheus sees both targets -------------------------------
+            await eventually(lambda: _is(http_status(bot_port, "/readyz"), 200), timeout=40,
+                             what="bot joined and connected")
+            await eventually(lambda: _is(http_status(db_port, "/readyz"), 200), timeout=30,
+                             what="DatabaseService ready")
+
+            async def both_targets_up() -> bool:
+                up = await prom.query("up == 1")
+                return len(up) == 2
+            await eventually(both_targets_up, timeout=30, what="Prometheus scrapes both")
+
+            # --- a moderator command ------------------------------------------------------------
+            await cytube.add_user(MOD, 2)
+            await cytube.wait_for(lambda: MOD in cytube.users, what="moderator joined")
+            await cytube.user_pm(MOD, BOT, "help")
+            await eventually(lambda: total(bot_port, "rosey_pm_commands_total", command="help",
+                                           result="success"), timeout=20, what="help ran")
+
+            # --- valid events and malformed ones, straight onto the bus -----------------------
+            js = nc.jetstream(timeout=5)
+            for i in range(10):
+                await js.publish(contract.MESSAGE_LOG, json.dumps(
+                    {"username": "carol", "message": f"hello {i}"}).encode())
+            for _ in range(MALFORMED):
+                await js.publish(contract.MESSAGE_LOG, b"{not json")
+            await eventually(lambda: _at_least(total(db_port, "rosey_events_rejected_total"),
+                                               MALFORMED), timeout=20, what="malformed rejected")
+            await eventually(lambda: _at_least(total(db_port, "rosey_events_processed_total",
+                                                     subject=contract.MESSAGE_LOG), 10),
+                             timeout=20, what="valid events applied")
+
+            # --- NATS away: the bot keeps seeing chat until its outbox overflows ---------------
+            await asyncio.to_thread(nats_server.stop)
+            await eventually(lambda: _is(total(bot_port, "rosey_nats_connected"), 0),
+                             timeout=20, what="bot saw NATS go")
+            for i in range(OUTBOX_SIZE * 3):
+                await cytube.user_chat(MOD, f"while NATS is away {i}")
+            await eventually(lambda: total(bot_port, "rosey_events_dropped_total",
+                                           reason="outbox_full"), timeout=20,
+                             what="events dropped")
+            await asyncio.to_thread(nats_server.start)
+            await eventually(lambda: _is(total(bot_port, "rosey_nats_connected"), 1),
+                             timeout=30, what="bot reconnected")
+            await eventually(lambda: _is(http_status(db_port, "/readyz"), 200), timeout=30,
+                             what="DatabaseService ready again")
+
+            # --- steady traffic while Prometheus is asked ---------------------------------------
+            traffic = asyncio.create_task(chatter(cytube))
+
+            async def dashboard_ok() -> bool:
+                return not await dashboard_failures(prom)
+            try:
+                await eventually(dashboard_ok, timeout=60, interval=1.0,
+                                 what="every dashboard expression returns data")
+            except AssertionError:
+                pytest.fail(f"dashboard expressions without data: "
+                            f"{json.dumps(await dashboard_failures(prom), indent=1)}")
+
+            # every alert expression evaluates (an empty result is fine: nothing to alert on)
+            for rule in alert_rules():
+                await prom.query(rule["expr"])
+
+            # the rule groups are loaded, evaluated and healthy
+            async def rules_healthy() -> bool:
+                groups = await prom.rule_groups()
+                rules = [r for g in groups for r in g["rules"]]
+                return (sorted(g["name"] for g in groups)
+                        == sorted(g["name"] for g in load_rules()["groups"])
+                        and len(rules) == len(alert_rules())
+                        and all(r["health"] == "ok" and not r.get("lastError") for r in rules))
+            await eventually(rules_healthy, timeout=20, interval=0.5,
+                             what="rule groups loaded with health ok")
+
+            # the scenario's alerts are active, the "down" alerts are not
+            async def active() -> dict[str, str]:
+                return {a["labels"]["alertname"]: a["state"] for a in await prom.alerts()}
+            wanted = {"RoseyEventsDropped", "RoseyEventsRejectedSpike"}
+            await eventually(lambda: _has(active(), wanted), timeout=30, interval=0.5,
+                             what="dropped and rejected alerts active")
+            states = await active()
+            assert states["RoseyEventsDropped"] == "firing"  # for: 0m
+            assert states["RoseyEventsRejectedSpike"] in {"pending", "firing"}
+            assert "RoseyDatabaseServiceDown" not in states
+            assert "RoseyBotDown" not in states
+            alert = next(a for a in await prom.alerts()
+                         if a["labels"]["alertname"] == "RoseyEventsDropped")
+            assert alert["labels"]["instance"] == f"127.0.0.1:{bot_port}"
+            assert alert["labels"]["severity"] == "critical"
+            assert f"127.0.0.1:{bot_port}" in alert["annotations"]["description"]
+    finally:
+        if traffic is not None:
+            traffic.cancel()
+            with suppress(asyncio.CancelledError):
+                await traffic
+        await nc.close()
+        await asyncio.to_thread(prom.stop)
+        await asyncio.to_thread(stop_process, db)
+        await cytube.stop()
+
+
+async def _is(value, expected) -> bool:
+    return (await value) == expected
+
+
+async def _at_least(value, expected) -> bool:
+    return (await value) >= expected
+
+
+async def _has(states, wanted: set[str]) -> bool:
+    return wanted <= set(await states)
