@@ -139,6 +139,7 @@ class BotMetrics:
         self.channel_users = Gauge(
             "rosey_channel_users", "Users in the channel's userlist.", registry=r)
         for subject in contract.EVENT_SUBJECTS:
+            self.publish_seconds.labels(subject)
             self.events_published.labels(subject)
             for reason in DROP_REASONS:
                 self.events_dropped.labels(subject, reason)
