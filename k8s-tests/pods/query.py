@@ -1,0 +1,40 @@
+"""Runs in the cluster (a Job, dbservice image): wait until the consumer has nothing pending,
+then print one JSON line with the user's stats, the channel stats and the stream's count."""
+import asyncio
+import json
+import os
+import sys
+import time
+
+import nats
+import nats.errors
+
+USER = os.environ["ROSEY_TEST_USER"]
+
+
+async def main() -> None:
+    nc = await nats.connect(os.environ["ROSEY_NATS_URL"], max_reconnect_attempts=-1,
+                            connect_timeout=5)
+    js = nc.jetstream()
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            info = await js.consumer_info("ROSEY_EVENTS", "rosey-dbservice")
+            if info.num_pending == 0 and info.num_ack_pending == 0:
+                break
+        except (nats.errors.Error, asyncio.TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            sys.exit("the consumer never caught up")
+        await asyncio.sleep(1)
+    user = json.loads((await nc.request("rosey.db.query.user_stats",
+                                        json.dumps({"username": USER}).encode(), timeout=5)).data)
+    channel = json.loads((await nc.request("rosey.db.query.channel_stats", b"{}", timeout=5)).data)
+    stream = await js.stream_info("ROSEY_EVENTS", subjects_filter="rosey.db.message.log")
+    print(json.dumps({"user": user, "channel": channel,
+                      "stream_message_log": (stream.state.subjects or {}).get("rosey.db.message.log", 0),
+                      "stream_replicas": stream.config.num_replicas}), flush=True)
+    await nc.close()
+
+
+asyncio.run(main())

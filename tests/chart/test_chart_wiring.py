@@ -1,0 +1,362 @@
+"""The chart wires the processes the way the code reads its settings and serves its endpoints."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import rosey.cli
+import rosey.config
+from rosey import contract
+from rosey.config import DEFAULT_BOT_METRICS_PORT, DEFAULT_DB_METRICS_PORT, bot_settings, db_settings
+from rosey.metrics import BotMetrics, MetricsServer
+
+from .conftest import WITH_CHANNEL, Rendered, production_values
+from tests.support.natsd import nats_server_binary
+
+DB = ("StatefulSet", "rosey-dbservice", "dbservice")
+BOT = ("Deployment", "rosey-bot", "bot")
+NATS = ("StatefulSet", "rosey-nats", "nats")
+
+
+def container_env(rendered: Rendered, kind: str, name: str, container: str) -> dict[str, str]:
+    """What the process sees: envFrom ConfigMaps, then env (values only)."""
+    c = rendered.workload_container(kind, name, container)
+    env: dict[str, str] = {}
+    for source in c.get("envFrom", []):
+        env.update(rendered.config_data(source["configMapRef"]["name"]))
+    for item in c.get("env", []):
+        if "value" in item:
+            env[item["name"]] = item["value"]
+    return env
+
+
+def port_number(container: dict[str, Any], port: int | str) -> int:
+    if isinstance(port, int):
+        return port
+    return next(p["containerPort"] for p in container["ports"] if p["name"] == port)
+
+
+# --- names -------------------------------------------------------------------------------------
+def test_every_rosey_variable_the_chart_sets_is_one_the_code_reads(render) -> None:
+    source = inspect.getsource(rosey.config) + inspect.getsource(rosey.cli)
+    rendered = render(WITH_CHANNEL)
+    for workload in (DB, BOT):
+        for name in container_env(rendered, *workload):
+            assert name.startswith("ROSEY_")
+            read_as = name.removesuffix("_FILE")  # *_FILE is read by config._read for any name
+            assert f'"{read_as}"' in source, f"{name} is set by the chart but never read"
+
+
+def test_dbservice_settings_from_the_chart_reach_db_settings(render) -> None:
+    rendered = render({"nats": {"replicas": 3}, "dbservice": {"settings": {"batchSize": 64}}})
+    settings = db_settings(container_env(rendered, *DB))
+    assert settings.db_path == Path("/data/rosey.db")
+    assert settings.nats_url == "nats://rosey-nats:4222"
+    assert settings.metrics_port == DEFAULT_DB_METRICS_PORT
+    assert settings.batch_size == 64
+    assert settings.jetstream == "auto"
+    assert settings.stream.replicas == 3
+    assert settings.stream.duplicate_window_seconds == 120.0
+
+
+def test_bot_settings_from_the_chart_and_mounted_secret_reach_bot_settings(render, tmp_path) -> None:
+    rendered = render(WITH_CHANNEL)
+    env = container_env(rendered, *BOT)
+    container = rendered.workload_container(*BOT)
+    pod = rendered.get("Deployment", "rosey-bot")["spec"]["template"]["spec"]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "cytube-credentials")
+    volume = next(v for v in pod["volumes"] if v["name"] == "cytube-credentials")
+    secret = rendered.get("Secret", volume["secret"]["secretName"])
+    # lay the Secret out as the kubelet would, under tmp_path instead of the mount path
+    import base64
+    files = {item["path"]: base64.b64decode(secret["data"][item["key"]]).decode()
+             for item in volume["secret"]["items"]}
+    for path, text in files.items():
+        (tmp_path / path).write_text(text)
+    for name in ("ROSEY_CYTUBE_PASSWORD_FILE", "ROSEY_CYTUBE_CHANNEL_PASSWORD_FILE"):
+        assert os.path.dirname(env[name]) == mount["mountPath"]
+        env[name] = str(tmp_path / os.path.basename(env[name]))
+    assert "ROSEY_CYTUBE_PASSWORD" not in env  # the password never sits in the pod spec
+    settings = bot_settings(env)
+    assert settings.channel == "testchannel"
+    assert settings.user == "RoseyBot"
+    assert settings.domain == "https://cytu.be"
+    assert settings.password.reveal() == "hunter2"
+    assert settings.channel_password.reveal() == "open"
+    assert settings.metrics_port == DEFAULT_BOT_METRICS_PORT
+    assert settings.nats_url == "nats://rosey-nats:4222"
+
+
+def test_existing_secret_replaces_the_chart_secret(render) -> None:
+    rendered = render(WITH_CHANNEL, {"bot": {"existingSecret": "my-cytube"}})
+    assert not rendered.of_kind("Secret")
+    pod = rendered.get("Deployment", "rosey-bot")["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "cytube-credentials")
+    assert volume["secret"]["secretName"] == "my-cytube"
+    assert {i["key"] for i in volume["secret"]["items"]} == {"password", "channel-password"}
+
+
+def test_bot_is_left_out_without_a_channel_and_notes_say_so(render) -> None:
+    rendered = render({})
+    assert not rendered.of_kind("Deployment")
+    assert not rendered.of_kind("Secret")
+    assert "cytube.channel" in rendered.notes
+    assert "cytube.channel" not in render(WITH_CHANNEL).notes
+
+
+def test_bot_is_one_replica_replaced_with_recreate(render) -> None:
+    spec = render(WITH_CHANNEL).get("Deployment", "rosey-bot")["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+
+
+# --- storage -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("values", [{}, "production"])
+def test_sqlite_file_lives_on_the_dbservice_pvc(render, values) -> None:
+    rendered = render(production_values() if values == "production" else {})
+    sts = rendered.get("StatefulSet", "rosey-dbservice")
+    assert sts["spec"]["replicas"] == 1
+    (claim,) = sts["spec"]["volumeClaimTemplates"]
+    size = (production_values()["dbservice"]["persistence"]["size"] if values == "production"
+            else "1Gi")
+    assert claim["spec"]["resources"]["requests"]["storage"] == size
+    container = rendered.workload_container(*DB)
+    mount = next(m for m in container["volumeMounts"] if m["name"] == claim["metadata"]["name"])
+    db_path = container_env(rendered, *DB)["ROSEY_DB_PATH"]
+    assert Path(db_path).parent == Path(mount["mountPath"])
+
+
+def test_jetstream_store_lives_on_the_nats_pvc(render) -> None:
+    rendered = render({})
+    sts = rendered.get("StatefulSet", "rosey-nats")
+    (claim,) = sts["spec"]["volumeClaimTemplates"]
+    container = rendered.workload_container(*NATS)
+    mount = next(m for m in container["volumeMounts"] if m["name"] == claim["metadata"]["name"])
+    conf = rendered.config_data("rosey-nats-config")["nats.conf"]
+    assert f"store_dir: {mount['mountPath']}" in conf
+
+
+# --- probes ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("workload,default_port", [(DB, DEFAULT_DB_METRICS_PORT),
+                                                   (BOT, DEFAULT_BOT_METRICS_PORT)])
+def test_probes_target_the_metrics_server_the_process_starts(render, workload, default_port) -> None:
+    rendered = render(WITH_CHANNEL)
+    container = rendered.workload_container(*workload)
+    env = container_env(rendered, *workload)
+    served = int(env["ROSEY_METRICS_PORT"])
+    assert served == default_port
+    paths = {}
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        get = container[probe]["httpGet"]
+        assert port_number(container, get["port"]) == served
+        paths[probe] = get["path"]
+    assert paths == {"startupProbe": "/healthz", "livenessProbe": "/healthz",
+                     "readinessProbe": "/readyz"}
+    # and the metrics server really answers those paths (ready and not ready)
+    for ready, readyz_status in ((True, 200), (False, 503)):
+        server = MetricsServer(registry=BotMetrics().registry,
+                               ready=lambda r=ready: (r, {"nats": r}), host="127.0.0.1").start()
+        try:
+            for path, expected in (("/healthz", 200), ("/readyz", readyz_status),
+                                   ("/metrics", 200)):
+                try:
+                    status = urllib.request.urlopen(
+                        f"http://127.0.0.1:{server.port}{path}", timeout=5).status
+                except urllib.error.HTTPError as exc:
+                    status = exc.code
+                assert status == expected, path
+        finally:
+            server.stop()
+
+
+def test_metrics_services_expose_the_served_ports(render) -> None:
+    rendered = render(WITH_CHANNEL)
+    for kind, name, container_name in (DB, BOT):
+        service = rendered.get("Service", name)
+        (port,) = service["spec"]["ports"]
+        container = rendered.workload_container(kind, name, container_name)
+        assert port_number(container, port["targetPort"]) == port["port"]
+        assert service["spec"]["selector"].items() <= (
+            rendered.get(kind, name)["spec"]["template"]["metadata"]["labels"].items())
+
+
+def test_nats_probes_use_the_monitoring_healthz(render) -> None:
+    rendered = render({})
+    container = rendered.workload_container(*NATS)
+    monitor = port_number(container, "monitor")
+    assert monitor == 8222
+    assert "http_port: 8222" in rendered.config_data("rosey-nats-config")["nats.conf"]
+    paths = {p: container[p]["httpGet"]["path"] for p in
+             ("startupProbe", "readinessProbe", "livenessProbe")}
+    assert all(path.startswith("/healthz") for path in paths.values())
+    assert paths["livenessProbe"] == "/healthz?js-enabled-only=true"
+    assert container["lifecycle"]["preStop"]["exec"]["command"] == [
+        "nats-server", "--signal", "ldm=/var/run/nats/nats.pid"]
+    assert "pid_file: /var/run/nats/nats.pid" in rendered.config_data("rosey-nats-config")["nats.conf"]
+
+
+# --- NATS cluster ------------------------------------------------------------------------------
+@pytest.mark.parametrize("replicas", [1, 3, 5])
+def test_stream_replicas_follow_nats_replicas(render, replicas: int) -> None:
+    rendered = render({"nats": {"replicas": replicas}})
+    assert rendered.get("StatefulSet", "rosey-nats")["spec"]["replicas"] == replicas
+    assert db_settings(container_env(rendered, *DB)).stream.replicas == replicas
+
+
+def test_three_nats_replicas_route_to_each_other_over_the_headless_service(render) -> None:
+    rendered = render({"nats": {"replicas": 3}})
+    sts = rendered.get("StatefulSet", "rosey-nats")
+    headless = rendered.get("Service", sts["spec"]["serviceName"])
+    assert headless["spec"]["clusterIP"] == "None"
+    assert headless["spec"]["publishNotReadyAddresses"] is True
+    assert sts["spec"]["podManagementPolicy"] == "Parallel"
+    cluster_port = next(p["port"] for p in headless["spec"]["ports"] if p["name"] == "cluster")
+    conf = rendered.config_data("rosey-nats-config")["nats.conf"]
+    routes = re.findall(r"nats://(\S+)", conf)
+    assert routes == [f"rosey-nats-{i}.{headless['metadata']['name']}:{cluster_port}"
+                      for i in range(3)]
+    container = rendered.workload_container(*NATS)
+    assert port_number(container, "cluster") == cluster_port
+    pdb = rendered.get("PodDisruptionBudget", "rosey-nats")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= (
+        sts["spec"]["template"]["metadata"]["labels"].items())
+
+
+def test_single_nats_has_no_cluster_block(render) -> None:
+    conf = render({}).config_data("rosey-nats-config")["nats.conf"]
+    assert "cluster {" not in conf and "routes" not in conf
+
+
+@pytest.mark.parametrize("replicas", [1, 3])
+def test_rendered_nats_conf_starts_a_real_nats_server(render, tmp_path, replicas: int) -> None:
+    binary = nats_server_binary()
+    assert binary is not None
+    conf = render({"nats": {"replicas": replicas}}).config_data("rosey-nats-config")["nats.conf"]
+    # the same file with its paths and ports moved somewhere this machine can use
+    local = (conf.replace("store_dir: /data", f"store_dir: {tmp_path / 'js'}")
+                 .replace("/var/run/nats/nats.pid", str(tmp_path / "nats.pid"))
+                 .replace("listen: 0.0.0.0:4222", "listen: 127.0.0.1:-1")
+                 .replace("listen: 0.0.0.0:6222", "listen: 127.0.0.1:-1")
+                 .replace("http_port: 8222", "http_port: -1"))
+    (tmp_path / "nats.conf").write_text(local)
+    log_path = tmp_path / "nats.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([binary, "-c", str(tmp_path / "nats.conf")], stdout=log,
+                                stderr=subprocess.STDOUT, env={**os.environ, "SERVER_NAME": "rosey-nats-0"})
+    try:
+        deadline = time.monotonic() + 20
+        while "Server is ready" not in log_path.read_text():
+            assert proc.poll() is None, f"nats-server rejected the config:\n{log_path.read_text()}"
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.05)
+        text = log_path.read_text()
+        assert "Name:     rosey-nats-0" in text or "rosey-nats-0" in text
+        assert "Starting JetStream" in text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+# --- hardening and rollouts --------------------------------------------------------------------
+def test_every_pod_runs_non_root_read_only_with_no_capabilities(render) -> None:
+    rendered = render(WITH_CHANNEL)
+    pods = [o["spec"]["template"]["spec"] for o in rendered.objects
+            if o["kind"] in ("StatefulSet", "Deployment")]
+    pods += [o["spec"] for o in rendered.of_kind("Pod")]
+    assert len(pods) == 4  # nats, dbservice, bot, the helm test pod
+    for pod in pods:
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["automountServiceAccountToken"] is False
+        for c in pod["containers"]:
+            sc = c["securityContext"]
+            assert sc["readOnlyRootFilesystem"] is True
+            assert sc["allowPrivilegeEscalation"] is False
+            assert sc["capabilities"]["drop"] == ["ALL"]
+            assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
+
+
+@pytest.mark.parametrize("workload,change", [
+    (DB, {"dbservice": {"settings": {"batchSize": 32}}}),
+    (BOT, {"cytube": {"channel": "other"}}),
+    (BOT, {"cytube": {"password": "changed"}}),
+    (NATS, {"nats": {"lameDuckDuration": "45s"}}),
+])
+def test_config_changes_roll_the_pods(render, workload, change) -> None:
+    def annotations(values: dict[str, Any]) -> dict[str, str]:
+        obj = render(WITH_CHANNEL, values).get(workload[0], workload[1])
+        return obj["spec"]["template"]["metadata"]["annotations"]
+    before, after = annotations({}), annotations(change)
+    assert any(k.startswith("checksum/") for k in before)
+    assert before != after
+    assert annotations({}) == before  # stable when nothing changed
+
+
+def test_network_policy_lets_release_pods_reach_nats(render) -> None:
+    rendered = render(WITH_CHANNEL)
+    policy = rendered.get("NetworkPolicy", "rosey-nats")
+    client_rule = next(r for r in policy["spec"]["ingress"]
+                       if r["ports"] == [{"port": 4222, "protocol": "TCP"}])
+    allowed = client_rule["from"][0]["podSelector"]["matchLabels"]
+    for kind, name, _ in (DB, BOT):
+        labels = rendered.get(kind, name)["spec"]["template"]["metadata"]["labels"]
+        assert allowed.items() <= labels.items()
+    test_pod = rendered.of_kind("Pod")[0]
+    assert allowed.items() <= test_pod["metadata"]["labels"].items()
+
+
+# --- helm test ---------------------------------------------------------------------------------
+def _test_pod(rendered: Rendered) -> dict[str, Any]:
+    (pod,) = rendered.of_kind("Pod")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    return pod
+
+
+async def _run_test_pod_script(pod: dict[str, Any], url: str) -> subprocess.CompletedProcess[str]:
+    import asyncio
+    container = pod["spec"]["containers"][0]
+    assert container["command"][:2] == ["python3", "-c"]
+    env = {**os.environ, **{e["name"]: e["value"] for e in container["env"]}, "ROSEY_NATS_URL": url}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", container["command"][2], env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    return subprocess.CompletedProcess(container["command"], proc.returncode or 0, out.decode())
+
+
+async def test_helm_test_pod_passes_when_the_dbservice_answers(render, nats_server, nc) -> None:
+    pod = _test_pod(render({}))
+    assert pod["spec"]["containers"][0]["env"][0]["value"] == "nats://rosey-nats:4222"
+
+    async def answer(msg):
+        await msg.respond(contract.encode({"success": True, "high_water_mark": {"users": 0, "timestamp": None},
+                                           "high_water_connected": {"users": 0, "timestamp": None},
+                                           "top_chatters": [], "total_users_seen": 0}))
+    await nc.subscribe(contract.QUERY_CHANNEL_STATS, cb=answer)
+    await nc.flush()
+    result = await _run_test_pod_script(pod, nats_server.url)
+    assert result.returncode == 0, result.stdout
+    assert contract.QUERY_CHANNEL_STATS in result.stdout
+
+
+async def test_helm_test_pod_fails_when_the_dbservice_answers_an_error(render, nats_server, nc) -> None:
+    pod = _test_pod(render({}))
+
+    async def answer(msg):
+        await msg.respond(contract.error_reply(contract.QUERY_CHANNEL_STATS, "database unavailable"))
+    await nc.subscribe(contract.QUERY_CHANNEL_STATS, cb=answer)
+    await nc.flush()
+    result = await _run_test_pod_script(pod, nats_server.url)
+    assert result.returncode != 0
+    assert "error" in result.stdout
