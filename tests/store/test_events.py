@@ -182,3 +182,27 @@ async def test_bad_input_is_dead_lettered_with_raw_bytes_and_changes_nothing_els
     # and it is recognised when redelivered
     assert await store.apply_batch([ev(contract.USER_JOINED, {}, raw=raw, seq=9)]) == [
         Outcome.DUPLICATE]
+
+
+async def test_an_event_the_database_refuses_is_dead_lettered_alone(tmp_path):
+    """A constraint failure on one event (a trigger stands in for any such failure) rolls
+    back only that event: the rest of the batch is applied, the event is kept aside."""
+    import sqlite3
+
+    path = tmp_path / "poison.db"
+    async with Store(path):
+        pass
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TRIGGER poison BEFORE INSERT ON recent_chat WHEN NEW.message = 'poison'"
+                     " BEGIN SELECT RAISE(ABORT, 'poisoned message'); END")
+    async with Store(path) as store:
+        batch = [ev(contract.MESSAGE_LOG, {"username": "p", "message": m}, seq=i)
+                 for i, m in enumerate(["ok-1", "poison", "ok-2"], start=1)]
+        assert await store.apply_batch(batch) == [Outcome.APPLIED, Outcome.REJECTED, Outcome.APPLIED]
+        assert await store.fetch_all("SELECT message FROM recent_chat ORDER BY id") == [
+            ("ok-1",), ("ok-2",)]
+        assert (await user(store, "p"))["total_chat_lines"] == 2
+        rows = await store.fetch_all("SELECT stream_seq, reason, detail FROM dead_letters")
+        assert rows[0][:2] == (2, "apply_error") and "poisoned message" in rows[0][2]
+        # the refused event's sequence is recorded too: a redelivery is not retried forever
+        assert await store.apply_batch([batch[1]]) == [Outcome.DUPLICATE]
