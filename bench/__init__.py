@@ -1,0 +1,1 @@
+"""Rosey's benchmarks (not part of the test suite): ``.venv/bin/python -m bench --help``."""

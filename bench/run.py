@@ -1,0 +1,211 @@
+"""Run Rosey's benchmarks and print one table: metric, value, same-run reference, target, verdict.
+
+    .venv/bin/python -m bench                      # the quick run (a few minutes)
+    .venv/bin/python -m bench --steady-seconds 600 # the 10-minute memory run
+    .venv/bin/python -m bench --only throughput --events 100000 --repeat 5
+
+Every part starts its own nats-server (tests/support/natsd.py: a free port, a temp JetStream
+store) and its own SQLite files under ``--workdir`` (a temp directory by default, removed at
+the end unless ``--keep``). Nothing here is part of the pytest suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import Row, fmt_mib, fmt_ms, fmt_rate, fmt_us
+
+PARTS = ("throughput", "store", "publish", "steady")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", default=",".join(PARTS),
+                   help=f"comma-separated parts to run (default: {','.join(PARTS)})")
+    p.add_argument("--events", type=int, default=50_000,
+                   help="events pre-loaded for the ceiling and the durable ingest (50000)")
+    p.add_argument("--naive-events", type=int, default=3_000,
+                   help="events through the naive reference (3000; it commits each one)")
+    p.add_argument("--batch", type=int, default=256,
+                   help="fetch/commit batch size, ceiling and service alike (256, the default)")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="alternating ceiling/service runs; medians are reported (3)")
+    p.add_argument("--publish-calls", type=int, default=100_000,
+                   help="Publisher.publish calls timed (100000)")
+    p.add_argument("--publish-rate", type=float, default=10_000,
+                   help="calls per second offered while the drain runs (10000)")
+    p.add_argument("--publish-burst", type=int, default=10,
+                   help="calls between yields to the event loop (10)")
+    p.add_argument("--steady-rate", type=float, default=1_000,
+                   help="events/s in the steady run (1000)")
+    p.add_argument("--steady-seconds", type=float, default=30,
+                   help="length of the steady run: latency and memory (30; 600 for the memory"
+                        " target)")
+    p.add_argument("--variants", default="",
+                   help="also run these bench/variants.py consumer sketches (comma-separated:"
+                        " control,topup,pipeline,both) in the throughput and steady parts")
+    p.add_argument("--profile", type=Path,
+                   help="write a cProfile of the first durable-ingest run to this file")
+    p.add_argument("--workdir", type=Path, help="where files go (a temp dir by default)")
+    p.add_argument("--keep", action="store_true", help="keep the work directory")
+    return p
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+async def _run(args: argparse.Namespace, workdir: Path) -> list[Row]:
+    parts = [p.strip() for p in args.only.split(",") if p.strip()]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise SystemExit(f"unknown part(s): {', '.join(sorted(unknown))}")
+    rows: list[Row] = []
+    variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    if "throughput" in parts:
+        from bench.throughput import run_throughput
+
+        say(f"throughput: {args.events} events, batch {args.batch}, {args.repeat} runs each")
+        t = await run_throughput(events_n=args.events, naive_n=args.naive_events,
+                                 batch=args.batch, repeat=args.repeat, workdir=workdir,
+                                 profile=args.profile, variants=variants, say=say)
+        ceiling, ingest = t.ceiling_median, t.ingest_median
+        ratio = ingest.rate / ceiling
+        rows += [
+            Row("naive service (core sub, 1 commit/event)", fmt_rate(t.naive_rate),
+                "reference floor"),
+            Row("bare ceiling (pull fetch + ack, no storage)", fmt_rate(ceiling),
+                f"runs: {', '.join(f'{c:,.0f}' for c in t.ceiling)}"),
+            Row("durable ingest (DatabaseService, committed)", fmt_rate(ingest.rate),
+                f"{ratio:.2f} x ceiling; {ingest.rate / t.naive_rate:.1f} x naive"
+                if t.naive_rate else f"{ratio:.2f} x ceiling",
+                ">= 0.80 x ceiling", "PASS" if ratio >= 0.8 else "MISS"),
+            Row("  ingest / ceiling per paired run", ", ".join(f"{r:.2f}" for r in t.ratios)),
+            Row("  share of ingest time inside apply_batch",
+                f"{ingest.commit_seconds / ingest.window:.0%}",
+                f"{ingest.processed / max(ingest.batches, 1):.0f} events/batch"),
+        ]
+        for name, runs in t.variants.items():
+            med = sorted(runs, key=lambda r: r.rate)[len(runs) // 2]
+            paired = [r.rate / c for c, r in zip(t.ceiling, runs, strict=False)]
+            rows.append(Row(f"  variant '{name}' (bench/variants.py)", fmt_rate(med.rate),
+                            f"{med.rate / ceiling:.2f} x ceiling (paired:"
+                            f" {', '.join(f'{x:.2f}' for x in paired)})", ">= 0.80 x ceiling",
+                            "(sketch)"))
+    if "store" in parts:
+        from bench.store import run_store
+
+        say(f"store: apply_batch alone, {args.events // 2} events in batches of {args.batch}")
+        st = await run_store(n=args.events // 2, batch=args.batch, workdir=workdir)
+        real = st.us_per_event["real"]
+        rows += [
+            Row("  decode (incoming_from) per event", f"{st.decode_us:.1f} us",
+                "on the event loop, serial with fetch/ack"),
+            Row("  Store.apply_batch per event", f"{real:.1f} us",
+                "best of 3; writer thread, incl. commit"),
+            Row("    sketch: no per-event SAVEPOINT", f"{st.us_per_event['no_savepoint']:.1f} us",
+                f"{st.us_per_event['no_savepoint'] / real:.0%} of real"),
+            Row("    sketch: synchronous=NORMAL", f"{st.us_per_event['sync_normal']:.1f} us",
+                f"{st.us_per_event['sync_normal'] / real:.0%} of real (not durable: scale only)"),
+        ]
+    if "publish" in parts:
+        from bench.publish import run_publish
+
+        say(f"publish: {args.publish_calls} calls at {args.publish_rate:,.0f}/s,"
+            f" bursts of {args.publish_burst}")
+        p = await run_publish(calls=args.publish_calls, rate=args.publish_rate,
+                              burst=args.publish_burst)
+        rows += [
+            Row("Publisher.publish() p99 (enqueue)", fmt_us(p.p99),
+                f"p50 {fmt_us(p.p50)}, p99.9 {fmt_us(p.p999)}, max {fmt_us(p.max)}",
+                "<= 50 us", "PASS" if p.p99 <= 50e-6 else "MISS"),
+            Row("  first call after an idle wake, p99", fmt_us(p.cold_p99),
+                f"p50 {fmt_us(p.cold_p50)} ({p.cold_calls} calls)", "<= 50 us",
+                "PASS" if p.cold_p99 <= 50e-6 else "MISS"),
+            Row("  publisher drain (1 ack in flight)", fmt_rate(p.drain_rate),
+                f"outbox peaked at {p.max_depth}"),
+        ]
+    if "steady" in parts:
+        from bench.steady import run_steady
+
+        variant_rows = []
+        for name in variants:
+            say(f"steady, variant {name}: {args.steady_rate:,.0f} ev/s for"
+                f" {min(args.steady_seconds, 30):.0f} s")
+            v = await run_steady(rate=args.steady_rate, seconds=min(args.steady_seconds, 30),
+                                 batch=args.batch, workdir=workdir, consumer=name)
+            variant_rows.append(Row(f"  variant '{name}': publish-to-committed p99", fmt_ms(v.p99),
+                            f"p50 {fmt_ms(v.p50)}, p99.9 {fmt_ms(v.p999)},"
+                            f" {v.committed:.0f}/{v.sent} committed", "<= 25 ms", "(sketch)"))
+        say(f"steady: {args.steady_rate:,.0f} ev/s for {args.steady_seconds:.0f} s")
+        steady_at = len(rows) + 3  # after the latency rows, before memory
+        s = await run_steady(rate=args.steady_rate, seconds=args.steady_seconds,
+                             batch=args.batch, workdir=workdir,
+                             sample_every=1.0 if args.steady_seconds <= 120 else 2.0,
+                             warmup=min(10.0, args.steady_seconds / 5))
+        rows += [
+            Row(f"publish-to-committed p99 @ {s.rate:,.0f} ev/s", fmt_ms(s.p99),
+                f"p50 {fmt_ms(s.p50)}, p99.9 {fmt_ms(s.p999)}, {s.within_25ms:.1%} <= 25 ms",
+                "<= 25 ms", "PASS" if s.p99 <= 0.025 else "MISS"),
+            Row("  events sent / committed", f"{s.sent} / {s.committed:.0f}",
+                f"commit p50 {fmt_ms(s.commit_p50)}", "all",
+                "PASS" if s.committed >= s.sent else "MISS"),
+            Row("  bot publish() in that run, p50/p99",
+                f"{s.bot['call_p50_ns'] / 1e3:.1f} / {s.bot['call_p99_ns'] / 1e3:.1f} us",
+                f"outbox peak {s.bot['max_depth']:.0f}, dropped {s.bot['dropped']:.0f}"),
+        ]
+        for name, rss in (("DatabaseService", s.db_rss), ("bot publisher", s.bot_rss)):
+            growth = rss.fitted_growth_kib
+            limit = max(1024.0, 0.02 * rss.start)
+            rows.append(Row(
+                f"RSS {name} over {rss.span:.0f} s", f"{fmt_mib(rss.start)} -> {fmt_mib(rss.end)}",
+                f"max {fmt_mib(rss.max)}, slope {rss.slope_kib_per_min:+.0f} KiB/min",
+                f"fitted growth <= {fmt_mib(limit)}", "PASS" if growth <= limit else "MISS"))
+        rows[steady_at:steady_at] = variant_rows
+    return rows
+
+
+def print_table(rows: list[Row]) -> None:
+    headers = ("metric", "value", "reference (same run)", "target", "")
+    cols = list(zip(*[(r.metric, r.value, r.reference, r.target, r.verdict) for r in rows],
+                    strict=True)) if rows else [(), (), (), (), ()]
+    widths = [max([len(h), *(len(c) for c in col)]) for h, col in zip(headers, cols, strict=True)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    print(line)
+    print("-" * len(line))
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in
+                        zip((r.metric, r.value, r.reference, r.target, r.verdict), widths,
+                            strict=True)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from rosey.log import configure_logging
+
+    configure_logging("bench", level="warning", json=False)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rosey-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    try:
+        rows = asyncio.run(_run(args, workdir))
+    finally:
+        if args.keep or args.workdir:
+            say(f"files kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print()
+    print_table(rows)
+    say(f"\n(took {time.monotonic() - started:.0f} s)")
+    return 0 if all(r.verdict != "MISS" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
