@@ -1,0 +1,54 @@
+"""``rosey bot`` / ``rosey-bot``: arguments and environment -> BotSettings -> run.
+
+Called by :mod:`rosey.cli`, which configures logging first. Passwords come only from the
+environment (``ROSEY_CYTUBE_PASSWORD`` or ``ROSEY_CYTUBE_PASSWORD_FILE``, likewise the channel
+password), never from flags, so they stay out of ``ps`` and shell history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Mapping
+
+from rosey.config import bot_settings
+
+__all__ = ["BOT_HELP", "add_bot_arguments", "run_bot_from_args"]
+
+BOT_HELP = """\
+Run the Rosey bot in one CyTube channel: publish channel events to NATS, obey moderator PMs.
+
+Every flag can also be given as an environment variable (the flag wins):
+  --domain        ROSEY_CYTUBE_DOMAIN    CyTube site, e.g. https://cytu.be
+  --channel       ROSEY_CYTUBE_CHANNEL   channel name
+  --nats-url      ROSEY_NATS_URL         NATS server URL(s) (default nats://127.0.0.1:4222)
+  --metrics-port  ROSEY_METRICS_PORT     port for /metrics, /healthz, /readyz (default 9102)
+Account (environment only; *_FILE variants read the value from a file):
+  ROSEY_CYTUBE_USER, ROSEY_CYTUBE_PASSWORD (empty: guest login),
+  ROSEY_CYTUBE_CHANNEL_PASSWORD.
+Further: ROSEY_OUTBOX_SIZE, ROSEY_QUERY_TIMEOUT_SECONDS, ROSEY_OUTBOUND_POLL_SECONDS,
+ROSEY_METRICS_HOST, ROSEY_LOG_LEVEL, ROSEY_LOG_FORMAT=json|console.
+SIGTERM or SIGINT leaves the channel, drains the outbox briefly and exits 0.
+"""
+
+
+def add_bot_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the bot's flags to ``parser`` (shared by ``rosey bot`` and ``rosey-bot``)."""
+    if not parser.description:
+        parser.description = BOT_HELP
+    parser.add_argument("--domain", help="CyTube site [ROSEY_CYTUBE_DOMAIN]")
+    parser.add_argument("--channel", help="channel to join [ROSEY_CYTUBE_CHANNEL]")
+    parser.add_argument("--nats-url", help="NATS URL(s) [ROSEY_NATS_URL]")
+    parser.add_argument("--metrics-port", type=int,
+                        help="metrics/health port [ROSEY_METRICS_PORT]")
+
+
+def run_bot_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Build settings (ConfigError propagates to the CLI guard) and run until signalled."""
+    from rosey.bot.service import run_bot
+    from rosey.cli import run_until_signalled
+
+    settings = bot_settings(env, domain=args.domain, channel=args.channel,
+                            nats_url=args.nats_url, metrics_port=args.metrics_port)
+    asyncio.run(run_until_signalled(lambda stop: run_bot(settings, stop)))
+    return 0

@@ -1,0 +1,102 @@
+"""Token buckets that keep the bot inside CyTube's own limits.
+
+Two limits matter. CyTube refuses a connection from an address that opened more than 5 in a
+burst, then more than 1 per 10 s (``connect_error "Rate limit exceeded"``). And it drops chat
+and PMs beyond a burst of 20, then 10/s, answering ``cooldown <ms>``. The bot mirrors both
+with a :class:`TokenBucket` a little below the server's numbers, so it never gets there.
+All timings are values passed in, so tests can make them fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["TokenBucket", "ConnectPolicy", "SendPolicy"]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectPolicy:
+    """How the session reconnects.
+
+    Parameters:
+        burst, refill_seconds: the connect bucket (CyTube: 5, then 1 per 10 s).
+        initial_delay, max_delay, jitter: the exponential backoff between failed attempts;
+            each delay is multiplied by a random factor in ``[1 - jitter, 1 + jitter]``.
+        kick_delay: wait after a kick that may be retried (channel reloading, ...).
+        fatal_kick_delay: wait after a kick that must not be retried soon (duplicate login,
+            bans, channel could not be loaded).
+        guest_login_delay: wait before retrying a guest login CyTube refused for now.
+        login_retry_delay: wait before retrying a refused password login.
+        connect_timeout: bound on one socket.io connect.
+        stable_after: a connection that lasted this long resets the backoff.
+    """
+
+    burst: int = 5
+    refill_seconds: float = 10.0
+    initial_delay: float = 1.0
+    max_delay: float = 120.0
+    jitter: float = 0.2
+    kick_delay: float = 30.0
+    fatal_kick_delay: float = 900.0
+    guest_login_delay: float = 61.0
+    login_retry_delay: float = 300.0
+    connect_timeout: float = 10.0
+    stable_after: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class SendPolicy:
+    """The chat/PM flood budget (CyTube drops beyond 20 then 10/s; keep below it)."""
+
+    burst: int = 15
+    per_second: float = 8.0
+    cooldown_margin: float = 0.25
+
+
+class TokenBucket:
+    """``capacity`` tokens, refilled at ``rate`` per second; :meth:`acquire` waits for one."""
+
+    def __init__(self, *, capacity: float, rate: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if capacity < 1 or rate <= 0:
+            raise ValueError("a bucket needs capacity >= 1 and a positive rate")
+        self.capacity = capacity
+        self.rate = rate
+        self._clock = clock
+        self._tokens = float(capacity)
+        self._stamp = clock()
+        self._blocked_until = 0.0
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    def wait_time(self) -> float:
+        """Seconds until a token is available (0 when one is there now)."""
+        self._refill()
+        blocked = max(0.0, self._blocked_until - self._clock())
+        missing = 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate
+        return max(blocked, missing)
+
+    def try_take(self) -> bool:
+        if self.wait_time() > 0:
+            return False
+        self._tokens -= 1
+        return True
+
+    async def acquire(self) -> None:
+        while not self.try_take():
+            await asyncio.sleep(self.wait_time())
+
+    def empty(self) -> None:
+        """The server says we are over its limit: spend every token."""
+        self._refill()
+        self._tokens = 0.0
+
+    def block_for(self, seconds: float) -> None:
+        """Hand out nothing for ``seconds`` (CyTube's ``cooldown``)."""
+        self._blocked_until = max(self._blocked_until, self._clock() + seconds)

@@ -1,0 +1,175 @@
+"""The bot's way onto the bus: a bounded outbox drained into JetStream.
+
+Channel handlers call :meth:`Publisher.publish`, which is O(1) and never awaits: the event is
+encoded, stamped with a unique ``Nats-Msg-Id`` (kept across retries, so JetStream drops the
+duplicate when an ack was lost) and appended to the outbox. A background task publishes the
+oldest event, waits for its acknowledgement, and retries for as long as it takes (ack timeout,
+NATS away, reconnects). When the outbox is full the *oldest* event is dropped and counted
+(``rosey_events_dropped_total{reason="outbox_full"}``); on close the drain gets a bounded time
+and whatever is left is counted as ``reason="shutdown"``. Nothing else is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import nats.errors
+import structlog
+from nats.js import JetStreamContext
+
+from rosey import contract
+from rosey.config import StreamSettings
+from rosey.errors import StreamConfigError
+from rosey.metrics import BotMetrics
+from rosey.stream import ensure_stream
+
+__all__ = ["Publisher", "PublisherState", "OutboxEvent"]
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    subject: str
+    data: bytes
+    msg_id: str
+    enqueued: float  # monotonic seconds
+
+
+class PublisherState(enum.Enum):
+    UNOPENED = "unopened"
+    OPENED = "opened"
+    CLOSED = "closed"
+
+
+class Publisher:
+    """Bounded outbox + JetStream drain.
+
+    Parameters:
+        js: the JetStream context of a connected client (nats-py reconnects it by itself);
+            None until NATS answers: events queue up and :meth:`attach` starts the drain.
+        metrics: publish latency, published/dropped counters, outbox depth.
+        maxsize: events held while NATS is slow or away (``BotSettings.outbox_size``).
+        ack_timeout: how long one publish waits for its acknowledgement before retrying.
+        retry_delay: first pause after a failed publish; doubles up to ``max_retry_delay``.
+        stream: passed to ``ensure_stream`` (``update=False``: create only when missing).
+    """
+
+    def __init__(self, *, js: JetStreamContext | None, metrics: BotMetrics, maxsize: int = 10_000,
+                 ack_timeout: float = 2.0, retry_delay: float = 0.1,
+                 max_retry_delay: float = 2.0, stream: StreamSettings | None = None) -> None:
+        if maxsize < 1:
+            raise ValueError("the outbox needs room for at least one event")
+        self._js = js
+        self._metrics = metrics
+        self._maxsize = maxsize
+        self._ack_timeout = ack_timeout
+        self._retry_delay = retry_delay
+        self._max_retry_delay = max_retry_delay
+        self._stream = stream or StreamSettings()
+        self._outbox: deque[OutboxEvent] = deque()
+        self._ready = asyncio.Event()
+        self._stream_ok = False
+        self._task: asyncio.Task[None] | None = None
+        self.state = PublisherState.UNOPENED
+
+    # --- the handler side: O(1), never awaits --------------------------------------------------
+    def publish(self, subject: str, payload: Any) -> str:
+        """Queue one event (a contract dataclass or dict); returns its message id."""
+        if self.state is PublisherState.CLOSED:
+            self._metrics.events_dropped.labels(subject, "shutdown").inc()
+            return ""
+        event = OutboxEvent(subject, contract.encode(payload), uuid.uuid4().hex, time.monotonic())
+        if len(self._outbox) >= self._maxsize:
+            dropped = self._outbox.popleft()
+            self._metrics.events_dropped.labels(dropped.subject, "outbox_full").inc()
+            log.warning("outbox_full_dropped_oldest", subject=dropped.subject,
+                        size=self._maxsize)
+        self._outbox.append(event)
+        self._metrics.outbox_depth.set(len(self._outbox))
+        self._ready.set()
+        return event.msg_id
+
+    def attach(self, js: JetStreamContext) -> None:
+        """Start publishing through ``js`` (the first NATS connection was made)."""
+        self._js = js
+        self._ready.set()
+
+    @property
+    def depth(self) -> int:
+        return len(self._outbox)
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    async def __aenter__(self) -> Publisher:
+        if self.state is not PublisherState.UNOPENED:
+            raise RuntimeError(f"a publisher cannot be opened twice (state {self.state.value})")
+        self.state = PublisherState.OPENED
+        self._task = asyncio.create_task(self._drain_loop(), name="rosey-outbox")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self, drain_timeout: float = 2.0) -> None:
+        """Give the outbox ``drain_timeout`` seconds to empty, then count leftovers. Idempotent."""
+        if self.state is not PublisherState.OPENED:
+            self.state = PublisherState.CLOSED
+            return
+        self.state = PublisherState.CLOSED
+        try:
+            await asyncio.wait_for(self.flush(), drain_timeout)
+        except asyncio.TimeoutError:
+            pass
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        left = len(self._outbox)
+        while self._outbox:
+            self._metrics.events_dropped.labels(self._outbox.popleft().subject, "shutdown").inc()
+        self._metrics.outbox_depth.set(0)
+        if left:
+            log.warning("outbox_left_at_shutdown", dropped=left)
+
+    async def flush(self) -> None:
+        """Wait until every queued event was acknowledged."""
+        while self._outbox:
+            await asyncio.sleep(0.01)
+
+    # --- the drain ------------------------------------------------------------------------------
+    async def _drain_loop(self) -> None:
+        delay = self._retry_delay
+        while True:
+            if not self._outbox or self._js is None:
+                self._ready.clear()
+                await self._ready.wait()
+                continue
+            event = self._outbox[0]
+            js = self._js
+            try:
+                if not self._stream_ok:
+                    await ensure_stream(js, self._stream, update=False)
+                    self._stream_ok = True
+                await js.publish(event.subject, event.data, timeout=self._ack_timeout,
+                                       headers={contract.MSG_ID_HEADER: event.msg_id})
+            except (nats.errors.Error, asyncio.TimeoutError, OSError,
+                    StreamConfigError) as exc:
+                if isinstance(exc, (nats.errors.NoRespondersError, StreamConfigError)):
+                    self._stream_ok = False  # no stream (or no JetStream) answered
+                log.warning("event_publish_retry", subject=event.subject, retry_in=delay,
+                            error=str(exc) or type(exc).__name__, depth=len(self._outbox))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._max_retry_delay)
+                continue
+            delay = self._retry_delay
+            if self._outbox and self._outbox[0] is event:
+                self._outbox.popleft()
+            self._metrics.outbox_depth.set(len(self._outbox))
+            self._metrics.events_published.labels(event.subject).inc()
+            self._metrics.publish_seconds.labels(event.subject).observe(
+                time.monotonic() - event.enqueued)

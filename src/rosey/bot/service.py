@@ -1,0 +1,319 @@
+"""The bot: wires the CyTube session, the channel state, the shell and the publisher.
+
+:class:`BotService` is an async context manager that owns every task it starts. Channel
+events are applied to :class:`~rosey.bot.channel.ChannelState` synchronously and turned into
+outbox entries (user joined/left, chat, user counts, high-water marks, status); nothing on that
+path awaits NATS. Moderator PMs run as their own tasks. Two loops run beside them: status
+updates (on change, debounced, and every ``status_interval``) and the outbound-message poll.
+
+NATS and CyTube come and go independently: events queue in the outbox until NATS answers, and
+``/readyz`` is true only while NATS is connected and the channel is joined.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import time
+from typing import Any
+
+import nats.errors
+import structlog
+from nats.aio.client import Client
+
+from rosey import __version__, bus, contract
+from rosey.bot.channel import ChannelState
+from rosey.bot.cytube import ChatLine, CyTubeSession, cancel_and_wait
+from rosey.bot.limits import ConnectPolicy, SendPolicy
+from rosey.bot.publisher import Publisher
+from rosey.bot.shell import SAFE_SLASH, Predicate, Shell, ShellContext
+from rosey.config import BotSettings
+from rosey.metrics import BotMetrics, MetricsServer
+
+__all__ = ["BotService", "BotState", "run_bot"]
+
+log = structlog.get_logger()
+
+
+class BotState(enum.Enum):
+    UNOPENED = "unopened"
+    OPENED = "opened"
+    CLOSED = "closed"
+
+
+class BotService:
+    """The whole bot process minus signal handling.
+
+    Parameters:
+        settings: where to connect and as whom.
+        metrics: the bot's metrics (a fresh registry in tests).
+        serve_metrics: start the ``/metrics`` ``/healthz`` ``/readyz`` server.
+        connect_policy, send_policy: CyTube timings (tests shorten them).
+        status_interval: seconds between periodic status updates.
+        drain_timeout: how long the outbox may drain on close.
+        confirm_timeout: how long a moderator command waits for CyTube to confirm it.
+    """
+
+    def __init__(self, *, settings: BotSettings, metrics: BotMetrics | None = None,
+                 serve_metrics: bool = True, connect_policy: ConnectPolicy | None = None,
+                 send_policy: SendPolicy | None = None, status_interval: float = 60.0,
+                 drain_timeout: float = 3.0, confirm_timeout: float = 5.0) -> None:
+        self.settings = settings
+        self.metrics = metrics or BotMetrics()
+        self.started_at = time.time()
+        self.state = ChannelState(channel=settings.channel, bot_name=settings.user)
+        self.publisher = Publisher(js=None, metrics=self.metrics, maxsize=settings.outbox_size)
+        self.session = CyTubeSession(settings=settings, listener=self, metrics=self.metrics,
+                                     connect_policy=connect_policy, send_policy=send_policy)
+        self.shell = Shell(
+            session=self.session, state=self.state, publisher=self.publisher, query=self.query,
+            expect=self.expect, metrics=self.metrics, confirm_timeout=confirm_timeout,
+            context=ShellContext(channel=settings.channel, started_at=self.started_at,
+                                 version=__version__, nats_connected=self.nats_connected,
+                                 outbox_depth=lambda: self.publisher.depth))
+        self.nc: Client | None = None
+        self.metrics_server: MetricsServer | None = None
+        self.lifecycle = BotState.UNOPENED
+        self._serve_metrics = serve_metrics
+        self._status_interval = status_interval
+        self._drain_timeout = drain_timeout
+        self._stop = asyncio.Event()
+        self._status_dirty = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._waiters: list[tuple[Predicate, asyncio.Future[Any]]] = []
+        self._present: dict[str, str] = {}
+        self._counts: tuple[int, int] | None = None
+        self._high = (0, 0)
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    async def __aenter__(self) -> BotService:
+        if self.lifecycle is not BotState.UNOPENED:
+            raise RuntimeError(f"a bot cannot be opened twice (state {self.lifecycle.value})")
+        self.lifecycle = BotState.OPENED
+        if self._serve_metrics:
+            self.metrics_server = MetricsServer(
+                registry=self.metrics.registry, ready=self.ready,
+                host=self.settings.metrics_host, port=self.settings.metrics_port).start()
+            log.info("metrics_serving", port=self.metrics_server.port)
+        await self.publisher.__aenter__()
+        self._spawn(self._connect_nats(), "bot-nats")
+        await self.session.__aenter__()
+        self._spawn(self._status_loop(), "bot-status")
+        self._spawn(self._outbound_loop(), "bot-outbound")
+        log.info("bot_started", channel=self.settings.channel, domain=self.settings.domain,
+                 user=self.settings.user)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Leave the channel, drain the outbox briefly, close NATS. Safe to call twice."""
+        if self.lifecycle is not BotState.OPENED:
+            self.lifecycle = BotState.CLOSED
+            return
+        self.lifecycle = BotState.CLOSED
+        self._stop.set()
+        await cancel_and_wait(self._tasks, "bot")
+        await self.session.aclose()
+        now = time.time()
+        for name in list(self._present.values()):  # we stop seeing them: close their sessions
+            self.publisher.publish(contract.USER_LEFT, contract.UserLeft(name, now))
+        self._present.clear()
+        self.publish_status(connected=False)
+        await self.publisher.aclose(self._drain_timeout)
+        if self.nc is not None:
+            try:
+                await asyncio.wait_for(self.nc.close(), 5.0)
+            except (nats.errors.Error, asyncio.TimeoutError):
+                log.warning("nats_close_failed")
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
+        log.info("bot_stopped")
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("bot_task_failed", task=task.get_name(),
+                      error=repr(task.exception()))
+
+    async def wait_closed(self) -> None:
+        await self._stop.wait()
+
+    # --- NATS -----------------------------------------------------------------------------------
+    async def _connect_nats(self) -> None:
+        self.nc = await bus.connect(self.settings.nats_url, name="rosey-bot",
+                                    connected=self.metrics.nats_connected, stop=self._stop)
+        self.publisher.attach(self.nc.jetstream())
+        self._status_dirty.set()
+
+    def nats_connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    def ready(self) -> tuple[bool, dict[str, bool]]:
+        checks = {"nats": self.nats_connected(), "cytube": self.session.joined}
+        return all(checks.values()), checks
+
+    async def query(self, subject: str, payload: dict[str, Any]) -> Any | None:
+        """Ask the DatabaseService; None when NATS is away or nobody answered in time."""
+        nc = self.nc
+        if nc is None or not nc.is_connected:
+            return None
+        try:
+            msg = await nc.request(subject, contract.encode(payload),
+                                   timeout=self.settings.query_timeout)
+            return json.loads(msg.data)
+        except (nats.errors.Error, asyncio.TimeoutError, ValueError) as exc:
+            log.debug("query_unanswered", subject=subject, error=type(exc).__name__)
+            return None
+
+    # --- waiting for CyTube's confirmations -----------------------------------------------------
+    def expect(self, predicate: Predicate) -> asyncio.Future[Any]:
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiters.append((predicate, fut))
+        return fut
+
+    def _resolve_waiters(self, event: str, data: Any) -> None:
+        if not self._waiters:
+            return
+        keep = []
+        for predicate, fut in self._waiters:
+            if fut.done():
+                continue
+            try:
+                hit = predicate(event, data)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                hit = False
+            if hit:
+                fut.set_result(data)
+            else:
+                keep.append((predicate, fut))
+        self._waiters = keep
+
+    # --- the session's listener (synchronous, never awaits) -------------------------------------
+    def on_connected(self) -> None:
+        self.state.reset()
+
+    def on_joined(self) -> None:
+        self._status_dirty.set()
+
+    def on_disconnected(self) -> None:
+        self._status_dirty.set()
+
+    def on_event(self, event: str, data: Any) -> None:
+        if event.startswith("__") or event in ("connect_error",):
+            return
+        change = self.state.apply(event, data)
+        if change.joined or change.left or change.counts:
+            self._sync_presence()
+            self._publish_counts()
+        if change.status:
+            self._status_dirty.set()
+        self._resolve_waiters(event, data)
+
+    def on_chat(self, line: ChatLine) -> None:
+        if line.history or line.own or not line.username or line.username.startswith("["):
+            return
+        self.metrics.chat_messages.inc()
+        self.publisher.publish(contract.MESSAGE_LOG,
+                               contract.MessageLog(line.username, line.text, line.time))
+
+    def on_pm(self, line: ChatLine) -> None:
+        if line.own or line.history:
+            return
+        self._spawn(self.shell.handle(line), "bot-pm-command")
+
+    def _sync_presence(self) -> None:
+        now = time.time()
+        current = {key: user.name for key, user in self.state.users.items()}
+        for key, name in list(self._present.items()):
+            if key not in current:
+                del self._present[key]
+                self.publisher.publish(contract.USER_LEFT, contract.UserLeft(name, now))
+        for key, name in current.items():
+            if key not in self._present:
+                self._present[key] = name
+                self.publisher.publish(contract.USER_JOINED, contract.UserJoined(name, now))
+        self.metrics.channel_users.set(len(current))
+
+    def _publish_counts(self) -> None:
+        chat = self.state.chat_count
+        connected = max(self.state.usercount, chat)
+        if (chat, connected) == self._counts:
+            return
+        self._counts = (chat, connected)
+        now = time.time()
+        self.publisher.publish(contract.USER_COUNT, contract.UserCount(chat, connected, now))
+        if chat > self._high[0] or connected > self._high[1]:
+            self._high = (max(chat, self._high[0]), max(connected, self._high[1]))
+            self.publisher.publish(contract.HIGH_WATER,
+                                   contract.HighWater(self._high[0], self._high[1], now))
+
+    # --- status ---------------------------------------------------------------------------------
+    def status_data(self, *, connected: bool | None = None) -> dict[str, Any]:
+        s = self.state
+        media = s.current_media
+        return {
+            "bot_name": self.session.bot_name, "bot_rank": s.my_rank, "channel": s.channel,
+            "domain": self.settings.domain, "chat_count": s.chat_count,
+            "connected_count": max(s.usercount, s.chat_count), "playlist_size": len(s.playlist),
+            "current_media": None if media is None else {
+                "id": media.id, "type": media.type, "title": media.title,
+                "duration": media.duration},
+            "current_media_duration": None if media is None else media.seconds,
+            "connected": self.session.joined if connected is None else connected,
+            "start_time": self.started_at, "timestamp": time.time(),
+        }
+
+    def publish_status(self, *, connected: bool | None = None) -> None:
+        self.publisher.publish(contract.STATUS_UPDATE,
+                               contract.StatusUpdate(self.status_data(connected=connected)))
+
+    async def _status_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._status_dirty.wait(), self._status_interval)
+            except asyncio.TimeoutError:
+                pass
+            await asyncio.sleep(0.2)  # debounce: a join burst is one update
+            self._status_dirty.clear()
+            self.publish_status()
+
+    # --- outbound messages ------------------------------------------------------------------------
+    async def _outbound_loop(self) -> None:
+        said: set[int] = set()
+        while True:
+            await asyncio.sleep(self.settings.outbound_poll_interval)
+            if not self.session.joined:
+                continue
+            rows = await self.query(contract.OUTBOUND_GET, {})
+            if not isinstance(rows, list):
+                continue
+            said &= {int(r["id"]) for r in rows if isinstance(r, dict) and "id" in r}
+            for row in rows:
+                if not isinstance(row, dict) or not isinstance(row.get("id"), int):
+                    continue
+                mid, text = row["id"], str(row.get("message") or "")
+                if mid in said:
+                    continue  # said already; its mark_sent is still on the way
+                if text.startswith("/") and not text.startswith(SAFE_SLASH):
+                    log.warning("outbound_refused_chat_command", message_id=mid)
+                elif text.strip():
+                    await self.session.say(text)
+                said.add(mid)
+                self.publisher.publish(contract.OUTBOUND_MARK_SENT, contract.MarkSent(mid))
+                log.info("outbound_sent", message_id=mid)
+
+
+async def run_bot(settings: BotSettings, stop: asyncio.Event, *,
+                  metrics: BotMetrics | None = None) -> None:
+    """Run the bot until ``stop`` is set (the CLI's signal handlers set it)."""
+    async with BotService(settings=settings, metrics=metrics):
+        await stop.wait()

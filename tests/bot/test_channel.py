@@ -1,0 +1,96 @@
+from rosey.bot.channel import ChannelState
+
+
+def _user(name, rank, afk=False):
+    return {"name": name, "rank": rank, "profile": {"image": "", "text": ""},
+            "meta": {"afk": afk, "muted": False}}
+
+
+def _item(uid, mid, title="t", temp=True):
+    return {"uid": uid, "temp": temp, "queueby": "x",
+            "media": {"id": mid, "title": title, "seconds": 60, "duration": "01:00", "type": "yt"}}
+
+
+def test_userlist_sets_users_and_reports_them_joined():
+    s = ChannelState(channel="c", bot_name="bot")
+    change = s.apply("userlist", [_user("Alice", 2), _user("bob", 0, afk=True)])
+    assert set(change.joined) == {"Alice", "bob"} and change.counts
+    assert s.rank_of("alice") == 2 and s.user("BOB").afk
+    assert s.is_moderator("Alice") and not s.is_moderator("bob")
+
+
+def test_add_user_rank_is_provisional_until_set_user_rank():
+    s = ChannelState(channel="c")
+    change = s.apply("addUser", _user("mod", 1))
+    assert change.joined == ("mod",)
+    assert not s.is_moderator("mod")
+    s.apply("setUserRank", {"name": "mod", "rank": 3})
+    assert s.is_moderator("mod")
+    # a repeated addUser does not lower a confirmed rank
+    s.apply("addUser", _user("mod", 1))
+    assert s.is_moderator("mod")
+
+
+def test_users_missing_from_the_list_are_not_moderators():
+    s = ChannelState(channel="c")
+    assert not s.is_moderator("ghost")
+
+
+def test_user_leave_and_counts():
+    s = ChannelState(channel="c")
+    s.apply("userlist", [_user("a", 1), _user("b", 1)])
+    s.apply("usercount", 5)
+    s.apply("setLeader", "a")
+    change = s.apply("userLeave", {"name": "a"})
+    assert change.left == ("a",)
+    assert s.chat_count == 1 and s.usercount == 5 and s.leader == ""
+
+
+def test_afk_and_meta_updates():
+    s = ChannelState(channel="c")
+    s.apply("userlist", [_user("a", 1)])
+    s.apply("setAFK", {"name": "a", "afk": True})
+    assert s.user("a").afk
+    s.apply("setUserMeta", {"name": "a", "meta": {"afk": False, "muted": True}})
+    assert not s.user("a").afk and s.user("a").muted
+
+
+def test_playlist_queue_move_delete_temp_and_current():
+    s = ChannelState(channel="c")
+    s.apply("playlist", [_item(1, "a"), _item(2, "b")])
+    s.apply("queue", {"item": _item(3, "c"), "after": 1})
+    assert [it.uid for it in s.playlist] == [1, 3, 2]
+    s.apply("queue", {"item": _item(4, "d"), "after": "prepend"})
+    assert [it.uid for it in s.playlist] == [4, 1, 3, 2]
+    s.apply("moveVideo", {"from": 4, "after": 2})
+    assert [it.uid for it in s.playlist] == [1, 3, 2, 4]
+    s.apply("moveVideo", {"from": 2, "after": "prepend"})
+    assert [it.uid for it in s.playlist] == [2, 1, 3, 4]
+    s.apply("delete", {"uid": 1})
+    assert [it.uid for it in s.playlist] == [2, 3, 4]
+    s.apply("setTemp", {"uid": 3, "temp": False})
+    assert s.item(3).temp is False
+    s.apply("setCurrent", 3)
+    s.apply("changeMedia", {"id": "c", "title": "C", "seconds": 60, "duration": "01:00",
+                            "type": "yt", "currentTime": -3, "paused": True})
+    assert s.current_uid == 3 and s.current_media.id == "c" and s.paused
+    s.apply("mediaUpdate", {"currentTime": 12.5, "paused": False})
+    assert s.current_time == 12.5 and not s.paused
+    assert s.position_of(3) == 2 and s.item_at(1).uid == 2 and s.item_at(9) is None
+
+
+def test_own_rank_and_reset_forgets_uids():
+    s = ChannelState(channel="c", bot_name="bot")
+    s.apply("rank", 3)
+    s.apply("playlist", [_item(1, "a")])
+    s.apply("setCurrent", 1)
+    assert s.my_rank == 3
+    s.reset()
+    assert s.playlist == [] and s.current_uid is None and s.my_rank == -1 and s.users == {}
+
+
+def test_malformed_events_change_nothing():
+    s = ChannelState(channel="c")
+    assert not s.apply("userLeave", None).left
+    assert not s.apply("usercount", "many").counts
+    assert not s.apply("someFutureEvent", {}).status

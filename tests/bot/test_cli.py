@@ -1,0 +1,74 @@
+"""``rosey-bot`` as a real process: flags, environment, health while CyTube is away, SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import urllib.error
+import urllib.request
+
+from tests.bot.conftest import BOT, BOT_PW
+from tests.support.procs import free_port
+
+
+def _get(port: int, path: str) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+async def _start_bot(domain: str, channel: str, nats_url: str, port: int, log_path):
+    env = {**os.environ, "ROSEY_CYTUBE_USER": BOT, "ROSEY_CYTUBE_PASSWORD": BOT_PW,
+           "ROSEY_LOG_FORMAT": "json", "ROSEY_LOG_LEVEL": "debug"}
+    out = open(log_path, "wb")
+    try:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "rosey.bot", "--domain", domain, "--channel", channel,
+            "--nats-url", nats_url, "--metrics-port", str(port), env=env, stdout=out,
+            stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL)
+    finally:
+        out.close()
+
+
+async def test_rosey_bot_joins_and_leaves_cleanly_on_sigterm(cytube, nats_server, tmp_path):
+    port = free_port()
+    log_path = tmp_path / "bot.log"
+    proc = await _start_bot(cytube.url, cytube.channel, nats_server.url, port, log_path)
+    try:
+        await cytube.wait_for(lambda: BOT in cytube.users, timeout=30, what="bot joined")
+        await cytube.wait_for(lambda: _get(port, "/readyz") == 200, timeout=10)
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+        await cytube.wait_for(lambda: BOT not in cytube.users, what="bot left the channel")
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    text = log_path.read_text()
+    assert "bot_stopped" in text and BOT_PW not in text
+
+
+async def test_rosey_bot_serves_health_while_cytube_is_unreachable(nats_server, tmp_path):
+    port = free_port()
+    dead = f"http://127.0.0.1:{free_port()}"
+    proc = await _start_bot(dead, "testchan", nats_server.url, port, tmp_path / "bot.log")
+    try:
+        deadline = asyncio.get_running_loop().time() + 20
+        while _get(port, "/healthz") != 200:
+            assert asyncio.get_running_loop().time() < deadline, "no /healthz"
+            await asyncio.sleep(0.1)
+        assert _get(port, "/readyz") == 503
+        assert proc.returncode is None  # still running, still retrying
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert "cytube_connect_failed" in (tmp_path / "bot.log").read_text()

@@ -1,0 +1,142 @@
+"""The CyTube side: join, login, initial state, reconnects, kicks, chat history."""
+
+from __future__ import annotations
+
+import html
+
+from rosey.bot.cytube import SessionState
+from rosey import contract
+from tests.bot.conftest import BOT, MOD, collect, running_bot
+from tests.support.cytube_server import CyTubeTestServer
+
+
+async def test_bot_joins_logs_in_and_learns_the_channel(cytube, nats_server):
+    await cytube.add_user(MOD, 2)
+    await cytube.add_user("bob", 1)
+    async with running_bot(cytube, nats_server.url) as bot:
+        assert bot.state.my_rank == 3
+        assert bot.state.is_moderator(MOD) and not bot.state.is_moderator("bob")
+        assert {u.name for u in bot.state.users.values()} == {BOT, MOD, "bob"}
+        await cytube.wait_for(lambda: bot.state.usercount >= 3)
+        events = [e for e, _ in cytube.events_from(BOT)]
+        assert events[:2] == ["joinChannel", "login"]
+        assert bot.ready()[0]
+
+
+async def test_reconnects_after_the_server_restarts_and_rebuilds_state(cytube, nats_server):
+    await cytube.add_user(MOD, 2)
+    async with running_bot(cytube, nats_server.url) as bot:
+        await bot.session.emit("queue", {"id": "abc", "type": "yt", "pos": "end"})
+        await cytube.wait_for(lambda: len(bot.state.playlist) == 1)
+        await cytube.restart()
+        await cytube.wait_for(lambda: bot.session.state is not SessionState.JOINED)
+        await cytube.wait_for(lambda: bot.session.joined and bot.state.is_moderator(BOT),
+                              timeout=10)
+        # joinChannel and login were sent again on the new socket
+        events = [e for e, _ in cytube.events_from(BOT)]
+        assert events.count("joinChannel") == 2 and events.count("login") == 2
+        assert [it.media.id for it in bot.state.playlist] == ["abc"]
+        assert bot.state.playlist[0].uid == cytube.playlist[0]["uid"]  # uids as reloaded
+        assert bot.metrics.registry.get_sample_value("rosey_cytube_reconnects_total") == 1
+
+
+async def test_duplicate_login_kick_is_not_retried_blindly(cytube, nats_server):
+    async with running_bot(cytube, nats_server.url) as bot:
+        connections = cytube.connections
+        await cytube.kick(BOT, "Duplicate login")
+        await cytube.wait_for(lambda: bot.session.state is SessionState.WAITING)
+        assert bot.session.last_kick is not None and not bot.session.last_kick.retry
+        assert not bot.ready()[0]
+        # a fast policy would reconnect within ~0.1 s; the fatal wait is 300 s
+        try:
+            await cytube.wait_for(lambda: cytube.connections > connections, timeout=1.0)
+        except AssertionError:
+            pass
+        else:
+            raise AssertionError("the bot reconnected right after a Duplicate login kick")
+
+
+async def test_an_ordinary_kick_rejoins_after_a_pause(cytube, nats_server):
+    async with running_bot(cytube, nats_server.url) as bot:
+        await cytube.kick(BOT, "")
+        await cytube.wait_for(lambda: not bot.session.joined)
+        await cytube.wait_for(lambda: bot.session.joined, timeout=10)
+        assert bot.session.last_kick is not None and bot.session.last_kick.retry
+
+
+async def test_connect_rate_limit_is_respected_and_the_bot_gets_in(nats_server):
+    server = CyTubeTestServer(accounts={BOT: ("bot-secret", 3)}, rate_limit=(1, 2.0))
+    await server.start()
+    try:
+        async with running_bot(server, nats_server.url) as bot:
+            await server.kick(BOT, "")  # the next connect is refused: bucket empty
+            await server.wait_for(lambda: bot.session.joined is False)
+            await server.wait_for(lambda: bot.session.joined, timeout=15)
+    finally:
+        await server.stop()
+
+
+async def test_guest_login_and_channel_password(nats_server):
+    server = CyTubeTestServer(channel_password="sekrit", rate_limit=False)
+    await server.start()
+    try:
+        from rosey.config import Secret
+        async with running_bot(server, nats_server.url, wait_joined=False, user="guestbot",
+                               password=Secret(""), channel_password=Secret("sekrit")) as bot:
+            await server.wait_for(lambda: bot.session.joined and bot.state.user("guestbot"),
+                                  timeout=10)
+            assert bot.state.rank_of("guestbot") == 0
+            joins = [d for e, d in server.events_from("guestbot") if e == "joinChannel"]
+            assert joins == [{"name": server.channel, "pw": "sekrit"}]
+    finally:
+        await server.stop()
+
+
+async def test_chat_is_unescaped_history_and_own_echo_are_not_published(cytube, nats_server, nc):
+    history_server = cytube
+    await history_server.add_user(MOD, 2)
+    await history_server.user_chat(MOD, "old message before the bot")
+    seen = await collect(nc, contract.MESSAGE_LOG)
+    async with running_bot(cytube, nats_server.url) as bot:
+        await bot.session.say("the bot speaks")
+        await cytube.user_chat(MOD, "look (here) & <b>bold</b> https://example.com/x?a=1&b=2")
+        await cytube.wait_for(lambda: len(seen) >= 1, timeout=5)
+        await cytube.user_chat(MOD, "second")
+        await cytube.wait_for(lambda: len(seen) >= 2, timeout=5)
+    assert [(m["username"], m["message"]) for m in seen] == [
+        (MOD, "look (here) & <b>bold</b> https://example.com/x?a=1&b=2"), (MOD, "second")]
+    # the wire really was escaped
+    assert any("&#40;here&#41;" in msg for _, msg in cytube.chat_texts())
+    assert html.unescape("&#40;") == "("
+
+
+async def test_a_burst_of_messages_stays_under_the_flood_limit(cytube, nats_server):
+    async with running_bot(cytube, nats_server.url) as bot:
+        import asyncio
+        # CyTube drops (and answers cooldown) beyond 20 at once: all 35 arriving proves none was
+        texts = [f"line {i}" for i in range(35)]
+        await asyncio.wait_for(asyncio.gather(*(bot.session.say(t) for t in texts)), 20)
+        await cytube.wait_for(lambda: len([m for u, m in cytube.chat_texts() if u == BOT]) == 35)
+        assert sorted(m for u, m in cytube.chat_texts() if u == BOT) == sorted(texts)
+
+
+async def test_a_wrong_channel_password_is_not_retried_in_a_loop(nats_server):
+    from rosey.config import Secret
+    server = CyTubeTestServer(accounts={BOT: ("bot-secret", 1)}, channel_password="sekrit",
+                              rate_limit=False)
+    await server.start()
+    try:
+        async with running_bot(server, nats_server.url, wait_joined=False,
+                               channel_password=Secret("wrong")) as bot:
+            await server.wait_for(lambda: [e for e, _ in server.events_from(BOT)].count("login"))
+            await server.wait_for(lambda: bot.session.state is SessionState.JOINING)
+            try:
+                await server.wait_for(lambda: server.connections > 1 or bot.session.joined,
+                                      timeout=1.0)
+            except AssertionError:
+                pass
+            else:
+                raise AssertionError("a refused channel password led to a reconnect or a join")
+            assert not bot.ready()[0]
+    finally:
+        await server.stop()

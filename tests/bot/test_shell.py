@@ -1,0 +1,160 @@
+"""Moderator PM commands against the stand-in CyTube server: effect in the channel + reply."""
+
+from __future__ import annotations
+
+import pytest
+
+from rosey import contract
+from rosey.bot.cytube import ChatLine
+from rosey.bot.shell import USAGE
+from rosey.bot.text import MAX_MESSAGE
+from tests.bot.conftest import BOT, MOD, ask, collect, reply_text, running_bot
+
+
+@pytest.fixture
+async def bot(cytube, nats_server):
+    await cytube.add_user(MOD, 2)
+    await cytube.add_user("bob", 1)
+    async with running_bot(cytube, nats_server.url) as b:
+        await cytube.wait_for(lambda: b.state.is_moderator(MOD) and b.state.user("bob"))
+        yield b
+
+
+async def _queue(cytube, bot, *ids):
+    for mid in ids:
+        await bot.session.emit("queue", {"id": mid, "type": "yt", "pos": "end"})
+    await cytube.wait_for(lambda: len(bot.state.playlist) == len(ids))
+
+
+async def test_help_lists_every_command_in_whole_pms_under_320(cytube, bot):
+    parts = await ask(cytube, bot, "help")
+    assert len(parts) > 1 and all(len(p) <= MAX_MESSAGE for p in parts)
+    assert reply_text(parts).split(" | ") == ["Commands:"] + [USAGE[c] for c in contract.PM_COMMANDS]
+
+
+async def test_info_status_users_describe_the_channel(cytube, bot):
+    info = reply_text(await ask(cytube, bot, "info"))
+    assert BOT in info and cytube.channel in info and "rank 3" in info
+    status = reply_text(await ask(cytube, bot, "status"))
+    assert "CyTube: joined" in status and "NATS: connected" in status and "3 in list" in status
+    users = reply_text(await ask(cytube, bot, "users"))
+    assert users.startswith("3 users") and f"{MOD} (2)" in users and "bob (1)" in users
+
+
+async def test_say_speaks_in_chat_and_refuses_chat_commands(cytube, bot):
+    assert reply_text(await ask(cytube, bot, "say hello (everyone) & all")) == "Said it"
+    await cytube.wait_for(lambda: (BOT, "hello &#40;everyone&#41; &amp; all") in cytube.chat_texts())
+    assert "does not send chat commands" in reply_text(await ask(cytube, bot, "say /kick bob"))
+    assert "bob" in cytube.users
+
+
+async def test_pm_reaches_another_user(cytube, bot):
+    assert reply_text(await ask(cytube, bot, "pm bob psst there")) == "Sent to bob"
+    await cytube.wait_for(lambda: "psst there" in cytube.pms_to("bob"))
+    assert "not in the channel" in reply_text(await ask(cytube, bot, "pm nobody hi"))
+
+
+async def test_afk_on_and_off(cytube, bot):
+    assert reply_text(await ask(cytube, bot, "afk on")) == "AFK is on"
+    await cytube.wait_for(lambda: cytube.users[BOT]["meta"]["afk"])
+    assert reply_text(await ask(cytube, bot, "afk off")) == "AFK is off"
+    await cytube.wait_for(lambda: not cytube.users[BOT]["meta"]["afk"])
+
+
+async def test_add_playlist_current_and_next(cytube, bot):
+    reply = reply_text(await ask(cytube, bot, "add https://youtu.be/aaaaaaaaaaa"))
+    assert reply.startswith("Added") and "#1" in reply
+    assert reply_text(await ask(cytube, bot, "add yt:bbbbbbbbbbb")).startswith("Added")
+    assert reply_text(await ask(cytube, bot, "add https://www.youtube.com/watch?v=ccccccccccc next")) \
+        .endswith("#2")
+    assert [i["media"]["id"] for i in cytube.playlist] == ["aaaaaaaaaaa", "ccccccccccc", "bbbbbbbbbbb"]
+    listing = reply_text(await ask(cytube, bot, "playlist"))
+    assert "3 items" in listing and "> #1 aaaaaaaaaaa" in listing
+    assert "aaaaaaaaaaa" in reply_text(await ask(cytube, bot, "current"))
+    assert "ccccccccccc" in reply_text(await ask(cytube, bot, "next"))
+    assert cytube.current_uid == cytube.playlist[1]["uid"]
+    assert "I cannot play" in reply_text(await ask(cytube, bot, "add ftp://nope"))
+
+
+async def test_remove_move_and_jump_by_position(cytube, bot):
+    await _queue(cytube, bot, "aaaaaaaaaaa", "bbbbbbbbbbb", "ccccccccccc", "ddddddddddd")
+    assert reply_text(await ask(cytube, bot, "move 4 2")) == "Moved ddddddddddd to #2"
+    assert [i["media"]["id"] for i in cytube.playlist] == [
+        "aaaaaaaaaaa", "ddddddddddd", "bbbbbbbbbbb", "ccccccccccc"]
+    assert reply_text(await ask(cytube, bot, "remove 3")) == "Removed bbbbbbbbbbb"
+    assert [i["media"]["id"] for i in cytube.playlist] == [
+        "aaaaaaaaaaa", "ddddddddddd", "ccccccccccc"]
+    assert reply_text(await ask(cytube, bot, "jump 3")) == "Now playing ccccccccccc"
+    assert cytube.current_uid == cytube.playlist[2]["uid"]
+    assert "no item #9" in reply_text(await ask(cytube, bot, "remove 9"))
+
+
+async def test_pause_takes_leader_and_pauses(cytube, bot):
+    await _queue(cytube, bot, "aaaaaaaaaaa")
+    await cytube.wait_for(lambda: bot.state.current_media is not None)
+    reply = reply_text(await ask(cytube, bot, "pause"))
+    assert reply.startswith("Paused aaaaaaaaaaa")
+    assert cytube.leader == BOT
+    sent = [d for e, d in cytube.events_from(BOT) if e == "mediaUpdate"]
+    assert sent and sent[-1]["paused"] is True and sent[-1]["id"] == "aaaaaaaaaaa"
+    assert bot.state.paused
+
+
+async def test_voteskip_votes(cytube, bot):
+    await _queue(cytube, bot, "aaaaaaaaaaa", "bbbbbbbbbbb")
+    assert reply_text(await ask(cytube, bot, "voteskip")) == "Voted to skip"
+    assert ("voteskip", None) in cytube.events_from(BOT) or any(
+        e == "voteskip" for e, _ in cytube.events_from(BOT))
+
+
+async def test_kick_ban_mute_unmute(cytube, bot):
+    await cytube.add_user("carol", 1)
+    await cytube.add_user("dave", 1)
+    await cytube.wait_for(lambda: bot.state.user("dave"))
+    assert reply_text(await ask(cytube, bot, "mute carol")) == "Muted carol"
+    await cytube.wait_for(lambda: "carol" in cytube.muted)
+    assert reply_text(await ask(cytube, bot, "unmute carol")) == "Unmuted carol"
+    await cytube.wait_for(lambda: "carol" not in cytube.muted)
+    assert reply_text(await ask(cytube, bot, "kick carol being rude")) == "Kicked carol"
+    assert ("carol", "being rude") in cytube.kicked and "carol" not in cytube.users
+    assert reply_text(await ask(cytube, bot, "ban dave spam")) == "Banned dave"
+    assert "dave" in cytube.banned and "dave" not in cytube.users
+    # the bot does not act on someone of its own rank or above
+    await cytube.add_user("boss", 3)
+    await cytube.wait_for(lambda: bot.state.is_moderator("boss"))
+    assert "rank equal to or above mine" in reply_text(await ask(cytube, bot, "kick boss"))
+    assert "boss" in cytube.users
+
+
+async def test_unknown_command_is_answered(cytube, bot):
+    assert reply_text(await ask(cytube, bot, "frobnicate now")) == "Unknown command: frobnicate"
+    assert bot.metrics.registry.get_sample_value(
+        "rosey_pm_commands_total", {"command": "unknown", "result": "error"}) == 1
+
+
+async def test_stats_and_user_without_database_say_unavailable(cytube, bot):
+    assert reply_text(await ask(cytube, bot, "stats")) == "stats are unavailable right now"
+    reply = reply_text(await ask(cytube, bot, "user bob"))
+    assert "bob: here, rank 1" in reply and "stats are unavailable right now" in reply
+
+
+async def test_non_moderators_missing_users_and_the_bot_itself_are_ignored(cytube, bot, nc):
+    audit = await collect(nc, contract.PM_COMMAND)
+    await cytube.user_pm("bob", BOT, "say I am not a mod")
+    bot.on_pm(ChatLine(username="ghost", text="say ghostly", time=0, history=False, own=False,
+                       to=BOT))
+    bot.on_pm(ChatLine(username=BOT, text="say myself", time=0, history=False, own=True,
+                       to=BOT))
+    # a moderator's command afterwards goes through; the ignored ones left no trace
+    assert reply_text(await ask(cytube, bot, "say from a mod")) == "Said it"
+    await cytube.wait_for(lambda: len(audit) == 2)
+    assert {a["username"] for a in audit} == {MOD}
+    assert cytube.pms_to("bob") == [] and cytube.pms_to("ghost") == []
+    said = [m for u, m in cytube.chat_texts() if u == BOT]
+    assert said == ["from a mod"]
+
+
+async def test_a_rank_just_raised_by_set_user_rank_is_honoured(cytube, bot):
+    await cytube.set_rank("bob", 2)
+    await cytube.wait_for(lambda: bot.state.is_moderator("bob"))
+    assert reply_text(await ask(cytube, bot, "say bob is a mod now", sender="bob")) == "Said it"

@@ -1,0 +1,41 @@
+from rosey.bot.text import MAX_MESSAGE, plain_text, split_message
+
+
+def test_plain_text_unescapes_entities_and_parentheses():
+    assert plain_text("say &#40;hi&#41; &amp; &lt;b&gt; &quot;x&quot; &#39;y&#39;") == \
+        "say (hi) & <b> \"x\" 'y'"
+
+
+def test_plain_text_strips_auto_link_tags():
+    msg = ('add <a href="https://youtu.be/abc" target="_blank" rel="noopener noreferrer">'
+           'https://youtu.be/abc</a> next')
+    assert plain_text(msg) == "add https://youtu.be/abc next"
+
+
+def test_short_text_is_one_message():
+    assert split_message("hello\nworld") == ["hello\nworld"]
+
+
+def test_lines_are_packed_and_never_exceed_the_limit():
+    lines = [f"line {i} " + "x" * 50 for i in range(30)]
+    parts = split_message("\n".join(lines))
+    assert len(parts) > 1
+    assert all(len(p) <= MAX_MESSAGE for p in parts)
+    assert "\n".join(parts).split("\n") == lines  # split only on line boundaries, nothing lost
+
+
+def test_one_long_line_is_split_at_word_boundaries():
+    words = [f"word{i}" for i in range(200)]
+    parts = split_message(" ".join(words))
+    assert all(len(p) <= MAX_MESSAGE for p in parts)
+    assert " ".join(parts).split(" ") == words
+
+
+def test_a_word_longer_than_the_limit_is_split_not_cut():
+    parts = split_message("a" * 700, limit=320)
+    assert [len(p) for p in parts] == [320, 320, 60]
+    assert "".join(parts) == "a" * 700
+
+
+def test_blank_lines_are_dropped():
+    assert split_message("a\n\n  \nb") == ["a\nb"]
