@@ -8,7 +8,10 @@ import pytest
 
 MODULES = ["rosey.contract", "rosey.errors", "rosey.config", "rosey.log", "rosey.metrics",
            "rosey.bus", "rosey.stream", "rosey.store.schema", "rosey.store.events",
-           "rosey.store.queries", "rosey.store.store", "rosey.dbservice.service"]
+           "rosey.store.queries", "rosey.store.store", "rosey.dbservice.service",
+           "rosey.bot.channel", "rosey.bot.cytube", "rosey.bot.limits", "rosey.bot.media",
+           "rosey.bot.publisher", "rosey.bot.service", "rosey.bot.shell", "rosey.bot.text",
+           "rosey.bot.cli", "rosey.up"]
 
 
 @pytest.mark.parametrize("name", MODULES)

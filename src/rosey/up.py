@@ -110,7 +110,7 @@ async def _stop_proc(proc: asyncio.subprocess.Process, name: str, timeout: float
         proc.send_signal(signal.SIGTERM)
         try:
             await asyncio.wait_for(proc.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("up_process_killed", process=name)
             proc.kill()
             await proc.wait()

@@ -24,7 +24,7 @@ async def test_joins_leaves_counts_and_high_water_are_published(cytube, nats_ser
         assert high[-1]["chat_count"] == 3
         # one high-water event per new maximum: every event raises one of the two
         pairs = [(h["chat_count"], h["connected_count"]) for h in high]
-        for before, after in zip(pairs, pairs[1:]):
+        for before, after in zip(pairs, pairs[1:], strict=False):
             assert after[0] >= before[0] and after[1] >= before[1] and after != before
     # leaving the channel closes the sessions the bot was watching
     await cytube.wait_for(lambda: {x["username"] for x in left} == {"bob", MOD, BOT})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import html
 
-from rosey.bot.cytube import SessionState
 from rosey import contract
+from rosey.bot.cytube import SessionState
 from tests.bot.conftest import BOT, MOD, collect, running_bot
 from tests.support.cytube_server import CyTubeTestServer
 

@@ -56,7 +56,8 @@ class Rendered:
 
     def get(self, kind: str, name: str) -> dict[str, Any]:
         found = [o for o in self.of_kind(kind) if o["metadata"]["name"] == name]
-        assert found, f"no {kind} named {name}; have {[(o['kind'], o['metadata']['name']) for o in self.objects]}"
+        have = [(o["kind"], o["metadata"]["name"]) for o in self.objects]
+        assert found, f"no {kind} named {name}; have {have}"
         return found[0]
 
     def has(self, kind: str, name: str) -> bool:

@@ -19,9 +19,9 @@ import rosey.config
 from rosey import contract
 from rosey.config import DEFAULT_BOT_METRICS_PORT, DEFAULT_DB_METRICS_PORT, bot_settings, db_settings
 from rosey.metrics import BotMetrics, MetricsServer
+from tests.support.natsd import nats_server_binary
 
 from .conftest import WITH_CHANNEL, Rendered, production_values
-from tests.support.natsd import nats_server_binary
 
 DB = ("StatefulSet", "rosey-dbservice", "dbservice")
 BOT = ("Deployment", "rosey-bot", "bot")
@@ -340,9 +340,10 @@ async def test_helm_test_pod_passes_when_the_dbservice_answers(render, nats_serv
     assert pod["spec"]["containers"][0]["env"][0]["value"] == "nats://rosey-nats:4222"
 
     async def answer(msg):
-        await msg.respond(contract.encode({"success": True, "high_water_mark": {"users": 0, "timestamp": None},
-                                           "high_water_connected": {"users": 0, "timestamp": None},
-                                           "top_chatters": [], "total_users_seen": 0}))
+        await msg.respond(contract.encode({
+            "success": True, "high_water_mark": {"users": 0, "timestamp": None},
+            "high_water_connected": {"users": 0, "timestamp": None},
+            "top_chatters": [], "total_users_seen": 0}))
     await nc.subscribe(contract.QUERY_CHANNEL_STATS, cb=answer)
     await nc.flush()
     result = await _run_test_pod_script(pod, nats_server.url)

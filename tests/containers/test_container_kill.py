@@ -102,7 +102,7 @@ async def test_acknowledged_events_are_applied_exactly_once_across_container_kil
                         await js.publish(contract.MESSAGE_LOG, payload, timeout=2,
                                          headers={contract.MSG_ID_HEADER: f"{user}-{i}"})
                         break
-                    except (nats.errors.Error, asyncio.TimeoutError):
+                    except (TimeoutError, nats.errors.Error):
                         # NATS is away: publish again with the same Nats-Msg-Id (deduplicated)
                         assert time.monotonic() < deadline, f"event {i} never acknowledged"
                         await asyncio.sleep(0.1)
@@ -134,7 +134,7 @@ async def test_acknowledged_events_are_applied_exactly_once_across_container_kil
             try:
                 msg = await nc.request(contract.QUERY_USER_STATS,
                                        json.dumps({"username": user}).encode(), timeout=2)
-            except (nats.errors.Error, asyncio.TimeoutError):
+            except (TimeoutError, nats.errors.Error):
                 return -1
             reply = json.loads(msg.data)
             return int(reply["total_chat_lines"]) if reply.get("found") else 0
@@ -145,7 +145,7 @@ async def test_acknowledged_events_are_applied_exactly_once_across_container_kil
         async def drained() -> bool:
             try:
                 info = await js.consumer_info(contract.STREAM_NAME, contract.CONSUMER_NAME)
-            except (nats.errors.Error, asyncio.TimeoutError):
+            except (TimeoutError, nats.errors.Error):
                 return False
             return info.num_pending == 0 and info.num_ack_pending == 0
         await eventually(drained, timeout=60, interval=0.25, what="consumer has nothing pending")

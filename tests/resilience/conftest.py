@@ -61,3 +61,6 @@ def read_counts(db_path: Path, user: str) -> tuple[int, int, int]:
         return (0, 0, 0)
     finally:
         conn.close()
+
+
+from tests.bot.conftest import cytube  # noqa: E402,F401  (the test CyTube server fixture)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from tests.bot.conftest import MOD, ask, cytube, reply_text, running_bot  # noqa: F401 (fixture)
+from tests.bot.conftest import MOD, ask, reply_text, running_bot
 from tests.bot.test_with_database import _rows
 from tests.support.procs import start_db_process, stop_process
 from tests.support.wait import eventually

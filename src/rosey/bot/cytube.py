@@ -111,7 +111,7 @@ async def discover(http: aiohttp.ClientSession, domain: str, channel: str, *,
         async with http.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
             body = await resp.json(content_type=None)
             status = resp.status
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+    except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
         raise DiscoveryError(f"{url}: {exc or type(exc).__name__}") from exc
     if status != 200 or not isinstance(body, dict):
         error = body.get("error") if isinstance(body, dict) else None
@@ -265,7 +265,7 @@ class CyTubeSession:
         self._wake.clear()
         try:
             await asyncio.wait_for(self._wake.wait(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def _run(self) -> None:
@@ -275,8 +275,7 @@ class CyTubeSession:
             self.state = SessionState.CONNECTING
             try:
                 await self._connect()
-            except (DiscoveryError, socketio.exceptions.ConnectionError,
-                    asyncio.TimeoutError) as exc:
+            except (TimeoutError, DiscoveryError, socketio.exceptions.ConnectionError) as exc:
                 text = str(exc) or type(exc).__name__
                 if "Rate limit exceeded" in text:
                     self._connect_bucket.empty()
@@ -345,11 +344,11 @@ class CyTubeSession:
             return
         try:
             await asyncio.wait_for(sio.disconnect(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("cytube_disconnect_timeout", timeout=timeout)
             try:
                 await asyncio.wait_for(sio.eio.disconnect(abort=True), timeout)
-            except (asyncio.TimeoutError, OSError, aiohttp.ClientError):
+            except (TimeoutError, OSError, aiohttp.ClientError):
                 pass
         except (socketio.exceptions.SocketIOError, OSError, aiohttp.ClientError):
             pass

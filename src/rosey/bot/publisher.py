@@ -124,7 +124,7 @@ class Publisher:
         self.state = PublisherState.CLOSED
         try:
             await asyncio.wait_for(self.flush(), drain_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         if self._task is not None:
             self._task.cancel()
@@ -157,8 +157,7 @@ class Publisher:
                     self._stream_ok = True
                 await js.publish(event.subject, event.data, timeout=self._ack_timeout,
                                        headers={contract.MSG_ID_HEADER: event.msg_id})
-            except (nats.errors.Error, asyncio.TimeoutError, OSError,
-                    StreamConfigError) as exc:
+            except (TimeoutError, nats.errors.Error, OSError, StreamConfigError) as exc:
                 if isinstance(exc, (nats.errors.NoRespondersError, StreamConfigError)):
                     self._stream_ok = False  # no stream (or no JetStream) answered
                 log.warning("event_publish_retry", subject=event.subject, retry_in=delay,

@@ -126,7 +126,7 @@ class BotService:
         if self.nc is not None:
             try:
                 await asyncio.wait_for(self.nc.close(), 5.0)
-            except (nats.errors.Error, asyncio.TimeoutError):
+            except (TimeoutError, nats.errors.Error):
                 log.warning("nats_close_failed")
         if self.metrics_server is not None:
             self.metrics_server.stop()
@@ -170,7 +170,7 @@ class BotService:
             msg = await nc.request(subject, contract.encode(payload),
                                    timeout=self.settings.query_timeout)
             return json.loads(msg.data)
-        except (nats.errors.Error, asyncio.TimeoutError, ValueError) as exc:
+        except (TimeoutError, nats.errors.Error, ValueError) as exc:
             log.debug("query_unanswered", subject=subject, error=type(exc).__name__)
             return None
 
@@ -280,7 +280,7 @@ class BotService:
         while True:
             try:
                 await asyncio.wait_for(self._status_dirty.wait(), self._status_interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             await asyncio.sleep(0.2)  # debounce: a join burst is one update
             self._status_dirty.clear()

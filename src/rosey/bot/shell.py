@@ -161,7 +161,7 @@ class Shell:
     async def _confirm(self, fut: asyncio.Future[Any], what: str) -> Any:
         try:
             return await asyncio.wait_for(fut, self._confirm_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise CommandError(f"CyTube did not confirm {what}") from None
 
     def _position(self, raw: str) -> int:
@@ -185,8 +185,9 @@ class Shell:
 
     async def cmd_info(self, args: str, caller: str) -> str:
         s = self._state
+        uptime = _duration(time.time() - self._ctx.started_at)
         return (f"I am {self._session.bot_name or '(anonymous)'} (rank {_rank(s.my_rank)}) in "
-                f"{self._ctx.channel}, Rosey {self._ctx.version}, up {_duration(time.time() - self._ctx.started_at)}")
+                f"{self._ctx.channel}, Rosey {self._ctx.version}, up {uptime}")
 
     async def cmd_status(self, args: str, caller: str) -> str:
         s = self._state
