@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import helm_python as helm
-
 from conftest import CHART, kubectl, kubectl_json
 
 N_EVENTS = 3000

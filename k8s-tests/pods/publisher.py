@@ -27,7 +27,7 @@ async def main() -> None:
                 await js.publish("rosey.db.message.log", payload.encode(), timeout=3,
                                  headers={"Nats-Msg-Id": f"{USER}-{i}"})
                 break
-            except (nats.errors.Error, asyncio.TimeoutError) as exc:
+            except (TimeoutError, nats.errors.Error) as exc:
                 if time.monotonic() > deadline:
                     sys.exit(f"event {i} never acknowledged: {exc!r}")
                 await asyncio.sleep(0.2)

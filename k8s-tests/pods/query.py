@@ -22,7 +22,7 @@ async def main() -> None:
             info = await js.consumer_info("ROSEY_EVENTS", "rosey-dbservice")
             if info.num_pending == 0 and info.num_ack_pending == 0:
                 break
-        except (nats.errors.Error, asyncio.TimeoutError):
+        except (TimeoutError, nats.errors.Error):
             pass
         if time.monotonic() > deadline:
             sys.exit("the consumer never caught up")
