@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import itertools
 import time
 import uuid
 from collections import deque
@@ -74,6 +75,11 @@ class Publisher:
         self._max_retry_delay = max_retry_delay
         self._stream = stream or StreamSettings()
         self._outbox: deque[OutboxEvent] = deque()
+        # the event being published; out of the deque, so "drop the oldest" never drops it
+        self._inflight: OutboxEvent | None = None
+        # message ids: unique per process (a fresh random prefix) and per event (a counter)
+        self._id_prefix = uuid.uuid4().hex[:16]
+        self._ids = itertools.count(1)
         self._ready = asyncio.Event()
         self._stream_ok = False
         self._task: asyncio.Task[None] | None = None
@@ -85,14 +91,15 @@ class Publisher:
         if self.state is PublisherState.CLOSED:
             self._metrics.events_dropped.labels(subject, "shutdown").inc()
             return ""
-        event = OutboxEvent(subject, contract.encode(payload), uuid.uuid4().hex, time.monotonic())
+        event = OutboxEvent(subject, contract.encode(payload),
+                            f"{self._id_prefix}-{next(self._ids)}", time.monotonic())
         if len(self._outbox) >= self._maxsize:
             dropped = self._outbox.popleft()
             self._metrics.events_dropped.labels(dropped.subject, "outbox_full").inc()
             log.warning("outbox_full_dropped_oldest", subject=dropped.subject,
                         size=self._maxsize)
         self._outbox.append(event)
-        self._metrics.outbox_depth.set(len(self._outbox))
+        self._metrics.outbox_depth.set(self.depth)
         self._ready.set()
         return event.msg_id
 
@@ -103,7 +110,8 @@ class Publisher:
 
     @property
     def depth(self) -> int:
-        return len(self._outbox)
+        """Events not yet acknowledged: queued, plus the one being published."""
+        return len(self._outbox) + (self._inflight is not None)
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def __aenter__(self) -> Publisher:
@@ -129,7 +137,10 @@ class Publisher:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        left = len(self._outbox)
+        left = self.depth
+        if self._inflight is not None:
+            self._outbox.appendleft(self._inflight)
+            self._inflight = None
         while self._outbox:
             self._metrics.events_dropped.labels(self._outbox.popleft().subject, "shutdown").inc()
         self._metrics.outbox_depth.set(0)
@@ -138,18 +149,20 @@ class Publisher:
 
     async def flush(self) -> None:
         """Wait until every queued event was acknowledged."""
-        while self._outbox:
+        while self.depth:
             await asyncio.sleep(0.01)
 
     # --- the drain ------------------------------------------------------------------------------
     async def _drain_loop(self) -> None:
         delay = self._retry_delay
         while True:
-            if not self._outbox or self._js is None:
+            if self._js is None or (self._inflight is None and not self._outbox):
                 self._ready.clear()
                 await self._ready.wait()
                 continue
-            event = self._outbox[0]
+            if self._inflight is None:
+                self._inflight = self._outbox.popleft()
+            event = self._inflight
             js = self._js
             try:
                 if not self._stream_ok:
@@ -161,14 +174,13 @@ class Publisher:
                 if isinstance(exc, (nats.errors.NoRespondersError, StreamConfigError)):
                     self._stream_ok = False  # no stream (or no JetStream) answered
                 log.warning("event_publish_retry", subject=event.subject, retry_in=delay,
-                            error=str(exc) or type(exc).__name__, depth=len(self._outbox))
+                            error=str(exc) or type(exc).__name__, depth=self.depth)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._max_retry_delay)
                 continue
             delay = self._retry_delay
-            if self._outbox and self._outbox[0] is event:
-                self._outbox.popleft()
-            self._metrics.outbox_depth.set(len(self._outbox))
+            self._inflight = None
+            self._metrics.outbox_depth.set(self.depth)
             self._metrics.events_published.labels(event.subject).inc()
             self._metrics.publish_seconds.labels(event.subject).observe(
                 time.monotonic() - event.enqueued)
