@@ -434,7 +434,7 @@ class CyTubeSession:
         if data.get("success"):
             self._logged_in = True
             self.bot_name = str(data.get("name") or self.bot_name)
-            log.info("cytube_logged_in", user=self.bot_name, guest=bool(data.get("guest")))
+            log.info("cytube_logged_in", username=self.bot_name, guest=bool(data.get("guest")))
             self._update_can_send()
             return
         error = str(data.get("error") or "")
@@ -442,7 +442,7 @@ class CyTubeSession:
             delay = self._policy.guest_login_delay
         else:
             delay = self._policy.login_retry_delay
-        log.error("cytube_login_failed", user=self._settings.user, error=error, retry_in=delay)
+        log.error("cytube_login_failed", username=self._settings.user, error=error, retry_in=delay)
         self._retry_login_later(delay, generation)
 
     def _ev_kick(self, data: Any, generation: int) -> None:

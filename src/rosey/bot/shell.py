@@ -110,7 +110,7 @@ class Shell:
         if not text or line.own:
             return
         if not await self._authorized(line.username):
-            log.info("pm_ignored", user=line.username, reason="not_a_moderator")
+            log.info("pm_ignored", username=line.username, reason="not_a_moderator")
             return
         name, _, args = text.partition(" ")
         name = name.lower().lstrip("!")
@@ -126,9 +126,14 @@ class Shell:
         except CyTubeError as exc:
             reply = f"{name} failed: {exc}"
             result, error = "error", str(exc)
+        except Exception as exc:  # the command boundary: a bug still gets a reply and an audit row
+            log.exception("pm_command_crashed", username=line.username, command=command_label(name))
+            reply = f"{name} failed: internal error"
+            result, error = "error", f"internal error: {type(exc).__name__}"
         self._audit(line.username, name, args, result, error)
         self._metrics.pm_commands.labels(command_label(name), result).inc()
-        log.info("pm_command", user=line.username, command=command_label(name), result=result)
+        log.info("pm_command", username=line.username, command=command_label(name), result=result,
+                 error=error, duration_ms=round((time.monotonic() - started) * 1000, 2))
         try:
             await self._session.pm(line.username, reply, joiner=REPLY_JOINER)
         finally:
