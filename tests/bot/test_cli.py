@@ -6,21 +6,11 @@ import asyncio
 import os
 import signal
 import sys
-import urllib.error
-import urllib.request
 
 from tests.bot.conftest import BOT, BOT_PW
-from tests.support.procs import free_port
+from tests.support.procs import free_port, http_status
 
-
-def _get(port: int, path: str) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
-            return r.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
+_get = http_status
 
 
 async def _start_bot(domain: str, channel: str, nats_url: str, port: int, log_path):

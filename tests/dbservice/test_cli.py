@@ -6,29 +6,17 @@ import asyncio
 import json
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 
 import nats
 import pytest
 
 from rosey import contract
-from tests.support.procs import free_port, start_db_process, stop_process
+from tests.support.procs import free_port, http_status, start_db_process, stop_process
 from tests.support.wait import eventually
 
 
 async def status(port: int, path: str) -> bool | int:
-    return await asyncio.to_thread(_http, port, path)
-
-
-def _http(port: int, path: str) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
-            return r.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
+    return await asyncio.to_thread(http_status, port, path)
 
 
 async def _is(port: int, path: str, code: int) -> bool:
