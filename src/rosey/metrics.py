@@ -8,7 +8,8 @@ moderator command list (anything else is ``unknown``), and short reason codes. N
 
 :class:`MetricsServer` serves ``/metrics``, ``/healthz`` and ``/readyz`` from a daemon thread,
 so a scrape never waits on the event loop. ``/readyz`` asks a callable that must only read
-simple attributes.
+simple attributes. Each service also hands that callable to the ``rosey_ready`` gauge
+(``set_function``), so Prometheus sees the same answer at scrape time.
 """
 
 from __future__ import annotations
@@ -94,6 +95,9 @@ class DbMetrics:
         self.apply_errors = Counter(
             "rosey_db_apply_errors", "Batches rolled back because the database failed.",
             registry=r)
+        self.ready = Gauge(
+            "rosey_ready", "1 while /readyz answers 200 (all readiness checks pass).",
+            registry=r)
         for subject in contract.EVENT_SUBJECTS:
             self.events_processed.labels(subject)
             self.events_redelivered.labels(subject)
@@ -138,6 +142,9 @@ class BotMetrics:
             registry=r)
         self.channel_users = Gauge(
             "rosey_channel_users", "Users in the channel's userlist.", registry=r)
+        self.ready = Gauge(
+            "rosey_ready", "1 while /readyz answers 200 (all readiness checks pass).",
+            registry=r)
         for subject in contract.EVENT_SUBJECTS:
             self.publish_seconds.labels(subject)
             self.events_published.labels(subject)

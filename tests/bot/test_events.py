@@ -53,13 +53,21 @@ async def test_readyz_needs_nats_and_the_channel_and_metrics_keep_serving(cytube
 
     async with running_bot(cytube, nats_server.url, serve_metrics=True) as bot:
         port = bot.metrics_server.port
+
+        def ready():  # the gauge reads the same checks as /readyz
+            return bot.metrics.registry.get_sample_value("rosey_ready")
+
         assert get(port, "/readyz")[0] == 200
+        assert ready() == 1.0
         await cytube.stop()
         await cytube.wait_for(lambda: not bot.session.joined)
         status, body = get(port, "/readyz")
         assert status == 503 and "cytube: fail" in body and "nats: ok" in body
+        assert ready() == 0.0
         assert get(port, "/healthz")[0] == 200
-        assert "rosey_outbox_depth" in get(port, "/metrics")[1]
+        metrics = get(port, "/metrics")[1]
+        assert "rosey_outbox_depth" in metrics and "rosey_ready 0.0" in metrics
         await cytube.start()
         await cytube.wait_for(lambda: bot.session.joined, timeout=10)
         assert get(port, "/readyz")[0] == 200
+        assert ready() == 1.0

@@ -251,3 +251,4 @@ async def test_readiness_and_metrics_are_served_over_http(nats_server, tmp_path)
         assert status == 200 and "consumer: ok" in body
         _, text = await asyncio.to_thread(get, "/metrics")
         assert "rosey_events_processed_total" in text and "rosey_jetstream_enabled 1.0" in text
+        assert "rosey_ready 1.0" in text  # the gauge reads the same checks as /readyz

@@ -91,6 +91,8 @@ class BotService:
         if self.lifecycle is not BotState.UNOPENED:
             raise RuntimeError(f"a bot cannot be opened twice (state {self.lifecycle.value})")
         self.lifecycle = BotState.OPENED
+        # rosey_ready reads the /readyz answer at scrape time (on the metrics thread)
+        self.metrics.ready.set_function(lambda: float(self.ready()[0]))
         if self._serve_metrics:
             self.metrics_server = MetricsServer(
                 registry=self.metrics.registry, ready=self.ready,

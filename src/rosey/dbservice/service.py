@@ -97,6 +97,8 @@ class DatabaseService:
 
     async def _start(self) -> None:
         s = self.settings
+        # rosey_ready reads the /readyz answer at scrape time (on the metrics thread)
+        self.metrics.ready.set_function(lambda: float(self.readiness()[0]))
         if self._serve_metrics:
             self.metrics_server = MetricsServer(registry=self.metrics.registry,
                                                 ready=self.readiness, host=s.metrics_host,
