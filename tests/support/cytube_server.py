@@ -14,6 +14,12 @@ Modelled:
 - ``joinChannel`` (once per socket; the join burst in the recorded order; name bans; the channel
   password with ``needPassword`` / ``channelPassword`` / ``cancelNeedPassword``).
 - ``login``: registered accounts and guests with CyTube's error texts; "Duplicate login";
+  optionally (``guest_login_delay``) the per-IP guest-login delay: a guest login from an IP
+  whose last *successful* guest login is younger than the delay is refused ("Guest logins are
+  restricted to one per IP address per N seconds."), checked before any other guest check;
+  failed logins and registered logins are not recorded; like CyTube's in-memory
+  ``lastguestlogin``, the record is lost on ``stop()``/``restart()``. Every ``login`` reply is
+  logged with its time and socket in ``login_replies``;
   the two-step rank (``addUser`` with rank 1, then ``setUserRank`` with the channel rank);
   moderators' user objects with ``smuted``/``aliases``/``ip`` and the ``[server]`` join notice.
   Timing follows the recordings: the channel "loads" for ``JOIN_DELAY`` and a password check
@@ -35,7 +41,7 @@ Modelled:
   ``restart()`` comes back on the same port keeping chat history, playlist (uids reassigned as
   on a reload), mutes, bans and simulated users.
 
-Not modelled: other channels, cookies and web logins, IP bans, guest-login delay, the
+Not modelled: other channels, cookies and web logins, IP bans, the
 new-account chat delay, per-IP socket limit, polls, emotes, filters, drinks (always 0), ``/clear``,
 ``/smute``, ``/kickanons``, ``/ipban``, ``/say``, ``setTemp``, shuffle/clear/lock of the playlist,
 user playlists, the server's playback timer beyond the lead-in (no periodic ``mediaUpdate``, no
@@ -62,7 +68,7 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-__all__ = ["CyTubeTestServer", "RateLimit", "escape_text", "format_chat"]
+__all__ = ["CyTubeTestServer", "LoginReply", "RateLimit", "escape_text", "format_chat"]
 
 MAX_CHAT_LENGTH = 320
 HISTORY_LENGTH = 15
@@ -160,6 +166,24 @@ class RateLimit:
 
     burst: float = 5
     per_second: float = 0.1
+
+
+@dataclass(frozen=True)
+class LoginReply:
+    """One ``login`` reply the server sent: when (``time.monotonic()``), to which socket."""
+
+    at: float
+    sid: str
+    name: str  # the name the login asked for
+    reply: dict[str, Any]
+
+    @property
+    def success(self) -> bool:
+        return bool(self.reply.get("success"))
+
+    @property
+    def error(self) -> str | None:
+        return self.reply.get("error")
 
 
 class _TokenBucket:
@@ -276,9 +300,12 @@ class CyTubeTestServer:
         history: chat already in the buffer: ``(username, typed_text)`` or
             ``(username, typed_text, time_ms)`` tuples (formatted like chat) or ready
             ``chatMsg`` dicts (sent as given). Only the last 15 are kept.
+        guest_login_delay: CyTube's ``guest-login-delay`` in seconds (60 there); ``None``
+            (the default) leaves it out, so any number of guests may log in.
 
     What tests read: ``url``, ``port``, ``users``, ``playlist``, ``current_uid``, ``leader``
     (None when the server leads), ``kicked``, ``banned`` and ``muted`` (lowercased names),
+    ``login_replies`` (every ``login`` reply, a :class:`LoginReply`),
     ``connections`` (sockets ever accepted), ``history`` (the replay buffer), ``errors``
     (exceptions raised inside this stand-in's handlers; should stay empty), and the methods
     ``chat_texts()``, ``pms_to()``, ``events_from()`` and ``wait_for()``. Simulated users
@@ -294,8 +321,11 @@ class CyTubeTestServer:
                  accounts: Mapping[str, tuple[str, float]] | None = None,
                  channel_password: str | None = None,
                  rate_limit: bool | RateLimit | tuple[float, float] = True,
-                 history: Iterable[Mapping[str, Any] | tuple[Any, ...]] | None = None) -> None:
+                 history: Iterable[Mapping[str, Any] | tuple[Any, ...]] | None = None,
+                 guest_login_delay: float | None = None) -> None:
         assert _CHANNEL_NAME.match(channel), f"invalid channel name {channel!r}"
+        assert guest_login_delay is None or guest_login_delay > 0, "delay must be positive"
+        self.guest_login_delay = guest_login_delay
         self.channel = channel.lower()
         self._accounts = {name.lower(): (name, pw, _num(rank))
                           for name, (pw, rank) in (accounts or {}).items()}
@@ -315,6 +345,8 @@ class CyTubeTestServer:
         self.errors: list[BaseException] = []
         self.banned: set[str] = set()
         self.muted: set[str] = set()
+        self.login_replies: list[LoginReply] = []
+        self._last_guest_login: dict[str, float] = {}  # ip -> monotonic time of a success
         self._history: deque[dict[str, Any]] = deque(maxlen=HISTORY_LENGTH)
         self._chat_log: list[tuple[str, str]] = []
         self._pm_log: list[tuple[str, str, str]] = []
@@ -381,6 +413,7 @@ class CyTubeTestServer:
             raise RuntimeError("CyTubeTestServer is already running")
         self._run += 1
         self._buckets.clear()
+        self._last_guest_login.clear()  # CyTube keeps it in memory only
         sio = socketio.AsyncServer(async_mode="aiohttp", ping_interval=25, ping_timeout=120,
                                    max_http_buffer_size=1 << 20, logger=False,
                                    engineio_logger=False)
@@ -778,17 +811,31 @@ class CyTubeTestServer:
         else:
             error = None
         if error is not None or account is None:
-            await self._emit(conn, "login", {"success": False, "error": error})
+            await self._login_reply(conn, {"success": False, "error": error})
             return
         real_name, _, rank = account
         global_rank = rank if rank >= 255 else 1
         conn.user = _User(name=real_name, rank=global_rank, ip=conn.ip, conn=conn)
         conn.registered = True
         await self._emit(conn, "rank", global_rank)
-        await self._emit(conn, "login", {"success": True, "name": real_name})
+        await self._login_reply(conn, {"success": True, "name": real_name})
         await self._after_login(conn)
 
+    async def _login_reply(self, conn: _Conn, reply: dict[str, Any]) -> None:
+        if not conn.gone and self._sio is not None:
+            self.login_replies.append(LoginReply(at=time.monotonic(), sid=conn.sid,
+                                                 name=conn.attempted_name, reply=dict(reply)))
+        await self._emit(conn, "login", reply)
+
     async def _login_guest(self, conn: _Conn, name: str) -> None:
+        delay = self.guest_login_delay
+        last = self._last_guest_login.get(conn.ip)
+        if delay is not None and last is not None and time.monotonic() - last < delay:
+            # user.js guestLogin: checked first, with the configured number in the text
+            await self._login_reply(conn, {
+                "success": False, "error": "Guest logins are restricted to one per IP "
+                                           f"address per {_num(delay)} seconds."})
+            return
         if not _USER_NAME.match(name):
             error: str | None = (
                 "Invalid username.  Usernames must be 1-20 characters long and consist only "
@@ -802,11 +849,12 @@ class CyTubeTestServer:
         else:
             error = None
         if error is not None:
-            await self._emit(conn, "login", {"success": False, "error": error})
+            await self._login_reply(conn, {"success": False, "error": error})
             return
+        self._last_guest_login[conn.ip] = time.monotonic()  # recorded only on success
         conn.user = _User(name=name, rank=0, ip=conn.ip, conn=conn)
         await self._emit(conn, "rank", 0)
-        await self._emit(conn, "login", {"success": True, "name": name, "guest": True})
+        await self._login_reply(conn, {"success": True, "name": name, "guest": True})
         await self._after_login(conn)
 
     async def _after_login(self, conn: _Conn) -> None:

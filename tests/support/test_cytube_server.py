@@ -6,6 +6,8 @@ The expected event orders are the ones recorded from a real CyTube 3.86 in
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -221,6 +223,78 @@ async def test_guest_login_refuses_registered_and_taken_names(server, clients):
                                               "error": "That username is registered."}
     assert await taken.wait("login") == {
         "success": False, "error": "That name is already in use on this channel."}
+
+
+GUEST_DELAY_60 = "Guest logins are restricted to one per IP address per 60 seconds."
+INVALID_GUEST_NAME = ("Invalid username.  Usernames must be 1-20 characters long and consist "
+                      "only of characters a-z, A-Z, 0-9, -, or _.")
+
+
+async def test_guest_login_delay_is_per_ip_after_a_success_only(clients):
+    server = await CyTubeTestServer(accounts=ACCOUNTS, rate_limit=False,
+                                    guest_login_delay=60).start()
+    try:
+        first = await clients(server).connect()
+        await first.join("bad name")  # a failed guest login is not recorded ...
+        assert await first.wait("login") == {"success": False, "error": INVALID_GUEST_NAME}
+        await first.sio.emit("login", {"name": "guest1"})  # ... so this one gets in
+        await first.wait("login", lambda d: d["success"])
+        await server.wait_for(lambda: "guest1" in server.users)
+
+        second = await clients(server).connect()  # same IP (127.0.0.1)
+        await second.join("guest2")
+        await second.wait("usercount")
+        assert second.of("login") == [{"success": False, "error": GUEST_DELAY_60}]
+        # the delay is checked before anything else, even the name
+        await second.sio.emit("login", {"name": "bad name"})
+        await second.wait("login", lambda d: len(second.of("login")) == 2)
+        assert second.of("login")[1] == {"success": False, "error": GUEST_DELAY_60}
+        # refused, but still connected and in the channel as an anonymous viewer
+        assert second.sio.connected and "guest2" not in server.users
+        assert [u["name"] for u in second.of("userlist")[0]] == ["guest1"]
+
+        # registered logins neither are refused nor count
+        await joined(clients, server, "demouser", "userpw")
+        assert [(r.name, r.success) for r in server.login_replies] == [
+            ("bad name", False), ("guest1", True), ("guest2", False), ("bad name", False),
+            ("demouser", True)]
+        assert len({r.sid for r in server.login_replies[2:4]}) == 1
+
+        # CyTube keeps the record in memory: a restarted server has forgotten it
+        await server.restart()
+        await joined(clients, server, "guest3")
+    finally:
+        await server.stop()
+    assert server.errors == []
+
+
+async def test_guest_login_delay_expires_and_refusals_do_not_extend_it(clients):
+    delay = 0.5
+    server = await CyTubeTestServer(rate_limit=False, guest_login_delay=delay).start()
+    try:
+        await joined(clients, server, "guest1")
+        success = server.login_replies[-1]
+        assert success.success and success.name == "guest1"
+        waiting = await clients(server).connect()
+        await waiting.join("guest2")
+        refusal = "Guest logins are restricted to one per IP address per 0.5 seconds."
+        assert await waiting.wait("login") == {"success": False, "error": refusal}
+        await waiting.sio.emit("login", {"name": "guest2"})  # refused again, later
+        await waiting.wait("login", lambda d: len(waiting.of("login")) == 2)
+        assert waiting.of("login")[1] == {"success": False, "error": refusal}
+        assert server.login_replies[-1].at > success.at
+        # the window counts from the success alone: once it is over, the same socket gets in
+        await asyncio.sleep(max(0.0, success.at + delay - time.monotonic()))
+        await waiting.sio.emit("login", {"name": "guest2"})
+        assert await waiting.wait("login", lambda d: d["success"]) == {
+            "success": True, "name": "guest2", "guest": True}
+        await server.wait_for(lambda: "guest2" in server.users)
+        assert waiting.of("addUser")[-1]["name"] == "guest2"  # already in: addUser for itself
+        assert len({r.sid for r in server.login_replies[1:]}) == 1
+        assert server.connections == 2
+    finally:
+        await server.stop()
+    assert server.errors == []
 
 
 async def test_wrong_password_fails_after_the_burst(server, clients):

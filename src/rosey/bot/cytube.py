@@ -45,7 +45,7 @@ _FATAL_KICKS = (
     "Duplicate login", "You are banned", "You're banned", "Channel was banned",
     "Channel could not be loaded", "Invalid channel name", "This channel has banned",
 )
-_GUEST_WAIT = ("Guest logins are restricted", "already in use on this channel")
+_GUEST_WAIT = ("Guest logins are restricted", "That name is already in use")
 
 
 async def cancel_and_wait(tasks: set[asyncio.Task[Any]], owner: str,
