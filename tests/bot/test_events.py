@@ -68,6 +68,6 @@ async def test_readyz_needs_nats_and_the_channel_and_metrics_keep_serving(cytube
         metrics = get(port, "/metrics")[1]
         assert "rosey_outbox_depth" in metrics and "rosey_ready 0.0" in metrics
         await cytube.start()
-        await cytube.wait_for(lambda: bot.session.joined, timeout=10)
+        await cytube.wait_for(lambda: bot.ready()[0], timeout=10, what="joined and logged in again")
         assert get(port, "/readyz")[0] == 200
         assert ready() == 1.0

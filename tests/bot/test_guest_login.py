@@ -71,6 +71,10 @@ async def test_guest_refused_within_the_delay_keeps_its_socket_and_gets_in(nats_
             lambda: next((r for r in server.login_replies if not r.success), None),
             what="the reconnected guest bot was refused")
         assert refusal.error == REFUSED and refusal.at - first.at < DELAY
+        # in the channel as a viewer while refused: not ready (it can neither chat nor obey)
+        await server.wait_for(lambda: bot.session.joined and not bot.session.logged_in,
+                              what="joined as a viewer before the guest delay ran out")
+        assert bot.ready() == (False, {"nats": True, "cytube": False})
         await logged_in(server, bot)
 
         replies = replies_since(server, refusal)

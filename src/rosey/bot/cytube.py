@@ -206,6 +206,11 @@ class CyTubeSession:
     def joined(self) -> bool:
         return self.state is SessionState.JOINED
 
+    @property
+    def logged_in(self) -> bool:
+        """Logged in as the configured user (always true for an anonymous watcher)."""
+        return self._logged_in or not self._settings.user
+
     # --- sending --------------------------------------------------------------------------------
     async def say(self, text: str, *, joiner: str = "\n") -> None:
         """Say ``text`` in chat (split at 320), waiting until every part was sent."""

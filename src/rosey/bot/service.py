@@ -160,7 +160,9 @@ class BotService:
         return self.nc is not None and self.nc.is_connected
 
     def ready(self) -> tuple[bool, dict[str, bool]]:
-        checks = {"nats": self.nats_connected(), "cytube": self.session.joined}
+        # joined as a viewer is not enough: a refused (guest) login can't chat or obey
+        checks = {"nats": self.nats_connected(),
+                  "cytube": self.session.joined and self.session.logged_in}
         return all(checks.values()), checks
 
     async def query(self, subject: str, payload: dict[str, Any]) -> Any | None:
