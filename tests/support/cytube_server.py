@@ -68,6 +68,8 @@ from typing import Any
 import socketio
 from aiohttp import web
 
+from tests.support.wait import eventually
+
 __all__ = ["CyTubeTestServer", "LoginReply", "RateLimit", "escape_text", "format_chat"]
 
 MAX_CHAT_LENGTH = 320
@@ -583,18 +585,8 @@ class CyTubeTestServer:
 
         Raises AssertionError naming the condition (``what``, else the predicate's source).
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if inspect.isawaitable(value):
-                value = await value
-            if value:
-                return value
-            if time.monotonic() >= deadline:
-                raise AssertionError(
-                    f"condition not met within {timeout}s: {what or _describe(predicate)} "
-                    f"(last={value!r})")
-            await asyncio.sleep(0.01)
+        return await eventually(predicate, timeout=timeout, interval=0.01,
+                                what=what or _describe(predicate))
 
     # ------------------------------------------------------------------ HTTP
 
