@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import nats
 import structlog
@@ -121,6 +120,3 @@ async def _sleep_or_stop(seconds: float, stop: asyncio.Event | None) -> None:
         return
     raise ConnectAborted("stopped before NATS answered")
 
-
-def headers_of(msg: Any) -> dict[str, str]:
-    return dict(getattr(msg, "headers", None) or {})

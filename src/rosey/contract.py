@@ -28,7 +28,7 @@ __all__ = [
     "UserJoined", "UserLeft", "MessageLog", "UserCount", "HighWater", "StatusUpdate",
     "MarkSent", "Enqueue", "PmCommand", "Event",
     "ChannelStatsQuery", "UserStatsQuery", "OutboundGetQuery", "RecentChatQuery", "Query",
-    "decode_event", "decode_query", "encode", "error_reply", "empty_reply",
+    "decode_event", "decode_query", "encode", "error_reply",
 ]
 
 # --- events: publish/subscribe -------------------------------------------------------------
@@ -359,6 +359,3 @@ def error_reply(subject: str, reason: str) -> bytes:
         return b"[]"
     return encode({"success": False, "error": reason})
 
-
-def empty_reply(subject: str) -> bytes:
-    return error_reply(subject, "no reply")

@@ -40,7 +40,6 @@ E2E_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 DROP_REASONS = ("outbox_full", "shutdown")
 QUERY_OUTCOMES = ("ok", "bad_request", "error")
-CONSUMER_MODES = ("jetstream", "core")
 
 #: a readiness check returns (ready, {check_name: ok})
 ReadyCheck = Callable[[], tuple[bool, dict[str, bool]]]

@@ -88,7 +88,6 @@ class JetStreamConsumer:
         self._rebind = asyncio.Event()
         self._psub: JetStreamContext.PullSubscription | None = None
         self._last_delivery = time.monotonic()
-        self._pending = 0
 
     def request_rebind(self) -> None:
         """Ask the loop to recreate its pull subscription (called on NATS reconnect)."""
@@ -263,8 +262,8 @@ class JetStreamConsumer:
             except (TimeoutError, nats.errors.Error) as exc:
                 log.debug("consumer_info_failed", error=str(exc) or type(exc).__name__)
                 continue
-            self._pending = int(info.num_pending or 0)
-            self.metrics.consumer_pending.set(self._pending)
+            pending = int(info.num_pending or 0)
+            self.metrics.consumer_pending.set(pending)
             floor = info.ack_floor.stream_seq if info.ack_floor else None
             if floor:
                 try:
@@ -272,8 +271,8 @@ class JetStreamConsumer:
                 except Exception as exc:  # bookkeeping only; retried next round
                     log.warning("floor_advance_failed", error=str(exc))
             stalled = time.monotonic() - self._last_delivery > STALL_SECONDS
-            if self._pending > 0 and stalled and self.bound:
-                log.warning("consumer_stalled", pending=self._pending)
+            if pending > 0 and stalled and self.bound:
+                log.warning("consumer_stalled", pending=pending)
                 self._last_delivery = time.monotonic()
                 self.request_rebind()
 

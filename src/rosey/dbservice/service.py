@@ -18,7 +18,6 @@ import nats.errors
 import nats.js.errors
 import structlog
 from nats.aio.client import Client
-from nats.aio.subscription import Subscription
 
 from rosey import contract
 from rosey.bus import connect
@@ -64,7 +63,6 @@ class DatabaseService:
         self._serve_metrics = serve_metrics
         self._stop = stop if stop is not None else asyncio.Event()
         self._ingest_task: asyncio.Task[None] | None = None
-        self._query_subs: list[Subscription] = []
 
     # --- readiness (read from the metrics thread: simple attributes only) -----------------
     def readiness(self) -> tuple[bool, dict[str, bool]]:
@@ -113,8 +111,7 @@ class DatabaseService:
                                 on_reconnected=self._on_reconnected, stop=self._stop)
         responder = QueryResponder(store=self.store, metrics=self.metrics)
         for subject in contract.QUERY_SUBJECTS:
-            self._query_subs.append(
-                await self.nc.subscribe(subject, queue=contract.QUEUE_GROUP, cb=responder.handle))
+            await self.nc.subscribe(subject, queue=contract.QUEUE_GROUP, cb=responder.handle)
         if s.jetstream == "auto" and await self._has_jetstream():
             self.ingest = JetStreamConsumer(nc=self.nc, store=self.store, metrics=self.metrics,
                                             settings=s)
@@ -169,14 +166,9 @@ class DatabaseService:
                 await self._ingest_task
             except Exception as exc:
                 log.exception("ingest_failed", error=str(exc))
-        for sub in self._query_subs:
-            try:
-                await sub.drain()  # type: ignore[no-untyped-call]
-            except Exception as exc:
-                log.debug("query_drain_failed", error=str(exc))
         if self.nc is not None and not self.nc.is_closed:
             try:
-                await self.nc.drain()
+                await self.nc.drain()  # lets in-flight query replies finish, then closes
             except Exception as exc:
                 log.debug("nats_drain_failed", error=str(exc))
                 await self.nc.close()
