@@ -51,7 +51,7 @@ async def running_bot(server: CyTubeTestServer, nats_url: str, *, wait_joined: b
                      drain_timeout=1.0, confirm_timeout=3.0)
     async with bot:
         if wait_joined:
-            await server.wait_for(lambda: bot.session.joined and bot.state.is_moderator(BOT),
+            await server.wait_for(lambda: bot.session.joined and bot.channel.is_moderator(BOT),
                                   timeout=10, what="bot joined with its rank")
         yield bot
 

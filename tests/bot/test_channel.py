@@ -23,12 +23,24 @@ def test_add_user_rank_is_provisional_until_set_user_rank():
     s = ChannelState(channel="c")
     change = s.apply("addUser", _user("mod", 1))
     assert change.joined == ("mod",)
-    assert not s.is_moderator("mod")
+    assert not s.is_moderator("mod") and not s.user("mod").rank_confirmed
     s.apply("setUserRank", {"name": "mod", "rank": 3})
-    assert s.is_moderator("mod")
+    assert s.is_moderator("mod") and s.user("mod").rank_confirmed
     # a repeated addUser does not lower a confirmed rank
     s.apply("addUser", _user("mod", 1))
     assert s.is_moderator("mod")
+
+
+def test_add_user_ranks_other_than_1_are_final_and_2_is_a_moderator_at_once():
+    s = ChannelState(channel="c")
+    s.apply("addUser", _user("guest", 0))
+    s.apply("addUser", _user("admin", 255))
+    assert s.user("guest").rank_confirmed and s.user("admin").rank_confirmed
+    assert s.is_moderator("admin") and not s.is_moderator("guest")
+    # a repeat addUser of a still-provisional user takes the new rank and its finality
+    s.apply("addUser", _user("late", 1))
+    s.apply("addUser", _user("late", 2))
+    assert s.user("late").rank_confirmed and s.is_moderator("late")
 
 
 def test_users_missing_from_the_list_are_not_moderators():

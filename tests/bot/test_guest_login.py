@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from rosey.bot.cytube import SessionState
+from rosey.bot.cytube import SessionPhase
 from rosey.bot.service import BotService
 from rosey.config import Secret
 from tests.bot.conftest import FAST, running_bot
@@ -45,7 +45,7 @@ async def logged_in(server: CyTubeTestServer, bot: BotService, timeout: float = 
     """The bot is in the channel *as* GUEST: ``joined`` alone is also true while anonymous."""
     await server.wait_for(
         lambda: GUEST in server.users and server.login_replies[-1].success
-        and bot.session.joined and bot.state.my_rank == 0 and bot.state.user(GUEST),
+        and bot.session.joined and bot.channel.my_rank == 0 and bot.channel.user(GUEST),
         timeout=timeout, what="the guest bot logged in and joined")
 
 
@@ -83,8 +83,8 @@ async def test_guest_refused_within_the_delay_keeps_its_socket_and_gets_in(nats_
         assert_retried_on_one_socket(replies)
         assert replies[-1].at - first.at >= DELAY
         assert server.connections == connections + 1  # no reconnect because of a refusal
-        assert bot.session.bot_name == GUEST and bot.state.rank_of(GUEST) == 0
-        assert bot.session.state is SessionState.JOINED and bot.ready()[0]
+        assert bot.session.bot_name == GUEST and bot.channel.rank_of(GUEST) == 0
+        assert bot.session.phase is SessionPhase.JOINED and bot.ready()[0]
         events = [e for e, _ in server.events_from(GUEST)]
         assert events.count("joinChannel") == 2
         assert events.count("login") == len(server.login_replies) == 1 + len(replies)
@@ -116,7 +116,7 @@ async def name_held_then_freed(server: CyTubeTestServer, bot: BotService) -> lis
     retry_refusals = [r for r in server.login_replies[1:] if not r.success]
     assert {r.error for r in retry_refusals} == {REFUSED, IN_USE}
     assert server.connections == connections + 1
-    assert bot.session.state is SessionState.JOINED
+    assert bot.session.phase is SessionPhase.JOINED
     return replies
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from rosey import contract
-from rosey.bot.cytube import SessionState
+from rosey.bot.cytube import SessionPhase
 from tests.bot.conftest import BOT, MOD, collect, running_bot
 from tests.support.cytube_server import CyTubeTestServer
 
@@ -14,10 +14,10 @@ async def test_bot_joins_logs_in_and_learns_the_channel(cytube, nats_server):
     await cytube.add_user(MOD, 2)
     await cytube.add_user("bob", 1)
     async with running_bot(cytube, nats_server.url) as bot:
-        assert bot.state.my_rank == 3
-        assert bot.state.is_moderator(MOD) and not bot.state.is_moderator("bob")
-        assert {u.name for u in bot.state.users.values()} == {BOT, MOD, "bob"}
-        await cytube.wait_for(lambda: bot.state.usercount >= 3)
+        assert bot.channel.my_rank == 3
+        assert bot.channel.is_moderator(MOD) and not bot.channel.is_moderator("bob")
+        assert {u.name for u in bot.channel.users.values()} == {BOT, MOD, "bob"}
+        await cytube.wait_for(lambda: bot.channel.usercount >= 3)
         events = [e for e, _ in cytube.events_from(BOT)]
         assert events[:2] == ["joinChannel", "login"]
         assert bot.ready()[0]
@@ -27,16 +27,16 @@ async def test_reconnects_after_the_server_restarts_and_rebuilds_state(cytube, n
     await cytube.add_user(MOD, 2)
     async with running_bot(cytube, nats_server.url) as bot:
         await bot.session.emit("queue", {"id": "abc", "type": "yt", "pos": "end"})
-        await cytube.wait_for(lambda: len(bot.state.playlist) == 1)
+        await cytube.wait_for(lambda: len(bot.channel.playlist) == 1)
         await cytube.restart()
-        await cytube.wait_for(lambda: bot.session.state is not SessionState.JOINED)
-        await cytube.wait_for(lambda: bot.session.joined and bot.state.is_moderator(BOT),
+        await cytube.wait_for(lambda: bot.session.phase is not SessionPhase.JOINED)
+        await cytube.wait_for(lambda: bot.session.joined and bot.channel.is_moderator(BOT),
                               timeout=10)
         # joinChannel and login were sent again on the new socket
         events = [e for e, _ in cytube.events_from(BOT)]
         assert events.count("joinChannel") == 2 and events.count("login") == 2
-        assert [it.media.id for it in bot.state.playlist] == ["abc"]
-        assert bot.state.playlist[0].uid == cytube.playlist[0]["uid"]  # uids as reloaded
+        assert [it.media.id for it in bot.channel.playlist] == ["abc"]
+        assert bot.channel.playlist[0].uid == cytube.playlist[0]["uid"]  # uids as reloaded
         assert bot.metrics.registry.get_sample_value("rosey_cytube_reconnects_total") == 1
 
 
@@ -44,7 +44,7 @@ async def test_duplicate_login_kick_is_not_retried_blindly(cytube, nats_server):
     async with running_bot(cytube, nats_server.url) as bot:
         connections = cytube.connections
         await cytube.kick(BOT, "Duplicate login")
-        await cytube.wait_for(lambda: bot.session.state is SessionState.WAITING)
+        await cytube.wait_for(lambda: bot.session.phase is SessionPhase.WAITING)
         assert bot.session.last_kick is not None and not bot.session.last_kick.retry
         assert not bot.ready()[0]
         # a fast policy would reconnect within ~0.1 s; the fatal wait is 300 s
@@ -83,9 +83,9 @@ async def test_guest_login_and_channel_password(nats_server):
         from rosey.config import Secret
         async with running_bot(server, nats_server.url, wait_joined=False, user="guestbot",
                                password=Secret(""), channel_password=Secret("sekrit")) as bot:
-            await server.wait_for(lambda: bot.session.joined and bot.state.user("guestbot"),
+            await server.wait_for(lambda: bot.session.joined and bot.channel.user("guestbot"),
                                   timeout=10)
-            assert bot.state.rank_of("guestbot") == 0
+            assert bot.channel.rank_of("guestbot") == 0
             joins = [d for e, d in server.events_from("guestbot") if e == "joinChannel"]
             assert joins == [{"name": server.channel, "pw": "sekrit"}]
     finally:
@@ -129,7 +129,7 @@ async def test_a_wrong_channel_password_is_not_retried_in_a_loop(nats_server):
         async with running_bot(server, nats_server.url, wait_joined=False,
                                channel_password=Secret("wrong")) as bot:
             await server.wait_for(lambda: [e for e, _ in server.events_from(BOT)].count("login"))
-            await server.wait_for(lambda: bot.session.state is SessionState.JOINING)
+            await server.wait_for(lambda: bot.session.phase is SessionPhase.JOINING)
             try:
                 await server.wait_for(lambda: server.connections > 1 or bot.session.joined,
                                       timeout=1.0)

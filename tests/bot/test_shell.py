@@ -16,14 +16,14 @@ async def bot(cytube, nats_server):
     await cytube.add_user(MOD, 2)
     await cytube.add_user("bob", 1)
     async with running_bot(cytube, nats_server.url) as b:
-        await cytube.wait_for(lambda: b.state.is_moderator(MOD) and b.state.user("bob"))
+        await cytube.wait_for(lambda: b.channel.is_moderator(MOD) and b.channel.user("bob"))
         yield b
 
 
 async def _queue(cytube, bot, *ids):
     for mid in ids:
         await bot.session.emit("queue", {"id": mid, "type": "yt", "pos": "end"})
-    await cytube.wait_for(lambda: len(bot.state.playlist) == len(ids))
+    await cytube.wait_for(lambda: len(bot.channel.playlist) == len(ids))
 
 
 async def test_help_lists_every_command_in_whole_pms_under_320(cytube, bot):
@@ -91,13 +91,13 @@ async def test_remove_move_and_jump_by_position(cytube, bot):
 
 async def test_pause_takes_leader_and_pauses(cytube, bot):
     await _queue(cytube, bot, "aaaaaaaaaaa")
-    await cytube.wait_for(lambda: bot.state.current_media is not None)
+    await cytube.wait_for(lambda: bot.channel.current_media is not None)
     reply = reply_text(await ask(cytube, bot, "pause"))
     assert reply.startswith("Paused aaaaaaaaaaa")
     assert cytube.leader == BOT
     sent = [d for e, d in cytube.events_from(BOT) if e == "mediaUpdate"]
     assert sent and sent[-1]["paused"] is True and sent[-1]["id"] == "aaaaaaaaaaa"
-    assert bot.state.paused
+    assert bot.channel.paused
 
 
 async def test_voteskip_votes(cytube, bot):
@@ -110,7 +110,7 @@ async def test_voteskip_votes(cytube, bot):
 async def test_kick_ban_mute_unmute(cytube, bot):
     await cytube.add_user("carol", 1)
     await cytube.add_user("dave", 1)
-    await cytube.wait_for(lambda: bot.state.user("dave"))
+    await cytube.wait_for(lambda: bot.channel.user("dave"))
     assert reply_text(await ask(cytube, bot, "mute carol")) == "Muted carol"
     await cytube.wait_for(lambda: "carol" in cytube.muted)
     assert reply_text(await ask(cytube, bot, "unmute carol")) == "Unmuted carol"
@@ -121,7 +121,7 @@ async def test_kick_ban_mute_unmute(cytube, bot):
     assert "dave" in cytube.banned and "dave" not in cytube.users
     # the bot does not act on someone of its own rank or above
     await cytube.add_user("boss", 3)
-    await cytube.wait_for(lambda: bot.state.is_moderator("boss"))
+    await cytube.wait_for(lambda: bot.channel.is_moderator("boss"))
     assert "rank equal to or above mine" in reply_text(await ask(cytube, bot, "kick boss"))
     assert "boss" in cytube.users
 
@@ -156,5 +156,5 @@ async def test_non_moderators_missing_users_and_the_bot_itself_are_ignored(cytub
 
 async def test_a_rank_just_raised_by_set_user_rank_is_honoured(cytube, bot):
     await cytube.set_rank("bob", 2)
-    await cytube.wait_for(lambda: bot.state.is_moderator("bob"))
+    await cytube.wait_for(lambda: bot.channel.is_moderator("bob"))
     assert reply_text(await ask(cytube, bot, "say bob is a mod now", sender="bob")) == "Said it"

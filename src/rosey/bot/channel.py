@@ -106,9 +106,16 @@ class ChannelState:
         return None if user is None else user.rank
 
     def is_moderator(self, name: str) -> bool:
-        """True only for a user in the list with a confirmed rank >= 2 (fail closed)."""
+        """True only for a user in the list with a rank >= 2 (fail closed).
+
+        Whether the rank is confirmed does not matter here: a provisional rank from
+        ``addUser`` is a lower bound (CyTube's effective rank is the higher of the global and
+        the channel rank, and the ``setUserRank`` that follows a join only raises it), so a
+        provisional 2 is a moderator already. A provisional 1 may still become one: that is
+        the shell's to wait for (:attr:`User.rank_confirmed`).
+        """
         user = self.user(name)
-        return user is not None and user.rank_confirmed and user.rank >= MODERATOR
+        return user is not None and user.rank >= MODERATOR
 
     def item(self, uid: int) -> PlaylistItem | None:
         return next((it for it in self.playlist if it.uid == uid), None)
@@ -179,10 +186,8 @@ class ChannelState:
             # a repeat addUser (e.g. after a re-login) must not lower a confirmed rank
             old.afk, old.muted, old.meta = user.afk, user.muted, user.meta
             if not old.rank_confirmed:
-                old.rank = user.rank
+                old.rank, old.rank_confirmed = user.rank, user.rank_confirmed
             return NOTHING
-        # guests (0) and anonymous ranks are final; 1 may still be raised by setUserRank
-        user.rank_confirmed = user.rank < 1 or user.rank > 1
         self.users[key] = user
         return Change(joined=(user.name,), counts=True, status=True)
 
@@ -286,6 +291,9 @@ class ChannelState:
 
 def _user_from(entry: Any, *, confirmed: bool) -> User:
     meta = dict(entry.get("meta") or {})
-    return User(name=str(entry.get("name") or ""), rank=float(entry.get("rank", 0)),
-                afk=bool(meta.get("afk")), muted=bool(meta.get("muted")), meta=meta,
-                rank_confirmed=confirmed)
+    rank = float(entry.get("rank", 0))
+    # from addUser, guests (0) and anonymous ranks are final; 1 may still be raised by
+    # setUserRank, and anything above 1 is a lower bound that is already true
+    return User(name=str(entry.get("name") or ""), rank=rank, afk=bool(meta.get("afk")),
+                muted=bool(meta.get("muted")), meta=meta,
+                rank_confirmed=confirmed or rank != 1)

@@ -36,8 +36,8 @@ from rosey.config import BotSettings
 from rosey.errors import CyTubeError, DiscoveryError, Kicked
 from rosey.metrics import BotMetrics
 
-__all__ = ["CyTubeSession", "SessionState", "ChatLine", "Listener", "discover", "kick_is_fatal",
-           "NotJoined", "cancel_and_wait"]
+__all__ = ["CyTubeSession", "SessionState", "SessionPhase", "ChatLine", "Listener", "discover",
+           "kick_is_fatal", "NotJoined", "cancel_and_wait"]
 
 log = structlog.get_logger()
 
@@ -71,12 +71,22 @@ class NotJoined(CyTubeError):
 
 
 class SessionState(enum.Enum):
+    """The session's lifecycle, held in :attr:`CyTubeSession.state`."""
+
     UNOPENED = "unopened"
-    CONNECTING = "connecting"
-    JOINING = "joining"
-    JOINED = "joined"
-    WAITING = "waiting"
+    OPEN = "open"
+    CLOSING = "closing"
     CLOSED = "closed"
+
+
+class SessionPhase(enum.Enum):
+    """Where an open session is with CyTube, held in :attr:`CyTubeSession.phase`."""
+
+    IDLE = "idle"  # not open (before ``__aenter__``, after ``aclose``)
+    CONNECTING = "connecting"  # discovery and the socket.io connect
+    JOINING = "joining"  # connected; joinChannel sent, the userlist not seen yet
+    JOINED = "joined"  # in the channel
+    WAITING = "waiting"  # between attempts (backoff, kick delay)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +159,7 @@ class CyTubeSession:
                                            rate=1.0 / self._policy.refill_seconds)
         self._send_bucket = TokenBucket(capacity=send.burst, rate=send.per_second)
         self.state = SessionState.UNOPENED
+        self.phase = SessionPhase.IDLE
         self.bot_name = settings.user
         self.last_kick: Kicked | None = None
         self.last_kick_generation = 0
@@ -163,7 +174,6 @@ class CyTubeSession:
         self._connects = 0
         self._can_send = asyncio.Event()
         self._dropped = asyncio.Event()
-        self._wake = asyncio.Event()
         self._outq: asyncio.Queue[tuple[str, dict[str, Any], asyncio.Future[None]]] = \
             asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -173,7 +183,8 @@ class CyTubeSession:
         if self.state is not SessionState.UNOPENED:
             raise RuntimeError(f"a CyTube session cannot be opened twice (state {self.state.value})")
         self._http = aiohttp.ClientSession()
-        self.state = SessionState.CONNECTING
+        self.state = SessionState.OPEN
+        self.phase = SessionPhase.CONNECTING
         self._spawn(self._run(), "cytube-run")
         self._spawn(self._send_loop(), "cytube-send")
         return self
@@ -183,10 +194,11 @@ class CyTubeSession:
 
     async def aclose(self) -> None:
         """Leave the channel (disconnect), stop reconnecting, fail pending sends. Idempotent."""
-        if self.state in (SessionState.CLOSED, SessionState.UNOPENED):
-            self.state = SessionState.CLOSED
+        if self.state is not SessionState.OPEN:
+            if self.state is SessionState.UNOPENED:
+                self.state = SessionState.CLOSED
             return
-        self.state = SessionState.CLOSED
+        self.state = SessionState.CLOSING
         self._can_send.clear()
         await cancel_and_wait(self._tasks, "cytube")
         await self._drop_socket()
@@ -195,6 +207,7 @@ class CyTubeSession:
             fut.cancel()
         if self._http is not None:
             await self._http.close()
+        self.state, self.phase = SessionState.CLOSED, SessionPhase.IDLE
         log.info("cytube_closed", channel=self._settings.channel)
 
     def _spawn(self, coro: Any, name: str) -> None:
@@ -204,7 +217,7 @@ class CyTubeSession:
 
     @property
     def joined(self) -> bool:
-        return self.state is SessionState.JOINED
+        return self.phase is SessionPhase.JOINED
 
     @property
     def logged_in(self) -> bool:
@@ -265,19 +278,15 @@ class CyTubeSession:
         return base * random.uniform(1 - p.jitter, 1 + p.jitter)
 
     async def _pause(self, seconds: float, why: str) -> None:
-        self.state = SessionState.WAITING
+        self.phase = SessionPhase.WAITING
         log.info("cytube_reconnecting", retry_in=round(seconds, 2), reason=why)
-        self._wake.clear()
-        try:
-            await asyncio.wait_for(self._wake.wait(), seconds)
-        except TimeoutError:
-            pass
+        await asyncio.sleep(seconds)
 
     async def _run(self) -> None:
         attempt = 0
         while True:
             await self._connect_bucket.acquire()
-            self.state = SessionState.CONNECTING
+            self.phase = SessionPhase.CONNECTING
             try:
                 await self._connect()
             except (TimeoutError, DiscoveryError, socketio.exceptions.ConnectionError) as exc:
@@ -374,7 +383,7 @@ class CyTubeSession:
     def _on_connect(self, generation: int) -> None:
         if generation != self._generation:
             return
-        self.state = SessionState.JOINING
+        self.phase = SessionPhase.JOINING
         log.info("cytube_connected", channel=self._settings.channel)
         self._safe(self._listener.on_connected)
 
@@ -383,6 +392,7 @@ class CyTubeSession:
             return
         was_joined = self._joined
         self._joined = self._logged_in = False
+        self.phase = SessionPhase.WAITING
         self._can_send.clear()
         self._dropped.set()
         if self._metrics is not None:
@@ -405,7 +415,7 @@ class CyTubeSession:
         self._safe(self._listener.on_event, event, data)
         if event == "userlist" and not self._joined:
             self._joined = True
-            self.state = SessionState.JOINED
+            self.phase = SessionPhase.JOINED
             self._update_can_send()
             if self._metrics is not None:
                 self._metrics.cytube_connected.set(1)
@@ -486,7 +496,3 @@ class CyTubeSession:
         sio = self._sio
         if sio is not None:
             self._spawn(sio.disconnect(), "cytube-partition-change")
-
-    def wake(self) -> None:
-        """Cut a reconnect wait short (used by tests and operators)."""
-        self._wake.set()

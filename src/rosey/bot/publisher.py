@@ -44,8 +44,11 @@ class OutboxEvent:
 
 
 class PublisherState(enum.Enum):
+    """The outbox's lifecycle, held in :attr:`Publisher.state`."""
+
     UNOPENED = "unopened"
-    OPENED = "opened"
+    OPEN = "open"
+    CLOSING = "closing"  # draining: new events are refused and counted as dropped
     CLOSED = "closed"
 
 
@@ -88,7 +91,7 @@ class Publisher:
     # --- the handler side: O(1), never awaits --------------------------------------------------
     def publish(self, subject: str, payload: Any) -> str:
         """Queue one event (a contract dataclass or dict); returns its message id."""
-        if self.state is PublisherState.CLOSED:
+        if self.state in (PublisherState.CLOSING, PublisherState.CLOSED):
             self._metrics.events_dropped.labels(subject, "shutdown").inc()
             return ""
         event = OutboxEvent(subject, contract.encode(payload),
@@ -117,7 +120,7 @@ class Publisher:
     async def __aenter__(self) -> Publisher:
         if self.state is not PublisherState.UNOPENED:
             raise RuntimeError(f"a publisher cannot be opened twice (state {self.state.value})")
-        self.state = PublisherState.OPENED
+        self.state = PublisherState.OPEN
         self._task = asyncio.create_task(self._drain_loop(), name="rosey-outbox")
         return self
 
@@ -126,10 +129,11 @@ class Publisher:
 
     async def aclose(self, drain_timeout: float = 2.0) -> None:
         """Give the outbox ``drain_timeout`` seconds to empty, then count leftovers. Idempotent."""
-        if self.state is not PublisherState.OPENED:
-            self.state = PublisherState.CLOSED
+        if self.state is not PublisherState.OPEN:
+            if self.state is PublisherState.UNOPENED:
+                self.state = PublisherState.CLOSED
             return
-        self.state = PublisherState.CLOSED
+        self.state = PublisherState.CLOSING
         try:
             await asyncio.wait_for(self.flush(), drain_timeout)
         except TimeoutError:
@@ -144,6 +148,7 @@ class Publisher:
         while self._outbox:
             self._metrics.events_dropped.labels(self._outbox.popleft().subject, "shutdown").inc()
         self._metrics.outbox_depth.set(0)
+        self.state = PublisherState.CLOSED
         if left:
             log.warning("outbox_left_at_shutdown", dropped=left)
 

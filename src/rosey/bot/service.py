@@ -37,8 +37,12 @@ log = structlog.get_logger()
 
 
 class BotState(enum.Enum):
+    """The bot's lifecycle (httpx ``ClientState`` style), held in :attr:`BotService.state`."""
+
     UNOPENED = "unopened"
-    OPENED = "opened"
+    OPENING = "opening"
+    OPEN = "open"
+    CLOSING = "closing"
     CLOSED = "closed"
 
 
@@ -62,19 +66,19 @@ class BotService:
         self.settings = settings
         self.metrics = metrics or BotMetrics()
         self.started_at = time.time()
-        self.state = ChannelState(channel=settings.channel, bot_name=settings.user)
+        self.channel = ChannelState(channel=settings.channel, bot_name=settings.user)
         self.publisher = Publisher(js=None, metrics=self.metrics, maxsize=settings.outbox_size)
         self.session = CyTubeSession(settings=settings, listener=self, metrics=self.metrics,
                                      connect_policy=connect_policy, send_policy=send_policy)
         self.shell = Shell(
-            session=self.session, state=self.state, publisher=self.publisher, query=self.query,
+            session=self.session, channel=self.channel, publisher=self.publisher, query=self.query,
             expect=self.expect, metrics=self.metrics, confirm_timeout=confirm_timeout,
             context=ShellContext(channel=settings.channel, started_at=self.started_at,
                                  version=__version__, nats_connected=self.nats_connected,
                                  outbox_depth=lambda: self.publisher.depth))
         self.nc: Client | None = None
         self.metrics_server: MetricsServer | None = None
-        self.lifecycle = BotState.UNOPENED
+        self.state = BotState.UNOPENED
         self._serve_metrics = serve_metrics
         self._status_interval = status_interval
         self._drain_timeout = drain_timeout
@@ -88,21 +92,26 @@ class BotService:
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def __aenter__(self) -> BotService:
-        if self.lifecycle is not BotState.UNOPENED:
-            raise RuntimeError(f"a bot cannot be opened twice (state {self.lifecycle.value})")
-        self.lifecycle = BotState.OPENED
-        # rosey_ready reads the /readyz answer at scrape time (on the metrics thread)
-        self.metrics.ready.set_function(lambda: float(self.ready()[0]))
-        if self._serve_metrics:
-            self.metrics_server = MetricsServer(
-                registry=self.metrics.registry, ready=self.ready,
-                host=self.settings.metrics_host, port=self.settings.metrics_port).start()
-            log.info("metrics_serving", port=self.metrics_server.port)
-        await self.publisher.__aenter__()
-        self._spawn(self._connect_nats(), "bot-nats")
-        await self.session.__aenter__()
-        self._spawn(self._status_loop(), "bot-status")
-        self._spawn(self._outbound_loop(), "bot-outbound")
+        if self.state is not BotState.UNOPENED:
+            raise RuntimeError(f"a bot cannot be opened twice (state {self.state.value})")
+        self.state = BotState.OPENING
+        try:
+            # rosey_ready reads the /readyz answer at scrape time (on the metrics thread)
+            self.metrics.ready.set_function(lambda: float(self.ready()[0]))
+            if self._serve_metrics:
+                self.metrics_server = MetricsServer(
+                    registry=self.metrics.registry, ready=self.ready,
+                    host=self.settings.metrics_host, port=self.settings.metrics_port).start()
+                log.info("metrics_serving", port=self.metrics_server.port)
+            await self.publisher.__aenter__()
+            self._spawn(self._connect_nats(), "bot-nats")
+            await self.session.__aenter__()
+            self._spawn(self._status_loop(), "bot-status")
+            self._spawn(self._outbound_loop(), "bot-outbound")
+        except BaseException:
+            await self.aclose()  # whatever was started is stopped again
+            raise
+        self.state = BotState.OPEN
         log.info("bot_started", channel=self.settings.channel, domain=self.settings.domain,
                  user=self.settings.user)
         return self
@@ -112,10 +121,12 @@ class BotService:
 
     async def aclose(self) -> None:
         """Leave the channel, drain the outbox briefly, close NATS. Safe to call twice."""
-        if self.lifecycle is not BotState.OPENED:
-            self.lifecycle = BotState.CLOSED
+        if self.state in (BotState.CLOSING, BotState.CLOSED):
             return
-        self.lifecycle = BotState.CLOSED
+        if self.state is BotState.UNOPENED:
+            self.state = BotState.CLOSED
+            return
+        self.state = BotState.CLOSING
         self._stop.set()
         await cancel_and_wait(self._tasks, "bot")
         await self.session.aclose()
@@ -132,6 +143,7 @@ class BotService:
                 log.warning("nats_close_failed")
         if self.metrics_server is not None:
             self.metrics_server.stop()
+        self.state = BotState.CLOSED
         log.info("bot_stopped")
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
@@ -145,9 +157,6 @@ class BotService:
         if not task.cancelled() and task.exception() is not None:
             log.error("bot_task_failed", task=task.get_name(),
                       error=repr(task.exception()))
-
-    async def wait_closed(self) -> None:
-        await self._stop.wait()
 
     # --- NATS -----------------------------------------------------------------------------------
     async def _connect_nats(self) -> None:
@@ -203,7 +212,7 @@ class BotService:
 
     # --- the session's listener (synchronous, never awaits) -------------------------------------
     def on_connected(self) -> None:
-        self.state.reset()
+        self.channel.reset()
 
     def on_joined(self) -> None:
         self._status_dirty.set()
@@ -214,7 +223,7 @@ class BotService:
     def on_event(self, event: str, data: Any) -> None:
         if event.startswith("__") or event in ("connect_error",):
             return
-        change = self.state.apply(event, data)
+        change = self.channel.apply(event, data)
         if change.joined or change.left or change.counts:
             self._sync_presence()
             self._publish_counts()
@@ -236,7 +245,7 @@ class BotService:
 
     def _sync_presence(self) -> None:
         now = time.time()
-        current = {key: user.name for key, user in self.state.users.items()}
+        current = {key: user.name for key, user in self.channel.users.items()}
         for key, name in list(self._present.items()):
             if key not in current:
                 del self._present[key]
@@ -248,8 +257,8 @@ class BotService:
         self.metrics.channel_users.set(len(current))
 
     def _publish_counts(self) -> None:
-        chat = self.state.chat_count
-        connected = max(self.state.usercount, chat)
+        chat = self.channel.chat_count
+        connected = max(self.channel.usercount, chat)
         if (chat, connected) == self._counts:
             return
         self._counts = (chat, connected)
@@ -262,7 +271,7 @@ class BotService:
 
     # --- status ---------------------------------------------------------------------------------
     def status_data(self, *, connected: bool | None = None) -> dict[str, Any]:
-        s = self.state
+        s = self.channel
         media = s.current_media
         return {
             "bot_name": self.session.bot_name, "bot_rank": s.my_rank, "channel": s.channel,

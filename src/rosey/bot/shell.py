@@ -16,7 +16,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -25,7 +25,7 @@ from rosey.bot.channel import MODERATOR, ChannelState
 from rosey.bot.cytube import ChatLine, CyTubeSession
 from rosey.bot.media import parse_media_link
 from rosey.bot.publisher import Publisher
-from rosey.errors import CyTubeError
+from rosey.errors import CyTubeError, RoseyError
 from rosey.metrics import BotMetrics, command_label
 
 __all__ = ["Shell", "ShellContext", "CommandError", "REPLY_JOINER", "Expect", "Query", "Predicate",
@@ -61,7 +61,7 @@ Expect = Callable[[Predicate], "asyncio.Future[Any]"]
 Query = Callable[[str, dict[str, Any]], Awaitable[Any | None]]
 
 
-class CommandError(Exception):
+class CommandError(RoseyError):
     """A command could not do what was asked; the message is the reply."""
 
 
@@ -81,7 +81,7 @@ class Shell:
 
     Parameters:
         session: sends replies, chat and channel requests.
-        state: the live channel (userlist for authorization, playlist for positions).
+        channel: the live channel (userlist for authorization, playlist for positions).
         publisher: the outbox for audit events.
         query: asks the DatabaseService (``stats``, ``user``).
         expect: waits for CyTube's confirmation of an action.
@@ -90,11 +90,11 @@ class Shell:
         confirm_timeout: how long to wait for CyTube to confirm an action.
     """
 
-    def __init__(self, *, session: CyTubeSession, state: ChannelState, publisher: Publisher,
+    def __init__(self, *, session: CyTubeSession, channel: ChannelState, publisher: Publisher,
                  query: Query, expect: Expect, metrics: BotMetrics, context: ShellContext,
                  confirm_timeout: float = 5.0, rank_wait: float = 1.5) -> None:
         self._session = session
-        self._state = state
+        self._channel = channel
         self._publisher = publisher
         self._query = query
         self._expect = expect
@@ -117,6 +117,7 @@ class Shell:
         args = args.strip()
         started = time.monotonic()
         self._audit(line.username, name, args, "pending")
+        result: Literal["success", "error"]
         try:
             reply = await self._run(name, args, line.username)
             result, error = "success", None
@@ -142,20 +143,19 @@ class Shell:
     async def _authorized(self, name: str) -> bool:
         deadline = time.monotonic() + self._rank_wait
         while True:
-            if self._state.is_moderator(name):
+            if self._channel.is_moderator(name):
                 return True
-            user = self._state.user(name)
+            user = self._channel.user(name)
             # rank from addUser is provisional: give setUserRank a moment to arrive
             if user is None or user.rank_confirmed or time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(0.05)
 
-    def _audit(self, username: str, command: str, args: str, result: str,
-               error: str | None = None) -> None:
-        self._publisher.publish(contract.PM_COMMAND, {
-            "timestamp": time.time(), "username": username,
-            "command": command[:contract.MAX_USERNAME], "args": args,
-            "result": result, "error": error})
+    def _audit(self, username: str, command: str, args: str,
+               result: Literal["pending", "success", "error"], error: str | None = None) -> None:
+        self._publisher.publish(contract.PM_COMMAND, contract.PmCommand(
+            username=username, command=command, args=args, result=result,
+            timestamp=time.time(), error=error))
 
     async def _run(self, name: str, args: str, caller: str) -> str:
         if name not in contract.PM_COMMANDS:
@@ -174,12 +174,12 @@ class Shell:
             pos = int(raw.lstrip("#"))
         except ValueError:
             raise CommandError(f"not a playlist position: {raw!r}") from None
-        if self._state.item_at(pos) is None:
-            raise CommandError(f"no item #{pos} (the playlist has {len(self._state.playlist)})")
+        if self._channel.item_at(pos) is None:
+            raise CommandError(f"no item #{pos} (the playlist has {len(self._channel.playlist)})")
         return pos
 
     def _present(self, name: str) -> str:
-        user = self._state.user(name)
+        user = self._channel.user(name)
         if user is None:
             raise CommandError(f"{name} is not in the channel")
         return user.name
@@ -189,16 +189,16 @@ class Shell:
         return "Commands:\n" + "\n".join(USAGE[c] for c in contract.PM_COMMANDS)
 
     async def cmd_info(self, args: str, caller: str) -> str:
-        s = self._state
+        s = self._channel
         uptime = _duration(time.time() - self._ctx.started_at)
         return (f"I am {self._session.bot_name or '(anonymous)'} (rank {_rank(s.my_rank)}) in "
                 f"{self._ctx.channel}, Rosey {self._ctx.version}, up {uptime}")
 
     async def cmd_status(self, args: str, caller: str) -> str:
-        s = self._state
+        s = self._channel
         cur = s.current_media.title if s.current_media else "nothing"
         return "\n".join([
-            f"CyTube: {'joined' if self._session.joined else self._session.state.value}, "
+            f"CyTube: {'joined' if self._session.joined else self._session.phase.value}, "
             f"NATS: {'connected' if self._ctx.nats_connected() else 'disconnected'}, "
             f"outbox: {self._ctx.outbox_depth()}",
             f"users: {s.chat_count} in list, {s.usercount} connected",
@@ -221,15 +221,15 @@ class Shell:
         ])
 
     async def cmd_users(self, args: str, caller: str) -> str:
-        users = sorted(self._state.users.values(), key=lambda u: (-u.rank, u.name.lower()))
+        users = sorted(self._channel.users.values(), key=lambda u: (-u.rank, u.name.lower()))
         names = ", ".join(f"{u.name} ({_rank(u.rank)}{', afk' if u.afk else ''})" for u in users)
-        return f"{len(users)} users ({self._state.usercount} connected): {names}"
+        return f"{len(users)} users ({self._channel.usercount} connected): {names}"
 
     async def cmd_user(self, args: str, caller: str) -> str:
         if not args:
             raise CommandError("usage: " + USAGE["user"])
         name = args.split()[0]
-        live = self._state.user(name)
+        live = self._channel.user(name)
         lines = [f"{live.name}: here, rank {_rank(live.rank)}"
                  f"{', afk' if live.afk else ''}{', muted' if live.muted else ''}"
                  if live else f"{name}: not here"]
@@ -250,17 +250,17 @@ class Shell:
             n = int(args) if args else 10
         except ValueError:
             raise CommandError("usage: " + USAGE["playlist"]) from None
-        items = self._state.playlist[:max(1, min(n, 200))]
+        items = self._channel.playlist[:max(1, min(n, 200))]
         if not items:
             return "The playlist is empty"
-        lines = [f"{len(self._state.playlist)} items:"]
+        lines = [f"{len(self._channel.playlist)} items:"]
         for i, it in enumerate(items, start=1):
-            mark = "> " if it.uid == self._state.current_uid else ""
+            mark = "> " if it.uid == self._channel.current_uid else ""
             lines.append(f"{mark}#{i} {it.media.title} [{it.media.duration}]")
         return "\n".join(lines)
 
     async def cmd_current(self, args: str, caller: str) -> str:
-        s = self._state
+        s = self._channel
         if s.current_media is None:
             return "Nothing is playing"
         m = s.current_media
@@ -271,7 +271,7 @@ class Shell:
 
     # --- chat -------------------------------------------------------------------------------------
     async def cmd_afk(self, args: str, caller: str) -> str:
-        me = self._state.user(self._session.bot_name)
+        me = self._channel.user(self._session.bot_name)
         now = bool(me and me.afk)
         want = {"on": True, "off": False, "": not now}.get(args.lower())
         if want is None:
@@ -318,12 +318,12 @@ class Shell:
         if "item" not in data:
             raise CommandError(f"Could not add: {data.get('msg', 'refused')}")
         uid = int(data["item"]["uid"])
-        where = self._state.position_of(uid)
+        where = self._channel.position_of(uid)
         return f"Added {data['item']['media'].get('title') or ref.id}" + (
             f" at #{where}" if where else "")
 
     async def cmd_remove(self, args: str, caller: str) -> str:
-        item = self._state.item_at(self._position(args))
+        item = self._channel.item_at(self._position(args))
         assert item is not None
         fut = self._expect(lambda e, d: e == "delete" and isinstance(d, dict)
                            and d.get("uid") == item.uid)
@@ -336,11 +336,11 @@ class Shell:
         if len(parts) != 2:
             raise CommandError("usage: " + USAGE["move"])
         src, dst = self._position(parts[0]), self._position(parts[1])
-        item = self._state.item_at(src)
+        item = self._channel.item_at(src)
         assert item is not None
         if src == dst:
             return f"{item.media.title} is already at #{dst}"
-        rest = [it for it in self._state.playlist if it.uid != item.uid]
+        rest = [it for it in self._channel.playlist if it.uid != item.uid]
         after: int | str = "prepend" if dst == 1 else rest[dst - 2].uid
         fut = self._expect(lambda e, d: e == "moveVideo" and isinstance(d, dict)
                            and d.get("from") == item.uid)
@@ -349,7 +349,7 @@ class Shell:
         return f"Moved {item.media.title} to #{dst}"
 
     async def cmd_jump(self, args: str, caller: str) -> str:
-        item = self._state.item_at(self._position(args))
+        item = self._channel.item_at(self._position(args))
         assert item is not None
         fut = self._expect(lambda e, d: e == "setCurrent" and d == item.uid)
         await self._session.emit("jumpTo", item.uid)
@@ -357,17 +357,17 @@ class Shell:
         return f"Now playing {item.media.title}"
 
     async def cmd_next(self, args: str, caller: str) -> str:
-        if not self._state.playlist:
+        if not self._channel.playlist:
             raise CommandError("The playlist is empty")
-        before = self._state.current_uid
+        before = self._channel.current_uid
         fut = self._expect(lambda e, d: e == "setCurrent" and d != before)
         await self._session.emit("playNext")
         uid = await self._confirm(fut, "the skip")
-        item = self._state.item(int(uid))
+        item = self._channel.item(int(uid))
         return f"Now playing {item.media.title if item else 'the next item'}"
 
     async def cmd_pause(self, args: str, caller: str) -> str:
-        s = self._state
+        s = self._channel
         if s.my_rank < MODERATOR:
             raise CommandError("I need moderator rank to take leader and pause")
         media = s.current_media
@@ -392,15 +392,15 @@ class Shell:
 
     # --- moderation (chat commands) ---------------------------------------------------------------
     def _outranked(self, name: str) -> None:
-        user = self._state.user(name)
-        if user is not None and user.rank >= self._state.my_rank:
+        user = self._channel.user(name)
+        if user is not None and user.rank >= self._channel.my_rank:
             raise CommandError(f"{user.name} has a rank equal to or above mine")
 
     async def _leave_command(self, verb: str, args: str, must_be_here: bool) -> str:
         target, _, reason = args.partition(" ")
         if not target:
             raise CommandError("usage: " + USAGE[verb])
-        here = self._state.user(target)
+        here = self._channel.user(target)
         if here is None and must_be_here:
             raise CommandError(f"{target} is not in the channel")
         self._outranked(target)
