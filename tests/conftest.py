@@ -32,9 +32,8 @@ def _require_nats_server() -> None:
 def nats_server(tmp_path) -> Iterator[NatsServer]:
     """A fresh nats-server with JetStream; tests may stop() and restart() it."""
     server = NatsServer(store_dir=tmp_path / "nats")
-    server.start()
     try:
-        yield server
+        yield server.start()
     finally:
         server.stop()
         server.cleanup()
@@ -44,9 +43,8 @@ def nats_server(tmp_path) -> Iterator[NatsServer]:
 def core_nats_server(tmp_path) -> Iterator[NatsServer]:
     """A nats-server without JetStream (for the core-subscription fallback)."""
     server = NatsServer(jetstream=False, store_dir=tmp_path / "nats-core")
-    server.start()
     try:
-        yield server
+        yield server.start()
     finally:
         server.stop()
         server.cleanup()

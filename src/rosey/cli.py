@@ -10,14 +10,14 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import structlog
 
 from rosey import __version__
-from rosey.config import db_settings
+from rosey.config import check_parent_directory, db_settings
 from rosey.errors import ConfigError, RoseyError
-from rosey.log import configure_logging
+from rosey.log import configure_logging, log_format
 
 __all__ = ["main", "db_main", "bot_main", "run_until_signalled"]
 
@@ -28,7 +28,8 @@ Run the DatabaseService: consume Rosey's events from NATS into SQLite and answer
 
 Every flag can also be given as an environment variable (the flag wins):
   --nats-url      ROSEY_NATS_URL       NATS server URL(s), comma-separated (default nats://127.0.0.1:4222)
-  --db-path       ROSEY_DB_PATH        SQLite file, created when missing (default ./rosey.db)
+  --db-path       ROSEY_DB_PATH        SQLite file, created when missing; its directory must
+                                       exist (default ./rosey.db)
   --metrics-port  ROSEY_METRICS_PORT   port for /metrics, /healthz, /readyz (default 9101)
 Further environment settings: ROSEY_JETSTREAM=auto|off, ROSEY_BATCH_SIZE, ROSEY_STREAM_REPLICAS,
 ROSEY_STREAM_MAX_AGE_SECONDS, ROSEY_STREAM_MAX_BYTES, ROSEY_STREAM_DUPLICATE_WINDOW_SECONDS,
@@ -37,10 +38,9 @@ SIGTERM or SIGINT stops taking messages, commits what was fetched, closes the fi
 """
 
 
-def _log_setup(service: str, env: dict[str, str] | os._Environ[str]) -> None:
-    fmt = env.get("ROSEY_LOG_FORMAT", "")
-    configure_logging(service, level=env.get("ROSEY_LOG_LEVEL", "info"),
-                      json={"json": True, "console": False}.get(fmt))
+def _log_setup(service: str, env: Mapping[str, str]) -> None:
+    configure_logging(service, level=env.get("ROSEY_LOG_LEVEL") or "info",
+                      json=log_format(env.get("ROSEY_LOG_FORMAT", "")))
 
 
 async def run_until_signalled(start: Callable[[asyncio.Event], Awaitable[None]]) -> None:
@@ -71,6 +71,7 @@ def _run_db(args: argparse.Namespace) -> int:
 
     settings = db_settings(os.environ, nats_url=args.nats_url, db_path=args.db_path,
                            metrics_port=args.metrics_port)
+    check_parent_directory(settings.db_path, "--db-path/ROSEY_DB_PATH")
     _log_setup("rosey-db", os.environ)
     asyncio.run(run_until_signalled(lambda stop: run_database_service(settings, stop)))
     return 0
@@ -113,6 +114,7 @@ def bot_main(argv: Sequence[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="rosey-bot", formatter_class=argparse.RawDescriptionHelpFormatter)
     add_bot_arguments(p)
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return _guard(_run_bot, p.parse_args(argv))
 
 

@@ -11,6 +11,7 @@ Passwords are wrapped in :class:`Secret`, whose ``repr`` and ``str`` never show 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,13 +19,15 @@ from pathlib import Path
 from rosey.errors import ConfigError
 
 __all__ = [
-    "Secret", "StreamSettings", "DbSettings", "BotSettings", "db_settings", "bot_settings",
-    "DEFAULT_NATS_URL", "DEFAULT_DB_METRICS_PORT", "DEFAULT_BOT_METRICS_PORT",
+    "Secret", "StreamSettings", "DbSettings", "BotSettings", "UpSettings", "db_settings",
+    "bot_settings", "up_settings", "check_parent_directory", "DEFAULT_NATS_URL",
+    "DEFAULT_DB_METRICS_PORT", "DEFAULT_BOT_METRICS_PORT", "DEFAULT_DATA_DIR",
 ]
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 DEFAULT_DB_METRICS_PORT = 9101
 DEFAULT_BOT_METRICS_PORT = 9102
+DEFAULT_DATA_DIR = "rosey-data"
 
 
 class Secret:
@@ -69,7 +72,8 @@ class DbSettings:
 
     Parameters:
         nats_url: one or more comma-separated NATS URLs.
-        db_path: the SQLite file (created with its directory when missing).
+        db_path: the SQLite file (created when missing; its directory must exist, see
+            :func:`check_parent_directory`).
         metrics_port: where ``/metrics``, ``/healthz`` and ``/readyz`` are served (0 = any free).
         metrics_host: address the metrics server binds.
         jetstream: "auto" uses JetStream when the server has it and falls back to core
@@ -123,6 +127,39 @@ class BotSettings:
     outbox_size: int = 10_000
     query_timeout: float = 2.0
     outbound_poll_interval: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class UpSettings:
+    """Settings of ``rosey up`` beyond the bot's.
+
+    Parameters:
+        data_dir: holds the database and the local NATS store (created when its parent exists).
+        nats_url: use this NATS; None starts a local nats-server.
+        db_metrics_port, bot_metrics_port: the two processes' metrics ports.
+    """
+
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    nats_url: str | None = None
+    db_metrics_port: int = DEFAULT_DB_METRICS_PORT
+    bot_metrics_port: int = DEFAULT_BOT_METRICS_PORT
+
+
+def check_parent_directory(path: Path, name: str) -> None:
+    """Refuse ``path`` unless its directory exists and is writable.
+
+    Rosey creates at most the last element of a path it is given (the database file, the
+    ``rosey up`` data directory), never missing directories above it, so a typo fails here
+    instead of silently making a new tree. ``name`` is the flag/variable for the message.
+    """
+    parent = path.parent
+    if not parent.is_dir():
+        if parent.exists():
+            raise ConfigError(f"{name}: {str(parent)!r} is not a directory")
+        raise ConfigError(f"{name}: directory {str(parent)!r} does not exist "
+                          "(check for a typo, or create it first)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{name}: directory {str(parent)!r} is not writable")
 
 
 # --- reading a mapping -------------------------------------------------------------------------
@@ -206,4 +243,19 @@ def bot_settings(env: Mapping[str, str], *, domain: str | None = None,
         outbox_size=_int(env, "ROSEY_OUTBOX_SIZE", None, 10_000),
         query_timeout=_float(env, "ROSEY_QUERY_TIMEOUT_SECONDS", 2.0),
         outbound_poll_interval=_float(env, "ROSEY_OUTBOUND_POLL_SECONDS", 2.0),
+    )
+
+
+def up_settings(env: Mapping[str, str], *, nats_url: str | None = None,
+                data_dir: str | None = None, db_metrics_port: int | None = None,
+                bot_metrics_port: int | None = None) -> UpSettings:
+    """UpSettings from ``ROSEY_NATS_URL``, ``ROSEY_DATA_DIR``, ``ROSEY_DB_METRICS_PORT`` and
+    ``ROSEY_BOT_METRICS_PORT``, command-line values winning."""
+    return UpSettings(
+        data_dir=Path(_str(env, "ROSEY_DATA_DIR", data_dir, DEFAULT_DATA_DIR)),
+        nats_url=_str(env, "ROSEY_NATS_URL", nats_url, "") or None,
+        db_metrics_port=_int(env, "ROSEY_DB_METRICS_PORT", db_metrics_port,
+                             DEFAULT_DB_METRICS_PORT),
+        bot_metrics_port=_int(env, "ROSEY_BOT_METRICS_PORT", bot_metrics_port,
+                              DEFAULT_BOT_METRICS_PORT),
     )

@@ -1,16 +1,19 @@
-"""Rosey's exceptions, one tree.
+"""Rosey's exceptions, one tree: every exception Rosey raises on purpose is defined here.
 
     RoseyError
     ├── ConfigError          a setting is missing or malformed (raised by rosey.config)
+    │   └── ListenError      a port cannot be listened on (in use, not permitted)
     ├── BadPayload           a message body breaks the wire contract (bounded ``reason`` code)
     ├── StoreError           the SQLite store cannot do what was asked
     │   └── SchemaTooNew     the file was written by a newer Rosey than this one
     ├── BusError             NATS is unusable for what was asked
     │   ├── StreamConfigError  the JetStream stream cannot be created or updated
     │   └── ConnectAborted   shutdown was asked for before NATS ever answered
-    └── CyTubeError          the CyTube side failed
-        ├── DiscoveryError   socketconfig could not be fetched or had no usable server
-        └── Kicked           the server kicked the bot (``reason``, ``retry`` says whether to retry)
+    ├── CyTubeError          the CyTube side failed
+    │   ├── DiscoveryError   socketconfig could not be fetched or had no usable server
+    │   └── Kicked           the server kicked the bot (``reason``, ``retry`` says whether to retry)
+    ├── NatsServerError      a local nats-server could not be started (rosey.natsd)
+    └── UpError              a part of ``rosey up``'s local stack could not be started
 
 Raise the most specific leaf; catch only at boundaries (the bus wrapper, the bot's event loop,
 the CLI). ``asyncio.CancelledError`` is never caught by any of these.
@@ -21,6 +24,7 @@ from __future__ import annotations
 __all__ = [
     "RoseyError", "ConfigError", "BadPayload", "StoreError", "SchemaTooNew", "BusError",
     "StreamConfigError", "ConnectAborted", "CyTubeError", "DiscoveryError", "Kicked",
+    "ListenError", "NatsServerError", "UpError",
 ]
 
 
@@ -30,6 +34,10 @@ class RoseyError(Exception):
 
 class ConfigError(RoseyError):
     """A setting is missing or malformed; the message names the variable or flag."""
+
+
+class ListenError(ConfigError):
+    """A server socket cannot be opened on the configured host and port."""
 
 
 class BadPayload(RoseyError):
@@ -86,3 +94,11 @@ class Kicked(CyTubeError):
         super().__init__(f"kicked: {reason!r}")
         self.reason = reason
         self.retry = retry
+
+
+class NatsServerError(RoseyError):
+    """A local nats-server is not installed, exited before it was ready, or never got ready."""
+
+
+class UpError(RoseyError):
+    """A part of ``rosey up``'s local stack could not be started."""

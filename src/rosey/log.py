@@ -5,7 +5,12 @@ On a terminal the lines are rendered for people; otherwise they are JSON, one ob
 on stdout, for the platform to ship. nats-py, python-socketio and aiohttp log through stdlib
 ``logging``; a ``ProcessorFormatter`` renders their records with the same processors, so every
 line carries ``service`` and looks alike. Keys that can hold a secret are masked by
-:func:`redact_secrets` before anything is rendered.
+:func:`redact_secrets` before anything is rendered. Context bound with
+``structlog.contextvars.bound_contextvars`` (e.g. by :func:`rosey.bus.with_message_context`
+around a message handler) is added to every line logged inside it.
+
+``ROSEY_LOG_LEVEL`` and ``ROSEY_LOG_FORMAT`` are checked, not guessed: a value that is not one
+of the known ones is a :class:`~rosey.errors.ConfigError`, never silently replaced.
 """
 
 from __future__ import annotations
@@ -17,7 +22,34 @@ from typing import Any
 
 import structlog
 
-__all__ = ["configure_logging", "redact_secrets", "SECRET_KEYS"]
+from rosey.errors import ConfigError
+
+__all__ = ["configure_logging", "redact_secrets", "SECRET_KEYS", "LOG_LEVELS", "LOG_FORMATS",
+           "log_level", "log_format"]
+
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+              "error": logging.ERROR, "critical": logging.CRITICAL}
+#: ROSEY_LOG_FORMAT -> json (True), console (False), or chosen by whether stdout is a TTY (None)
+LOG_FORMATS: dict[str, bool | None] = {"": None, "auto": None, "json": True, "console": False}
+
+
+def log_level(value: str) -> int:
+    """``ROSEY_LOG_LEVEL`` (any case) as a ``logging`` level; anything else is a ConfigError."""
+    try:
+        return LOG_LEVELS[value.strip().lower()]
+    except KeyError:
+        raise ConfigError(f"ROSEY_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}; "
+                          f"got {value!r}") from None
+
+
+def log_format(value: str) -> bool | None:
+    """``ROSEY_LOG_FORMAT``: True for JSON, False for console, None (empty/auto) for
+    "console on a terminal"; anything else is a ConfigError."""
+    try:
+        return LOG_FORMATS[value.strip().lower()]
+    except KeyError:
+        raise ConfigError("ROSEY_LOG_FORMAT must be json, console or auto (empty); "
+                          f"got {value!r}") from None
 
 SECRET_KEYS = frozenset({"password", "pw", "channel_password", "secret", "token", "auth"})
 
@@ -35,14 +67,15 @@ def configure_logging(service: str, *, level: str = "info", json: bool | None = 
 
     Parameters:
         service: added to every line as ``service``.
-        level: the lowest level written.
+        level: the lowest level written (a name from :data:`LOG_LEVELS`).
         json: force JSON (True) or console (False); None picks console on a TTY.
+
+    Raises:
+        ConfigError: ``level`` is not a known level name.
     """
+    numeric = log_level(level)
     if json is None:
         json = not sys.stdout.isatty()
-    numeric = logging.getLevelName(level.upper())
-    if not isinstance(numeric, int):
-        numeric = logging.INFO
 
     def add_service(_: Any, __: str, ed: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         ed.setdefault("service", service)

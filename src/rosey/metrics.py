@@ -6,10 +6,10 @@ Each process builds one metrics object (:class:`DbMetrics` or :class:`BotMetrics
 alerts depend on them). Label values come only from closed sets: contract subjects, the
 moderator command list (anything else is ``unknown``), and short reason codes. Never usernames.
 
-:class:`MetricsServer` serves ``/metrics``, ``/healthz`` and ``/readyz`` from a daemon thread,
-so a scrape never waits on the event loop. ``/readyz`` asks a callable that must only read
-simple attributes. Each service also hands that callable to the ``rosey_ready`` gauge
-(``set_function``), so Prometheus sees the same answer at scrape time.
+:class:`MetricsServer` serves ``/metrics``, ``/healthz`` and ``/readyz`` (any other path is
+404) from a daemon thread, so a scrape never waits on the event loop. ``/readyz`` asks a
+callable that must only read simple attributes. Each service also hands that callable to the
+``rosey_ready`` gauge (``set_function``), so Prometheus sees the same answer at scrape time.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 from rosey import contract
-from rosey.errors import BadPayload
+from rosey.errors import BadPayload, ListenError
 
 __all__ = [
     "DbMetrics", "BotMetrics", "MetricsServer", "ReadyCheck", "LATENCY_BUCKETS",
@@ -171,14 +171,23 @@ class MetricsServer:
         registry: the registry ``/metrics`` exposes.
         ready: called for ``/readyz``; must only read simple, thread-safe values.
         host, port: where to listen; port 0 picks a free one (read it back from ``.port``).
+
+    Raises:
+        ListenError: the port is in use or may not be bound (a ConfigError: the CLI exits 2).
     """
+
+    PATHS = ("/metrics", "/healthz", "/readyz")
 
     def __init__(self, *, registry: CollectorRegistry, ready: ReadyCheck,
                  host: str = "0.0.0.0", port: int = 0) -> None:
         self._metrics_app = make_wsgi_app(registry)
         self._ready = ready
-        self._server = make_server(host, port, self._app, _ThreadingWSGIServer,
-                                   handler_class=_QuietHandler)
+        try:
+            self._server = make_server(host, port, self._app, _ThreadingWSGIServer,
+                                       handler_class=_QuietHandler)
+        except OSError as exc:
+            raise ListenError(f"cannot serve metrics on {host}:{port}: "
+                              f"{exc.strerror or exc} (choose another metrics port)") from None
         self.port: int = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
                                         name="rosey-metrics")
@@ -195,7 +204,10 @@ class MetricsServer:
             start_response("200 OK" if ok else "503 Service Unavailable",
                            [("Content-Type", "text/plain")])
             return [body.encode() or b"ok\n"]
-        return self._metrics_app(environ, start_response)  # type: ignore[no-any-return]
+        if path == "/metrics":
+            return self._metrics_app(environ, start_response)  # type: ignore[no-any-return]
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [f"not found; try {', '.join(self.PATHS)}\n".encode()]
 
     def start(self) -> MetricsServer:
         self._thread.start()

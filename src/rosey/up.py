@@ -11,39 +11,43 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
-import shutil
-import signal
 import sys
-import time
 from collections.abc import Mapping
-from pathlib import Path
 
 import structlog
 
-from rosey.config import DEFAULT_BOT_METRICS_PORT, DEFAULT_DB_METRICS_PORT, bot_settings
-from rosey.errors import ConfigError, RoseyError
+from rosey.config import (
+    DEFAULT_DATA_DIR,
+    UpSettings,
+    bot_settings,
+    check_parent_directory,
+    up_settings,
+)
+from rosey.errors import UpError
+from rosey.natsd import NatsServer
+from rosey.process import Stopped, stop_process
 
-__all__ = ["add_up_arguments", "run_up_from_args", "run_up", "find_nats_server"]
+__all__ = ["UP_HELP", "add_up_arguments", "run_up_from_args", "run_up", "UpError"]
 
 log = structlog.get_logger()
 
-UP_HELP = """\
+UP_HELP = f"""\
 Run NATS (JetStream), the DatabaseService and the bot together on this machine.
 
-  --domain, --channel   the CyTube site and channel (or ROSEY_CYTUBE_DOMAIN/_CHANNEL)
-  --nats-url            use this NATS instead of starting one
-  --data-dir            where the database and the NATS store live (default ./rosey-data)
-  --db-metrics-port, --bot-metrics-port   /metrics ports (defaults 9101, 9102)
+Every flag can also be given as an environment variable (the flag wins):
+  --domain            ROSEY_CYTUBE_DOMAIN     CyTube site, e.g. https://cytu.be
+  --channel           ROSEY_CYTUBE_CHANNEL    channel to join
+  --nats-url          ROSEY_NATS_URL          use this NATS instead of starting nats-server
+  --data-dir          ROSEY_DATA_DIR          database + NATS store (default ./{DEFAULT_DATA_DIR};
+                                              created if its parent directory exists)
+  --db-metrics-port   ROSEY_DB_METRICS_PORT   DatabaseService /metrics port (default 9101)
+  --bot-metrics-port  ROSEY_BOT_METRICS_PORT  bot /metrics port (default 9102)
 The bot account comes from ROSEY_CYTUBE_USER / ROSEY_CYTUBE_PASSWORD(_FILE).
-Ctrl-C or SIGTERM stops everything.
+Ctrl-C or SIGTERM stops everything: the bot leaves, the DatabaseService drains, NATS stops.
 """
 
-_LISTEN = re.compile(r"Listening for client connections on [^:\s]+:(\d+)")
-
-
-class UpError(RoseyError):
-    """A part of the local stack could not be started."""
+#: how long each part gets to stop cleanly before it is killed
+STOP_TIMEOUT = 15.0
 
 
 def add_up_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,100 +55,67 @@ def add_up_arguments(parser: argparse.ArgumentParser) -> None:
         parser.description = UP_HELP
     parser.add_argument("--domain", help="CyTube site [ROSEY_CYTUBE_DOMAIN]")
     parser.add_argument("--channel", help="channel to join [ROSEY_CYTUBE_CHANNEL]")
-    parser.add_argument("--nats-url", help="use this NATS instead of starting one")
-    parser.add_argument("--data-dir", default="./rosey-data",
-                        help="database and NATS store (default ./rosey-data)")
-    parser.add_argument("--db-metrics-port", type=int, default=DEFAULT_DB_METRICS_PORT)
-    parser.add_argument("--bot-metrics-port", type=int, default=DEFAULT_BOT_METRICS_PORT)
-
-
-def find_nats_server() -> str | None:
-    found = shutil.which("nats-server")
-    if found:
-        return found
-    return "/usr/sbin/nats-server" if os.path.exists("/usr/sbin/nats-server") else None
+    parser.add_argument("--nats-url", help="use this NATS instead of starting one [ROSEY_NATS_URL]")
+    parser.add_argument("--data-dir", help=f"database and NATS store (default ./{DEFAULT_DATA_DIR})"
+                                           " [ROSEY_DATA_DIR]")
+    parser.add_argument("--db-metrics-port", type=int, help="[ROSEY_DB_METRICS_PORT]")
+    parser.add_argument("--bot-metrics-port", type=int, help="[ROSEY_BOT_METRICS_PORT]")
 
 
 def run_up_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from rosey.cli import run_until_signalled
 
-    settings_env = dict(env)
-    if not args.nats_url:
-        settings_env.pop("ROSEY_NATS_URL", None)
-    # validate before starting anything: a missing domain or channel fails here
-    bot_settings(settings_env, domain=args.domain, channel=args.channel,
-                 nats_url=args.nats_url or "nats://127.0.0.1:0",
-                 metrics_port=args.bot_metrics_port)
-    asyncio.run(run_until_signalled(lambda stop: run_up(args, settings_env, stop)))
+    up = up_settings(env, nats_url=args.nats_url, data_dir=args.data_dir,
+                     db_metrics_port=args.db_metrics_port, bot_metrics_port=args.bot_metrics_port)
+    # validate before starting anything: a missing domain or channel, or a data directory
+    # under a directory that does not exist, fails here
+    bot_settings(env, domain=args.domain, channel=args.channel,
+                 nats_url=up.nats_url or "nats://127.0.0.1:0", metrics_port=up.bot_metrics_port)
+    check_parent_directory(up.data_dir.resolve(), "--data-dir/ROSEY_DATA_DIR")
+    asyncio.run(run_until_signalled(lambda stop: run_up(args, up, env, stop)))
     return 0
 
 
-async def _start_nats(data_dir: Path, timeout: float = 15.0) -> tuple[asyncio.subprocess.Process, str]:
-    binary = find_nats_server()
-    if binary is None:
-        raise UpError("nats-server is not installed (PATH or /usr/sbin); or pass --nats-url")
-    log_path = data_dir / "nats-server.log"
-    if log_path.exists():
-        log_path.unlink()
-    proc = await asyncio.create_subprocess_exec(
-        binary, "-a", "127.0.0.1", "-p", "-1", "-js", "-sd", str(data_dir / "nats"),
-        "-l", str(log_path), stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = log_path.read_text() if log_path.exists() else ""
-        m = _LISTEN.search(text)
-        if "Server is ready" in text and m:
-            url = f"nats://127.0.0.1:{m.group(1)}"
-            log.info("up_nats_started", url=url, pid=proc.pid)
-            return proc, url
-        if proc.returncode is not None:
-            raise UpError(f"nats-server exited with {proc.returncode}; see {log_path}")
-        await asyncio.sleep(0.05)
-    await _stop_proc(proc, "nats-server")
-    raise UpError(f"nats-server did not become ready in {timeout}s; see {log_path}")
+def _report(name: str, stopped: Stopped | None) -> None:
+    if stopped is None:
+        return
+    if stopped.killed:
+        log.warning("up_process_killed", process=name, waited_seconds=STOP_TIMEOUT)
+    log.info("up_process_stopped", process=name, code=stopped.code)
 
 
-async def _stop_proc(proc: asyncio.subprocess.Process, name: str, timeout: float = 15.0) -> None:
-    if proc.returncode is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), timeout)
-        except TimeoutError:
-            log.warning("up_process_killed", process=name)
-            proc.kill()
-            await proc.wait()
-    log.info("up_process_stopped", process=name, code=proc.returncode)
-
-
-async def run_up(args: argparse.Namespace, env: Mapping[str, str], stop: asyncio.Event) -> None:
-    """Start NATS (maybe), the DatabaseService and the bot; stop them in reverse on ``stop``."""
+async def run_up(args: argparse.Namespace, up: UpSettings, env: Mapping[str, str],
+                 stop: asyncio.Event) -> None:
+    """Start NATS (unless ``up.nats_url``), the DatabaseService and the bot; stop them in
+    reverse on ``stop``."""
     from rosey.bot.service import BotService
 
-    data_dir = Path(args.data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    nats_proc: asyncio.subprocess.Process | None = None
+    data_dir = up.data_dir.resolve()
+    data_dir.mkdir(exist_ok=True)
+    nats: NatsServer | None = None
     db_proc: asyncio.subprocess.Process | None = None
     try:
-        if args.nats_url:
-            nats_url = args.nats_url
+        if up.nats_url:
+            nats_url = up.nats_url
         else:
-            nats_proc, nats_url = await _start_nats(data_dir)
+            nats = NatsServer(store_dir=data_dir / "nats", log_path=data_dir / "nats-server.log")
+            await nats.start()
+            nats_url = nats.url
+            log.info("up_nats_started", url=nats_url, pid=nats.pid,
+                     log=str(data_dir / "nats-server.log"))
         db_env = {k: v for k, v in env.items() if not k.startswith("ROSEY_CYTUBE_")}
         db_proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "rosey.db", "--nats-url", nats_url,
-            "--db-path", str(data_dir / "rosey.db"), "--metrics-port", str(args.db_metrics_port),
+            "--db-path", str(data_dir / "rosey.db"), "--metrics-port", str(up.db_metrics_port),
             env={**os.environ, **db_env}, stdin=asyncio.subprocess.DEVNULL,
             start_new_session=True)  # Ctrl-C reaches only us; we stop them in order
         log.info("up_db_started", pid=db_proc.pid, db_path=str(data_dir / "rosey.db"))
         settings = bot_settings(env, domain=args.domain, channel=args.channel,
-                                nats_url=nats_url, metrics_port=args.bot_metrics_port)
+                                nats_url=nats_url, metrics_port=up.bot_metrics_port)
         async with BotService(settings=settings):
             await stop.wait()
-    except ConfigError:
-        raise
     finally:
         if db_proc is not None:
-            await _stop_proc(db_proc, "rosey-db")
-        if nats_proc is not None:
-            await _stop_proc(nats_proc, "nats-server")
+            _report("rosey-db", await stop_process(db_proc, timeout=STOP_TIMEOUT))
+        if nats is not None:
+            _report("nats-server", await nats.stop(STOP_TIMEOUT))

@@ -8,8 +8,8 @@ CyTube test server) never blocks on them.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
-import signal
 import subprocess
 import time
 import urllib.error
@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import yaml
 
+from rosey.process import stop_process
 from tests.support.procs import free_port
 
 __all__ = ["PrometheusServer", "PrometheusError", "prometheus_binary"]
@@ -93,15 +94,9 @@ class PrometheusServer:
         raise PrometheusError(f"prometheus not ready after {timeout}s:\n{self.log_tail()}")
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM, wait, then SIGKILL."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        """SIGTERM, wait, then SIGKILL (:func:`rosey.process.stop_process`)."""
+        if self.proc is not None:
+            asyncio.run(stop_process(self.proc, timeout=timeout))
 
     def log_tail(self, chars: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() \

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import rosey.process
 
 
 def start_db_process(nats_url: str, db_path: Path, *, metrics_port: int = 0,
@@ -28,14 +31,12 @@ def start_db_process(nats_url: str, db_path: Path, *, metrics_port: int = 0,
 
 def stop_process(proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM,
                  timeout: float = 20.0) -> int:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-    try:
-        return proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        raise AssertionError(f"process {proc.args} did not exit within {timeout}s of {sig}") from None
+    """:func:`rosey.process.stop_process` for synchronous callers (tests call it through
+    ``asyncio.to_thread``); a process that had to be killed fails the test."""
+    stopped = asyncio.run(rosey.process.stop_process(proc, sig=sig, timeout=timeout))
+    if stopped.killed:
+        raise AssertionError(f"process {proc.args} did not exit within {timeout}s of {sig}")
+    return stopped.code
 
 
 def free_port() -> int:
