@@ -48,7 +48,10 @@ def test_every_document_command_is_known():
 
 
 def test_every_event_subject_has_a_decoder_and_an_applier():
-    from rosey.store.events import APPLIERS
+    import sqlite3
+
+    from rosey.store.schema import migrate
+    from rosey.store.writes import apply_event
 
     samples = {
         contract.USER_JOINED: {"username": "a"},
@@ -63,9 +66,13 @@ def test_every_event_subject_has_a_decoder_and_an_applier():
                               "result": "pending", "error": None},
     }
     assert set(samples) == set(contract.EVENT_SUBJECTS)
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    migrate(conn)
     for subject, payload in samples.items():
         event = contract.decode_event(subject, json.dumps(payload).encode())
-        assert type(event) in APPLIERS
+        before = conn.total_changes
+        apply_event(conn, event, 1)
+        assert conn.total_changes > before or subject == contract.OUTBOUND_MARK_SENT, subject
 
 
 @pytest.mark.parametrize("body, reason", [
@@ -120,3 +127,84 @@ def test_query_bodies_default_and_bad_input_replies():
     assert contract.error_reply(contract.OUTBOUND_GET, "x") == b"[]"
     assert json.loads(contract.error_reply(contract.QUERY_USER_STATS, "bad")) == {
         "success": False, "error": "bad"}
+
+
+REPLIES = [
+    (contract.ChannelStatsQuery(), contract.ChannelStatsReply(
+        contract.HighWaterMark(7, 30), contract.HighWaterMark(12),
+        (contract.TopChatter("a", 3), contract.TopChatter("b", 1)), 4)),
+    (contract.UserStatsQuery("Al"), contract.UserStatsReply("Al", contract.UserRecord(
+        "Al", first_seen=1, last_seen=2, total_chat_lines=3, total_time_connected=4))),
+    (contract.UserStatsQuery("nobody"), contract.UserStatsReply("nobody")),
+    (contract.OutboundGetQuery(), contract.OutboundGetReply(
+        (contract.OutboundMessage(1, 100, "hi", 0),))),
+    (contract.RecentChatQuery(), contract.RecentChatReply((contract.ChatLine(5, "u", "m"),))),
+]
+
+
+@pytest.mark.parametrize("query, reply", REPLIES)
+def test_replies_round_trip_in_the_documented_shape(query, reply):
+    data = contract.encode(reply)
+    assert contract.decode_reply(query, data) == reply
+    wire = json.loads(data)
+    if contract.query_subject(query) in contract.LIST_QUERY_SUBJECTS:
+        assert isinstance(wire, list)
+    else:
+        assert wire["success"] is True
+
+
+def test_reply_wire_shapes_are_the_contracts():
+    assert json.loads(contract.encode(contract.UserStatsReply("x"))) == {
+        "success": True, "found": False, "username": "x"}
+    assert json.loads(contract.encode(REPLIES[0][1]))["high_water_connected"] == {
+        "users": 12, "timestamp": None}
+    assert json.loads(contract.encode(REPLIES[3][1])) == [
+        {"id": 1, "timestamp": 100, "message": "hi", "retry_count": 0}]
+
+
+def test_error_replies_decode_as_error_reply_or_empty_list():
+    for query, _ in REPLIES:
+        subject = contract.query_subject(query)
+        decoded = contract.decode_reply(query, contract.error_reply(subject, "database unavailable"))
+        if subject in contract.LIST_QUERY_SUBJECTS:
+            assert decoded == type(decoded)()  # [] reads as an empty reply
+        else:
+            assert decoded == contract.ErrorReply("database unavailable")
+
+
+def test_reply_decoding_ignores_unknown_fields_and_refuses_broken_replies():
+    extra = b'{"success": true, "found": false, "username": "x", "new_field": 1}'
+    assert contract.decode_reply(contract.UserStatsQuery("x"), extra) == contract.UserStatsReply("x")
+    for query, body in [(contract.UserStatsQuery("x"), b'{"success": true}'),
+                        (contract.UserStatsQuery("x"), b'{"found": "yes", "username": "x"}'),
+                        (contract.ChannelStatsQuery(), b"[]"),
+                        (contract.OutboundGetQuery(), b'{"success": true}'),
+                        (contract.RecentChatQuery(), b'[{"timestamp": "x"}]'),
+                        (contract.RecentChatQuery(), b"not json")]:
+        with pytest.raises(BadPayload):
+            contract.decode_reply(query, body)
+
+
+def test_status_is_typed_both_ways_and_keeps_unknown_keys():
+    status = contract.BotStatus(bot_name="rosey", bot_rank=3.0, chat_count=2, connected=True,
+                                current_media=contract.MediaStatus("id", "yt", "Song", "03:25"))
+    update = contract.StatusUpdate.of(status, newer_tool_field="kept")
+    decoded = contract.decode_event(contract.STATUS_UPDATE, contract.encode(update))
+    assert decoded.status == status
+    assert decoded.status_data["newer_tool_field"] == "kept"
+    with pytest.raises(BadPayload) as info:
+        contract.decode_event(contract.STATUS_UPDATE, b'{"status_data": {"chat_count": "two"}}')
+    assert info.value.reason == "wrong_type"
+
+
+def test_a_long_command_name_is_audited_as_typed():
+    name = "x" * (contract.MAX_USERNAME + 50)
+    event = contract.decode_event(contract.PM_COMMAND, json.dumps({
+        "username": "m", "command": name, "result": "error"}).encode())
+    assert event.command == name
+
+
+def test_event_time_is_the_events_own_or_none():
+    assert contract.event_time(contract.UserJoined("a", 5.0)) == 5.0
+    assert contract.event_time(contract.UserJoined("a")) is None
+    assert contract.event_time(contract.Enqueue("hi")) is None

@@ -10,7 +10,7 @@ import pytest
 from rosey import contract
 from rosey.config import StreamSettings
 from rosey.stream import ensure_stream
-from tests.support.db import running_db_service
+from tests.support.db import rows, running_db_service
 from tests.support.wait import eventually
 
 
@@ -62,7 +62,6 @@ async def test_plain_core_publishes_are_captured_while_no_service_runs(nats_serv
     await nc.flush()
     async with running_db_service(nats_server.url, db) as svc:
         async def applied() -> bool:
-            rows = await svc.store.fetch_all(
-                "SELECT total_chat_lines FROM user_stats WHERE username = 'cli'")
-            return rows == [(5,)]
+            return rows(svc.store.path,
+                        "SELECT total_chat_lines FROM user_stats WHERE username = 'cli'") == [(5,)]
         await eventually(applied, what="core publishes applied from the stream")

@@ -6,7 +6,12 @@ modules import names and never type a subject string. The source of truth for hu
 
 Decoding is strict about what the contract requires and lenient about everything else:
 extra fields are ignored, a missing ``timestamp`` means "the receiver's time" and is left as
-``None`` here so the receiver can choose which time that is.
+``None`` here so the receiver can choose which time that is (:func:`event_time`).
+
+Replies are typed too: each query class is a ``QueryOf[R]`` for its reply class ``R``, so
+``decode_reply(query, data)`` (the requester's side) and ``Store.query(query)`` (the
+DatabaseService's side) return the same dataclasses; :func:`encode` writes them in the
+contract's shape. The bot's status is :class:`BotStatus`, carried in ``status_data``.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, Union
+from typing import Any, Final, Generic, Literal, TypeVar, Union
 
 from rosey.errors import BadPayload
 
@@ -24,11 +29,17 @@ __all__ = [
     "QUERY_CHANNEL_STATS", "QUERY_USER_STATS", "OUTBOUND_GET", "RECENT_CHAT_GET",
     "EVENT_SUBJECTS", "QUERY_SUBJECTS", "LIST_QUERY_SUBJECTS",
     "STREAM_NAME", "CONSUMER_NAME", "QUEUE_GROUP", "MSG_ID_HEADER",
-    "PM_COMMANDS", "RESULTS", "MAX_USERNAME", "MAX_TEXT", "MAX_STATUS_BYTES", "MAX_PAYLOAD_BYTES",
+    "PM_COMMANDS", "RESULTS", "MAX_USERNAME", "MAX_COMMAND", "MAX_TEXT", "MAX_STATUS_BYTES",
+    "MAX_PAYLOAD_BYTES",
     "UserJoined", "UserLeft", "MessageLog", "UserCount", "HighWater", "StatusUpdate",
-    "MarkSent", "Enqueue", "PmCommand", "Event",
-    "ChannelStatsQuery", "UserStatsQuery", "OutboundGetQuery", "RecentChatQuery", "Query",
-    "decode_event", "decode_query", "encode", "error_reply",
+    "MarkSent", "Enqueue", "PmCommand", "Event", "event_time",
+    "BotStatus", "MediaStatus",
+    "HighWaterMark", "TopChatter", "ChannelStatsReply", "UserRecord", "UserStatsReply",
+    "OutboundMessage", "OutboundGetReply", "ChatLine", "RecentChatReply", "ErrorReply", "Reply",
+    "ReplyT",
+    "QueryOf", "ChannelStatsQuery", "UserStatsQuery", "OutboundGetQuery", "RecentChatQuery",
+    "Query", "query_subject",
+    "decode_event", "decode_query", "decode_reply", "encode", "error_reply",
 ]
 
 # --- events: publish/subscribe -------------------------------------------------------------
@@ -76,6 +87,7 @@ RESULTS: Final[tuple[str, ...]] = ("pending", "success", "error")
 
 # --- limits on what a receiver accepts -----------------------------------------------------
 MAX_USERNAME: Final = 100          # CyTube allows 20; other tools get some room
+MAX_COMMAND: Final = 1000          # a command word as typed (a PM is at most 1000 characters)
 MAX_TEXT: Final = 10_000           # chat, PM args, outbound text (CyTube cuts at 320..1000)
 MAX_STATUS_BYTES: Final = 64 * 1024
 MAX_PAYLOAD_BYTES: Final = 1024 * 1024  # nats-server's default max_payload
@@ -116,8 +128,52 @@ class HighWater:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaStatus:
+    """What is playing: CyTube's media id and type, its title, its duration as CyTube
+    writes it (``"03:25"``)."""
+
+    id: str = ""
+    type: str = ""
+    title: str = ""
+    duration: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BotStatus:
+    """The bot's status, the ``status_data`` of ``rosey.db.status.update``.
+
+    Every field may be absent (``None``); a field that is present must have its type.
+    Unknown keys are ignored here (the DatabaseService still keeps the whole object).
+    """
+
+    bot_name: str | None = None
+    bot_rank: float | None = None
+    channel: str | None = None
+    domain: str | None = None
+    chat_count: int | None = None
+    connected_count: int | None = None
+    playlist_size: int | None = None
+    current_media: MediaStatus | None = None
+    current_media_duration: int | None = None  #: seconds
+    connected: bool | None = None
+    start_time: float | None = None
+    timestamp: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StatusUpdate:
+    """``status_data`` is the object as sent (extra keys included); :attr:`status` reads
+    the known keys. Build one from a :class:`BotStatus` with :meth:`of`."""
+
     status_data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, status: BotStatus, **extra: Any) -> StatusUpdate:
+        return cls({**extra, **_wire(status)})
+
+    @property
+    def status(self) -> BotStatus:
+        return _bot_status(self.status_data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,33 +202,148 @@ Event = Union[
 ]
 
 
+def event_time(event: Event) -> float | None:
+    """The event's own timestamp; None means "use the receiver's time" (the contract's rule)."""
+    return getattr(event, "timestamp", None)
+
+
+# --- replies -------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class ChannelStatsQuery:
+class HighWaterMark:
+    users: int
+    timestamp: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TopChatter:
+    username: str
+    chat_lines: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStatsReply:
+    high_water_mark: HighWaterMark
+    high_water_connected: HighWaterMark
+    top_chatters: tuple[TopChatter, ...] = ()
+    total_users_seen: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    username: str
+    first_seen: int
+    last_seen: int
+    total_chat_lines: int
+    total_time_connected: int
+    current_session_start: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UserStatsReply:
+    """``user`` is None when the user was never seen (``"found": false`` on the wire)."""
+
+    username: str
+    user: UserRecord | None = None
+
+    @property
+    def found(self) -> bool:
+        return self.user is not None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    id: int
+    timestamp: int
+    message: str
+    retry_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundGetReply:
+    """Unsent messages, oldest first (a JSON list on the wire)."""
+
+    messages: tuple[OutboundMessage, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ChatLine:
+    timestamp: int
+    username: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecentChatReply:
+    """Chat lines, oldest first (a JSON list on the wire)."""
+
+    lines: tuple[ChatLine, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReply:
+    """``{"success": false, "error": ...}``: the DatabaseService could not answer.
+    (A list query answers ``[]`` instead, which reads as an empty reply.)"""
+
+    error: str
+
+
+Reply = Union[ChannelStatsReply, UserStatsReply, OutboundGetReply, RecentChatReply]
+ReplyT = TypeVar("ReplyT", ChannelStatsReply, UserStatsReply, OutboundGetReply,
+                  RecentChatReply)
+
+
+# --- queries -------------------------------------------------------------------------------
+class QueryOf(Generic[ReplyT]):
+    """Base of the query payloads: a ``QueryOf[R]`` is answered with an ``R``."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStatsQuery(QueryOf[ChannelStatsReply]):
     pass
 
 
 @dataclass(frozen=True, slots=True)
-class UserStatsQuery:
+class UserStatsQuery(QueryOf[UserStatsReply]):
     username: str
 
 
 @dataclass(frozen=True, slots=True)
-class OutboundGetQuery:
+class OutboundGetQuery(QueryOf[OutboundGetReply]):
     limit: int = 50
     max_retries: int = 3
 
 
 @dataclass(frozen=True, slots=True)
-class RecentChatQuery:
+class RecentChatQuery(QueryOf[RecentChatReply]):
     limit: int = 50
 
 
 Query = Union[ChannelStatsQuery, UserStatsQuery, OutboundGetQuery, RecentChatQuery]
 
+_QUERY_SUBJECTS: Final[dict[type, str]] = {
+    ChannelStatsQuery: QUERY_CHANNEL_STATS, UserStatsQuery: QUERY_USER_STATS,
+    OutboundGetQuery: OUTBOUND_GET, RecentChatQuery: RECENT_CHAT_GET,
+}
+
+
+def query_subject(query: QueryOf[Any]) -> str:
+    """The subject a query is sent on."""
+    return _QUERY_SUBJECTS[type(query)]
+
 
 # --- decoding ------------------------------------------------------------------------------
 def _load_object(data: bytes) -> dict[str, Any]:
     """Bytes -> JSON object, or BadPayload with a short, bounded reason."""
+    obj = _load_json(data)
+    if not isinstance(obj, dict):
+        raise BadPayload("not_object", f"JSON {type(obj).__name__}, expected object")
+    return obj
+
+
+def _load_json(data: bytes) -> Any:
+    """Bytes -> any JSON value, or BadPayload with a short, bounded reason."""
     if not data:
         raise BadPayload("empty", "empty body")
     if len(data) > MAX_PAYLOAD_BYTES:
@@ -185,8 +356,6 @@ def _load_object(data: bytes) -> dict[str, Any]:
         obj = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
         raise BadPayload("bad_json", str(exc)[:200]) from None
-    if not isinstance(obj, dict):
-        raise BadPayload("not_object", f"JSON {type(obj).__name__}, expected object")
     return obj
 
 
@@ -237,6 +406,39 @@ def _int(obj: dict[str, Any], key: str, *, required: bool = True, minimum: int =
     return value
 
 
+def _number(obj: dict[str, Any], key: str) -> float | None:
+    if key not in obj or obj[key] is None:
+        return None
+    value = obj[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise BadPayload("wrong_type", f"{key} must be a number, got {value!r:.40}")
+    return float(value)
+
+
+def _bool(obj: dict[str, Any], key: str) -> bool | None:
+    value = obj.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise BadPayload("wrong_type", f"{key} must be true or false, got {type(value).__name__}")
+    return value
+
+
+def _object(obj: dict[str, Any], key: str, *, required: bool = True) -> dict[str, Any] | None:
+    if key not in obj or obj[key] is None:
+        if required:
+            raise BadPayload("missing_field", f"{key} is missing")
+        return None
+    value = obj[key]
+    if not isinstance(value, dict):
+        raise BadPayload("wrong_type", f"{key} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _objects(value: Any, what: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise BadPayload("wrong_type", f"{what} must be a list of objects")
+    return value
+
+
 def _timestamp(obj: dict[str, Any], *, required: bool = False) -> float | None:
     if "timestamp" not in obj or obj["timestamp"] is None:
         if required:
@@ -284,7 +486,27 @@ def _status_update(o: dict[str, Any]) -> Event:
         raise BadPayload("wrong_type", "status_data must be an object")
     if len(json.dumps(data)) > MAX_STATUS_BYTES:
         raise BadPayload("too_large", "status_data is too large")
+    _bot_status(data)  # refuse a status whose known fields have the wrong type
     return StatusUpdate(data)
+
+
+def _opt_str(o: dict[str, Any], key: str) -> str | None:
+    return _str(o, key, limit=MAX_TEXT, required=False)
+
+
+def _bot_status(o: dict[str, Any]) -> BotStatus:
+    media = _object(o, "current_media", required=False)
+    return BotStatus(
+        bot_name=_opt_str(o, "bot_name"), bot_rank=_number(o, "bot_rank"),
+        channel=_opt_str(o, "channel"), domain=_opt_str(o, "domain"),
+        chat_count=_int(o, "chat_count", required=False),
+        connected_count=_int(o, "connected_count", required=False),
+        playlist_size=_int(o, "playlist_size", required=False),
+        current_media=None if media is None else MediaStatus(
+            *(_opt_str(media, k) or "" for k in ("id", "type", "title", "duration"))),
+        current_media_duration=_int(o, "current_media_duration", required=False),
+        connected=_bool(o, "connected"), start_time=_number(o, "start_time"),
+        timestamp=_number(o, "timestamp"))
 
 
 def _mark_sent(o: dict[str, Any]) -> Event:
@@ -300,7 +522,7 @@ def _enqueue(o: dict[str, Any]) -> Event:
 
 
 def _pm_command(o: dict[str, Any]) -> Event:
-    command = _str(o, "command", limit=MAX_USERNAME, nonempty=True)
+    command = _str(o, "command", limit=MAX_COMMAND, nonempty=True)
     args = _str(o, "args", limit=MAX_TEXT, required=False) or ""
     result = _str(o, "result", limit=16)
     if result not in RESULTS:
@@ -345,11 +567,132 @@ def decode_query(subject: str, data: bytes) -> Query:
     raise BadPayload("unknown_subject", f"no query is defined for {subject!r}")
 
 
+# --- replies: decoding (the requester's side) ---------------------------------------------
+def _high_water_mark(o: dict[str, Any], key: str) -> HighWaterMark:
+    mark = _object(o, key)
+    assert mark is not None
+    users = _int(mark, "users")
+    assert users is not None
+    return HighWaterMark(users, _int(mark, "timestamp", required=False))
+
+
+def _channel_stats_reply(value: Any) -> Reply:
+    o = _reply_object(value)
+    top = []
+    for t in _objects(o.get("top_chatters", []), "top_chatters"):
+        lines = _int(t, "chat_lines")
+        assert lines is not None
+        top.append(TopChatter(_username(t), lines))
+    total = _int(o, "total_users_seen")
+    assert total is not None
+    return ChannelStatsReply(_high_water_mark(o, "high_water_mark"),
+                             _high_water_mark(o, "high_water_connected"), tuple(top), total)
+
+
+def _ints(o: dict[str, Any], *keys: str) -> list[int]:
+    values = [_int(o, k) for k in keys]
+    return [v for v in values if v is not None]
+
+
+def _user_stats_reply(value: Any) -> Reply:
+    o = _reply_object(value)
+    found = _bool(o, "found")
+    if found is None:
+        raise BadPayload("missing_field", "found is missing")
+    username = _username(o)
+    if not found:
+        return UserStatsReply(username)
+    first, last, lines, connected = _ints(o, "first_seen", "last_seen", "total_chat_lines",
+                                          "total_time_connected")
+    return UserStatsReply(username, UserRecord(
+        username, first, last, lines, connected,
+        _int(o, "current_session_start", required=False)))
+
+
+def _outbound_get_reply(value: Any) -> Reply:
+    messages = []
+    for m in _objects(value, "the reply"):
+        mid, ts, retries = _ints(m, "id", "timestamp", "retry_count")
+        text = _str(m, "message", limit=MAX_TEXT)
+        assert text is not None
+        messages.append(OutboundMessage(mid, ts, text, retries))
+    return OutboundGetReply(tuple(messages))
+
+
+def _recent_chat_reply(value: Any) -> Reply:
+    lines = []
+    for c in _objects(value, "the reply"):
+        (ts,) = _ints(c, "timestamp")
+        text = _str(c, "message", limit=MAX_TEXT)
+        assert text is not None
+        lines.append(ChatLine(ts, _username(c), text))
+    return RecentChatReply(tuple(lines))
+
+
+def _reply_object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadPayload("not_object", f"JSON {type(value).__name__}, expected object")
+    return value
+
+
+_REPLY_DECODERS: Final = {
+    ChannelStatsQuery: _channel_stats_reply, UserStatsQuery: _user_stats_reply,
+    OutboundGetQuery: _outbound_get_reply, RecentChatQuery: _recent_chat_reply,
+}
+
+
+def decode_reply(query: QueryOf[ReplyT], data: bytes) -> ReplyT | ErrorReply:
+    """Decode the reply to ``query``: its typed reply, or :class:`ErrorReply` when the
+    DatabaseService answered ``{"success": false}``. Raise :class:`BadPayload` when the
+    reply breaks the contract. Unknown fields are ignored."""
+    value = _load_json(data)
+    if isinstance(value, dict) and value.get("success") is False:
+        return ErrorReply(_opt_str(value, "error") or "")
+    reply: ReplyT = _REPLY_DECODERS[type(query)](value)  # type: ignore[assignment]
+    return reply
+
+
 # --- encoding ------------------------------------------------------------------------------
+#: payloads encoded field by field (flat: the publish path stays cheap)
+_FLAT: Final = frozenset({
+    UserJoined, UserLeft, MessageLog, UserCount, HighWater, StatusUpdate, MarkSent, Enqueue,
+    PmCommand, ChannelStatsQuery, UserStatsQuery, OutboundGetQuery, RecentChatQuery,
+})
+
+
+def _wire(value: Any) -> Any:
+    """A reply, status or other dataclass -> the JSON value the contract spells."""
+    if isinstance(value, UserStatsReply):
+        if value.user is None:
+            return {"success": True, "found": False, "username": value.username}
+        return {"success": True, "found": True, **_wire(value.user)}
+    if isinstance(value, ChannelStatsReply):
+        return {"success": True, **_fields(value)}
+    if isinstance(value, OutboundGetReply):
+        return _wire(value.messages)
+    if isinstance(value, RecentChatReply):
+        return _wire(value.lines)
+    if isinstance(value, ErrorReply):
+        return {"success": False, "error": value.error}
+    if hasattr(value, "__dataclass_fields__"):
+        return _fields(value)
+    if isinstance(value, (list, tuple)):
+        return [_wire(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _wire(v) for k, v in value.items()}
+    return value
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    return {k: _wire(getattr(value, k)) for k in value.__dataclass_fields__}
+
+
 def encode(payload: Any) -> bytes:
-    """A dataclass, dict or list -> compact UTF-8 JSON bytes."""
-    if hasattr(payload, "__dataclass_fields__"):
+    """A payload, reply or status dataclass, dict or list -> compact UTF-8 JSON bytes."""
+    if type(payload) in _FLAT:
         payload = {k: getattr(payload, k) for k in payload.__dataclass_fields__}
+    else:
+        payload = _wire(payload)
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
@@ -357,5 +700,4 @@ def error_reply(subject: str, reason: str) -> bytes:
     """The contract's reply to a query it could not answer."""
     if subject in LIST_QUERY_SUBJECTS:
         return b"[]"
-    return encode({"success": False, "error": reason})
-
+    return encode(ErrorReply(reason))

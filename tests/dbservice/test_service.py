@@ -10,8 +10,9 @@ import nats
 import pytest
 
 from rosey import contract
+from rosey.dbservice.service import ServiceState
 from rosey.metrics import DbMetrics
-from tests.support.db import request_json, running_db_service
+from tests.support.db import request_json, rows, running_db_service
 from tests.support.wait import eventually
 
 
@@ -22,7 +23,7 @@ async def publish(nc, subject: str, payload) -> None:
 
 
 async def count(svc, sql: str, params=()) -> int:
-    return (await svc.store.fetch_all(sql, params))[0][0]
+    return rows(svc.store.path, sql, params)[0][0]
 
 
 @pytest.fixture(params=["jetstream", "core"])
@@ -131,8 +132,8 @@ async def test_pm_command_becomes_a_user_actions_row_with_full_args(svc, client)
         "timestamp": time.time(), "username": "ModMary", "command": "stats",
         "args": "Alice --verbose", "result": "success", "error": None})
     await eventually(lambda: count(svc, "SELECT count(*) FROM user_actions"))
-    rows = await svc.store.fetch_all("SELECT username, action_type, details FROM user_actions")
-    assert rows == [("ModMary", "pm_command", "cmd=stats, args: Alice --verbose, result: success")]
+    assert rows(svc.store.path, "SELECT username, action_type, details FROM user_actions") == [
+        ("ModMary", "pm_command", "cmd=stats, args: Alice --verbose, result: success")]
 
 
 async def test_user_stats_for_an_unknown_user(svc, client):
@@ -146,8 +147,8 @@ async def test_sql_looking_usernames_are_stored_literally(svc, client):
     await publish(client, contract.MESSAGE_LOG, {"username": evil, "message": "x"})
     u = await eventually(lambda: _found_with(client, evil, total_chat_lines=1))
     assert u["username"] == evil
-    tables = await svc.store.fetch_all("SELECT name FROM sqlite_master WHERE name = 'user_stats'")
-    assert tables == [("user_stats",)]
+    assert rows(svc.store.path, "SELECT name FROM sqlite_master WHERE name = 'user_stats'") == [
+        ("user_stats",)]
 
 
 GARBAGE = [b"", b"\xff\xfe\xfd", b"{", b"[]", b"null", b"42", b'"s"', b"{}",
@@ -221,7 +222,7 @@ async def test_restart_on_the_same_file_keeps_old_rows_and_applies_new_events(na
             await eventually(lambda: _found_with(nc, "gap", total_chat_lines=1))
             assert (await _found(nc, "old"))["total_chat_lines"] == 1
             assert await count(second, "SELECT count(*) FROM recent_chat") == 3
-        assert first.state.name == second.state.name == "CLOSED"
+        assert first.state is second.state is ServiceState.CLOSED
     finally:
         await nc.close()
 

@@ -12,10 +12,11 @@ import nats
 
 from rosey import contract
 from rosey.config import DbSettings
-from rosey.dbservice.handlers import incoming_from
+from rosey.dbservice.ingest import incoming_from
 from rosey.dbservice.service import DatabaseService
 from rosey.metrics import DbMetrics
 from rosey.store.store import Outcome, Store
+from tests.support.db import rows
 from tests.support.wait import eventually
 
 
@@ -52,9 +53,7 @@ async def test_batch_committed_but_not_acknowledged_is_not_applied_again(nats_se
                 "rosey_events_redelivered_total", {"subject": contract.MESSAGE_LOG}) or 0
 
         await eventually(lambda: redelivered() == 10, timeout=20, what="10 redeliveries seen")
-        rows = await svc.store.fetch_all(
-            "SELECT count(*), (SELECT total_chat_lines FROM user_stats WHERE username = 'w')"
-            " FROM recent_chat")
-        assert rows == [(10, 10)]
+        assert rows(db, "SELECT count(*), (SELECT total_chat_lines FROM user_stats"
+                        " WHERE username = 'w') FROM recent_chat") == [(10, 10)]
         assert metrics.registry.get_sample_value(
             "rosey_events_processed_total", {"subject": contract.MESSAGE_LOG}) == 0

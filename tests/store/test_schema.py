@@ -9,6 +9,7 @@ import pytest
 from rosey.errors import SchemaTooNew
 from rosey.store.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 from rosey.store.store import Store
+from tests.support.db import rows as read_rows
 
 CONTRACT_TABLES = {"user_stats", "user_actions", "channel_stats", "user_count_history",
                    "recent_chat", "current_status", "outbound_messages"}
@@ -46,8 +47,8 @@ async def test_original_unversioned_file_is_migrated_with_its_rows_intact(tmp_pa
     with sqlite3.connect(path) as conn:
         conn.executescript(ORIGINAL)
     async with Store(path) as store:
-        rows = await store.fetch_all("SELECT username, total_chat_lines FROM user_stats")
-        actions = await store.fetch_all("SELECT details FROM user_actions")
+        rows = read_rows(store.path, "SELECT username, total_chat_lines FROM user_stats")
+        actions = read_rows(store.path, "SELECT details FROM user_actions")
     assert rows == [("OldTimer", 42)]
     assert actions == [("cmd=help, args: , result: success",)]
     assert CONTRACT_TABLES <= _tables(path)
@@ -60,7 +61,7 @@ async def test_file_at_an_older_version_is_brought_forward(tmp_path):
         conn.execute("INSERT INTO recent_chat (timestamp, username, message) VALUES (1, 'a', 'b')")
     async with Store(path) as store:
         assert store.started_at_version == 1
-        assert await store.fetch_all("SELECT message FROM recent_chat") == [("b",)]
+        assert read_rows(store.path, "SELECT message FROM recent_chat") == [("b",)]
         assert store.applied_floor == 0
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

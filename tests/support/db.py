@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,3 +33,12 @@ async def request_json(nc: Client, subject: str, payload: Any = None, *,
     data = raw if raw is not None else json.dumps(payload if payload is not None else {}).encode()
     reply = await nc.request(subject, data, timeout=timeout)
     return json.loads(reply.data)
+
+
+def rows(db_path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Run a read-only statement on the SQLite file, on a connection of its own."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+    try:
+        return list(conn.execute(sql, params).fetchall())
+    finally:
+        conn.close()

@@ -29,9 +29,7 @@ from nats.js.errors import NotFoundError
 
 from rosey import contract
 from rosey.config import DbSettings
-from rosey.dbservice.handlers import incoming_from
-from rosey.dbservice.ingest import BatchApplier, event_time
-from rosey.errors import StoreError
+from rosey.dbservice.ingest import BatchApplier, incoming_from, wait_or_stop
 from rosey.metrics import DbMetrics
 from rosey.store.store import Store
 from rosey.stream import ensure_stream
@@ -41,6 +39,7 @@ __all__ = ["JetStreamConsumer", "consumer_config"]
 log = structlog.get_logger()
 
 MAX_ACK_PENDING = 20_000
+#: how long a caught-up consumer's ``fetch(1)`` waits for the next event
 FETCH_TIMEOUT = 1.0
 #: when events are flowing, a batch is whatever arrives within this long
 TOPUP_SECONDS = 0.005
@@ -74,15 +73,17 @@ class JetStreamConsumer:
         store: the open store.
         metrics: the service's metrics.
         settings: stream settings and batch size.
+        fetch_timeout: how long an idle fetch waits before asking again.
     """
 
     def __init__(self, *, nc: Client, store: Store, metrics: DbMetrics,
-                 settings: DbSettings) -> None:
+                 settings: DbSettings, fetch_timeout: float = FETCH_TIMEOUT) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream(timeout=5.0)
         self.store = store
         self.metrics = metrics
         self.settings = settings
+        self.fetch_timeout = fetch_timeout
         self.applier = BatchApplier(store=store, metrics=metrics)
         self.bound = False
         self._rebind = asyncio.Event()
@@ -141,7 +142,7 @@ class JetStreamConsumer:
                     self.metrics.consumer_restarts.inc()
                     log.warning("consumer_restarting", error=str(exc) or type(exc).__name__,
                                 retry_in=round(delay, 2))
-                    await _wait(stop, delay)
+                    await wait_or_stop(stop, delay)
                     delay = min(delay * 2, 5.0)
         finally:
             self.bound = False
@@ -182,11 +183,14 @@ class JetStreamConsumer:
                     await self._bind()
                 try:
                     if idle:
-                        msgs = await self._psub.fetch(1, timeout=FETCH_TIMEOUT)
+                        msgs = await self._psub.fetch(1, timeout=self.fetch_timeout)
                     else:
                         msgs = await self._psub.fetch(self.settings.batch_size,
                                                       timeout=TOPUP_SECONDS)
-                except nats.errors.TimeoutError:
+                except TimeoutError:
+                    # nothing yet. nats-py raises its own TimeoutError (a subclass) and, when
+                    # the pull request's expiry runs out just as the server answers, the
+                    # builtin one: both mean "no events", never a reason to rebind.
                     idle = True
                     continue
                 idle = False
@@ -216,7 +220,7 @@ class JetStreamConsumer:
             if buffered:
                 try:
                     msgs = await self._psub.fetch(buffered, timeout=TOPUP_SECONDS)
-                except nats.errors.TimeoutError:
+                except TimeoutError:  # nats-py's and the builtin one: nothing more
                     pass
             else:
                 await asyncio.sleep(TOPUP_SECONDS * 4)  # let in-flight deliveries land
@@ -227,34 +231,23 @@ class JetStreamConsumer:
                 quiet_rounds += 1
 
     async def _process(self, msgs: list[Msg], stop: asyncio.Event) -> None:
-        items, times = [], []
+        """Commit, then acknowledge. A batch that cannot be committed before stop is left
+        unacknowledged: JetStream redelivers it to the next run."""
+        items = []
         for msg in msgs:
             meta = msg.metadata
-            item = incoming_from(msg.subject, msg.data, seq=meta.sequence.stream,
-                                 received=meta.timestamp.timestamp())
-            items.append(item)
-            times.append(event_time(item))
-        delay = 0.1
-        while True:
-            try:
-                await self.applier.apply(items, event_times=times)
-                break
-            except StoreError as exc:
-                # the database failed (disk full, I/O): nothing applied, nothing acked
-                self.metrics.apply_errors.inc()
-                log.error("batch_rollback", error=str(exc), size=len(items), retry_in=delay)
-                if stop.is_set():
-                    log.warning("batch_left_for_redelivery", size=len(items))
-                    return
-                await _wait(stop, delay)
-                delay = min(delay * 2, 5.0)
+            items.append(incoming_from(msg.subject, msg.data, seq=meta.sequence.stream,
+                                       received=meta.timestamp.timestamp()))
+        if not await self.applier.commit(items, stop):
+            log.warning("batch_left_for_redelivery", size=len(items))
+            return
         for msg in msgs:
             await msg.ack()
 
     async def _watch(self, stop: asyncio.Event) -> None:
         """Every few seconds: pending gauge, floor advance, stall detection."""
         while not stop.is_set():
-            await _wait(stop, INFO_INTERVAL)
+            await wait_or_stop(stop, INFO_INTERVAL)
             if stop.is_set() or not self.nc.is_connected:
                 continue
             try:
@@ -276,9 +269,3 @@ class JetStreamConsumer:
                 self._last_delivery = time.monotonic()
                 self.request_rebind()
 
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass

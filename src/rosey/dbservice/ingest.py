@@ -1,28 +1,52 @@
-"""Applying a batch of delivered events, whichever way they arrived.
+"""The one ingest path, shared by the JetStream consumer and the core-NATS fallback.
 
-:class:`BatchApplier` is shared by the JetStream consumer and the core-NATS fallback: it
-decodes each message, applies the batch in one SQLite transaction, and records metrics and
-one canonical log line per batch. It knows nothing about acknowledgement; the callers ack
-only after it returns.
+A delivered message goes: :func:`incoming_from` (decode, or refuse with a reason) ->
+:meth:`BatchApplier.commit` (one SQLite transaction per batch, retried while the database
+fails, until it commits or the service stops) -> metrics and one canonical log line per
+batch. A refusal is logged once, as a warning naming the subject and reason, and counted;
+the body goes to the dead-letter row, never to the log. The applier knows nothing about
+acknowledgement: the JetStream consumer acks only after :meth:`BatchApplier.commit` returned
+True.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import structlog
 
 from rosey import contract
-from rosey.dbservice.handlers import log_rejection
+from rosey.errors import BadPayload, StoreError
 from rosey.metrics import DbMetrics
 from rosey.store.store import Incoming, Outcome, Store
 
-__all__ = ["BatchApplier"]
+__all__ = ["BatchApplier", "incoming_from", "wait_or_stop"]
 
 log = structlog.get_logger()
 
+#: the first retry of a failing database, doubled up to :data:`MAX_RETRY_DELAY`
+FIRST_RETRY_DELAY = 0.1
+MAX_RETRY_DELAY = 5.0
+
+
+def incoming_from(subject: str, data: bytes, *, seq: int | None, received: float) -> Incoming:
+    """Decode one event body; a body that breaks the contract becomes a refused Incoming."""
+    try:
+        event = contract.decode_event(subject, data)
+    except BadPayload as exc:
+        return Incoming(subject, data, received, seq, None, exc)
+    return Incoming(subject, data, received, seq, event, None)
+
+
+def _subject_label(subject: str) -> str:
+    """A metric label: the contract's event subjects, everything else ``unknown``."""
+    return subject if subject in contract.EVENT_SUBJECTS else "unknown"
+
 
 class BatchApplier:
+    """Applies batches to ``store`` and records what happened in ``metrics``."""
+
     def __init__(self, *, store: Store, metrics: DbMetrics) -> None:
         self.store = store
         self.metrics = metrics
@@ -30,7 +54,26 @@ class BatchApplier:
         self.duplicates = 0
         self.rejected = 0
 
-    async def apply(self, items: list[Incoming], *, event_times: list[float]) -> list[Outcome]:
+    async def commit(self, items: list[Incoming], stop: asyncio.Event) -> bool:
+        """Apply ``items`` in one transaction, retrying while the database fails (disk
+        full, I/O error, a lock held too long), until it commits: True. Once ``stop`` is
+        set, a failure is not retried: False, and nothing of ``items`` was applied."""
+        delay = FIRST_RETRY_DELAY
+        while True:
+            try:
+                await self.apply(items)
+                return True
+            except StoreError as exc:
+                self.metrics.apply_errors.inc()
+                if stop.is_set():
+                    log.error("batch_rollback", error=str(exc), size=len(items), retry_in=None)
+                    return False
+                log.error("batch_rollback", error=str(exc), size=len(items),
+                          retry_in=round(delay, 2))
+                await wait_or_stop(stop, delay)
+                delay = min(delay * 2, MAX_RETRY_DELAY)
+
+    async def apply(self, items: list[Incoming]) -> list[Outcome]:
         """Commit ``items`` in one transaction (raises StoreError with nothing applied)."""
         started = time.perf_counter()
         outcomes = await self.store.apply_batch(items)
@@ -40,18 +83,17 @@ class BatchApplier:
         m.commit_seconds.observe(elapsed)
         m.batch_size.observe(len(items))
         applied = duplicates = rejected = 0
-        for item, outcome, event_time in zip(items, outcomes, event_times, strict=False):
+        for item, outcome in zip(items, outcomes, strict=True):
             if outcome is Outcome.APPLIED:
                 applied += 1
                 m.events_processed.labels(item.subject).inc()
-                m.e2e_seconds.observe(max(0.0, committed_at - event_time))
+                m.e2e_seconds.observe(max(0.0, committed_at - item.at))
             elif outcome is Outcome.DUPLICATE:
                 duplicates += 1
-                subject = item.subject if item.subject in contract.EVENT_SUBJECTS else "unknown"
-                m.events_redelivered.labels(subject).inc()
+                m.events_redelivered.labels(_subject_label(item.subject)).inc()
             else:
                 rejected += 1
-                log_rejection(item, m)
+                self._log_rejection(item)
         self.applied += applied
         self.duplicates += duplicates
         self.rejected += rejected
@@ -61,8 +103,18 @@ class BatchApplier:
             log.info("redelivered_events_skipped", count=duplicates)
         return outcomes
 
+    def _log_rejection(self, item: Incoming) -> None:
+        assert item.rejection is not None
+        self.metrics.events_rejected.labels(_subject_label(item.subject),
+                                            item.rejection.reason).inc()
+        log.warning("event_rejected", subject=item.subject, seq=item.seq,
+                    reason=item.rejection.reason, detail=item.rejection.detail,
+                    size=len(item.raw))
 
-def event_time(item: Incoming) -> float:
-    """The event's own timestamp, else the time the receiver assigned it."""
-    ts = getattr(item.event, "timestamp", None) if item.event is not None else None
-    return float(ts) if ts is not None else item.received
+
+async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds``, or less when ``stop`` is set meanwhile."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass

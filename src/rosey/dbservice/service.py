@@ -23,11 +23,11 @@ from rosey import contract
 from rosey.bus import connect
 from rosey.config import DbSettings
 from rosey.dbservice.consumer import JetStreamConsumer
-from rosey.dbservice.core import CoreSubscriber
-from rosey.dbservice.handlers import QueryResponder
+from rosey.dbservice.fallback import CoreSubscriber
+from rosey.dbservice.responder import QueryResponder
 from rosey.errors import ConnectAborted
 from rosey.metrics import DbMetrics, MetricsServer
-from rosey.store.store import Store
+from rosey.store.store import Store, StoreState
 
 __all__ = ["DatabaseService", "ServiceState", "run_database_service"]
 
@@ -35,9 +35,11 @@ log = structlog.get_logger()
 
 
 class ServiceState(enum.Enum):
-    UNOPENED = 1
-    RUNNING = 2
-    CLOSED = 3
+    UNOPENED = "unopened"
+    OPENING = "opening"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
 
 
 class DatabaseService:
@@ -68,7 +70,7 @@ class DatabaseService:
     def readiness(self) -> tuple[bool, dict[str, bool]]:
         checks = {
             "nats": bool(self.nc is not None and self.nc.is_connected),
-            "database": self.store.state.name == "OPEN",
+            "database": self.store.state is StoreState.OPEN,
             "consumer": bool(self.ingest is not None and self.ingest.bound),
         }
         return all(checks.values()), checks
@@ -84,13 +86,14 @@ class DatabaseService:
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> DatabaseService:
         if self.state is not ServiceState.UNOPENED:
-            raise RuntimeError(f"cannot start a DatabaseService that is {self.state.name.lower()}")
-        self.state = ServiceState.RUNNING
+            raise RuntimeError(f"cannot start a DatabaseService that is {self.state.value}")
+        self.state = ServiceState.OPENING
         try:
             await self._start()
         except BaseException:
             await self.aclose()
             raise
+        self.state = ServiceState.OPEN
         return self
 
     async def _start(self) -> None:
@@ -157,9 +160,9 @@ class DatabaseService:
 
     async def aclose(self) -> None:
         """Stop taking messages, commit what was fetched, close everything. Safe to repeat."""
-        if self.state is ServiceState.CLOSED:
+        if self.state in (ServiceState.CLOSING, ServiceState.CLOSED):
             return
-        self.state = ServiceState.CLOSED
+        self.state = ServiceState.CLOSING
         self._stop.set()
         if self._ingest_task is not None:
             try:
@@ -175,6 +178,7 @@ class DatabaseService:
         await self.store.aclose()
         if self.metrics_server is not None:
             self.metrics_server.stop()
+        self.state = ServiceState.CLOSED
         log.info("dbservice_stopped")
 
     async def __aenter__(self) -> DatabaseService:

@@ -1,9 +1,10 @@
-"""The read side: the contract's queries, as plain dicts and lists ready to encode."""
+"""The read side: the contract's queries, answered with the contract's reply dataclasses."""
 
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Final
 
 from rosey import contract
 
@@ -14,7 +15,8 @@ def _int_or_none(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def channel_stats(conn: sqlite3.Connection, _: contract.ChannelStatsQuery) -> dict[str, Any]:
+def channel_stats(conn: sqlite3.Connection,
+                  _: contract.ChannelStatsQuery) -> contract.ChannelStatsReply:
     row = conn.execute("SELECT max_users, max_users_timestamp, max_connected,"
                        " max_connected_timestamp FROM channel_stats WHERE id = 1").fetchone()
     max_users, max_users_ts, max_conn, max_conn_ts = row or (0, None, 0, None)
@@ -22,41 +24,41 @@ def channel_stats(conn: sqlite3.Connection, _: contract.ChannelStatsQuery) -> di
                        " WHERE total_chat_lines > 0"
                        " ORDER BY total_chat_lines DESC, username LIMIT 10").fetchall()
     total = conn.execute("SELECT count(*) FROM user_stats").fetchone()[0]
-    return {
-        "success": True,
-        "high_water_mark": {"users": int(max_users), "timestamp": _int_or_none(max_users_ts)},
-        "high_water_connected": {"users": int(max_conn), "timestamp": _int_or_none(max_conn_ts)},
-        "top_chatters": [{"username": u, "chat_lines": int(n)} for u, n in top],
-        "total_users_seen": int(total),
-    }
+    return contract.ChannelStatsReply(
+        high_water_mark=contract.HighWaterMark(int(max_users), _int_or_none(max_users_ts)),
+        high_water_connected=contract.HighWaterMark(int(max_conn), _int_or_none(max_conn_ts)),
+        top_chatters=tuple(contract.TopChatter(u, int(n)) for u, n in top),
+        total_users_seen=int(total))
 
 
-def user_stats(conn: sqlite3.Connection, q: contract.UserStatsQuery) -> dict[str, Any]:
+def user_stats(conn: sqlite3.Connection, q: contract.UserStatsQuery) -> contract.UserStatsReply:
     row = conn.execute("SELECT username, first_seen, last_seen, total_chat_lines,"
                        " total_time_connected, current_session_start FROM user_stats"
                        " WHERE username = ?", (q.username,)).fetchone()
     if row is None:
-        return {"success": True, "found": False, "username": q.username}
-    keys = ("username", "first_seen", "last_seen", "total_chat_lines", "total_time_connected",
-            "current_session_start")
-    return {"success": True, "found": True, **dict(zip(keys, row, strict=False))}
+        return contract.UserStatsReply(q.username)
+    name, first, last, lines, connected, session = row
+    return contract.UserStatsReply(name, contract.UserRecord(
+        name, int(first), int(last), int(lines), int(connected), _int_or_none(session)))
 
 
-def outbound_get(conn: sqlite3.Connection, q: contract.OutboundGetQuery) -> list[dict[str, Any]]:
+def outbound_get(conn: sqlite3.Connection,
+                 q: contract.OutboundGetQuery) -> contract.OutboundGetReply:
     rows = conn.execute("SELECT id, timestamp, message, retry_count FROM outbound_messages"
                         " WHERE sent = 0 AND retry_count < ? ORDER BY id LIMIT ?",
                         (q.max_retries, q.limit)).fetchall()
-    return [{"id": i, "timestamp": int(t), "message": m, "retry_count": r} for i, t, m, r in rows]
+    return contract.OutboundGetReply(tuple(
+        contract.OutboundMessage(int(i), int(t), m, int(r)) for i, t, m, r in rows))
 
 
-def recent_chat(conn: sqlite3.Connection, q: contract.RecentChatQuery) -> list[dict[str, Any]]:
+def recent_chat(conn: sqlite3.Connection, q: contract.RecentChatQuery) -> contract.RecentChatReply:
     rows = conn.execute("SELECT timestamp, username, message FROM"
                         " (SELECT id, timestamp, username, message FROM recent_chat"
                         "  ORDER BY id DESC LIMIT ?) ORDER BY id", (q.limit,)).fetchall()
-    return [{"timestamp": int(t), "username": u, "message": m} for t, u, m in rows]
+    return contract.RecentChatReply(tuple(contract.ChatLine(int(t), u, m) for t, u, m in rows))
 
 
-_QUERIES: dict[type, Any] = {
+_QUERIES: Final[dict[type, Callable[[sqlite3.Connection, Any], contract.Reply]]] = {
     contract.ChannelStatsQuery: channel_stats,
     contract.UserStatsQuery: user_stats,
     contract.OutboundGetQuery: outbound_get,
@@ -64,5 +66,8 @@ _QUERIES: dict[type, Any] = {
 }
 
 
-def run_query(conn: sqlite3.Connection, query: contract.Query) -> Any:
-    return _QUERIES[type(query)](conn, query)
+def run_query(conn: sqlite3.Connection,
+              query: contract.QueryOf[contract.ReplyT]) -> contract.ReplyT:
+    """Answer one query with its reply type."""
+    reply: contract.ReplyT = _QUERIES[type(query)](conn, query)  # type: ignore[assignment]
+    return reply

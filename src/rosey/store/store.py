@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import sqlite3
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +29,9 @@ import structlog
 
 from rosey import contract
 from rosey.errors import BadPayload, StoreError
-from rosey.store.events import apply_event
 from rosey.store.queries import run_query
 from rosey.store.schema import configure_connection, migrate
+from rosey.store.writes import apply_event
 
 __all__ = ["Store", "Incoming", "Outcome", "StoreState"]
 
@@ -45,9 +46,9 @@ class Outcome(enum.Enum):
 
 
 class StoreState(enum.Enum):
-    UNOPENED = 1
-    OPEN = 2
-    CLOSED = 3
+    UNOPENED = "unopened"
+    OPEN = "open"
+    CLOSED = "closed"
 
 
 @dataclass(slots=True)
@@ -70,6 +71,12 @@ class Incoming:
     event: contract.Event | None = None
     rejection: BadPayload | None = None
 
+    @property
+    def at(self) -> float:
+        """The event's own timestamp, else the receive time (the contract's rule)."""
+        ts = None if self.event is None else contract.event_time(self.event)
+        return self.received if ts is None else ts
+
 
 class Store:
     """The database file. Use as ``async with Store(path) as store:``.
@@ -91,7 +98,7 @@ class Store:
     # --- lifecycle -------------------------------------------------------------------------
     async def open(self) -> Store:
         if self.state is not StoreState.UNOPENED:
-            raise RuntimeError(f"cannot open a store that is {self.state.name.lower()}")
+            raise RuntimeError(f"cannot open a store that is {self.state.value}")
         await self._on_writer(self._open_writer)
         await self._on_reader(self._open_reader)
         self.state = StoreState.OPEN
@@ -149,22 +156,21 @@ class Store:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def _on_writer(self, fn: Any, *args: Any) -> Any:
+    async def _on_writer(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._writer_pool, fn, *args)
 
-    async def _on_reader(self, fn: Any, *args: Any) -> Any:
+    async def _on_reader(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._reader_pool, fn, *args)
 
     def _require_open(self) -> None:
         if self.state is not StoreState.OPEN:
-            raise StoreError(f"the store is {self.state.name.lower()}")
+            raise StoreError(f"the store is {self.state.value}")
 
     # --- writes ----------------------------------------------------------------------------
     async def apply_batch(self, items: list[Incoming]) -> list[Outcome]:
         """Apply ``items`` in one transaction; raise StoreError (nothing applied) on a DB fault."""
         self._require_open()
-        result: list[Outcome] = await self._on_writer(self._apply_batch, items)
-        return result
+        return await self._on_writer(self._apply_batch, items)
 
     #: errors that mean "this one event cannot be stored", not "the database is failing"
     _EVENT_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, ValueError, OverflowError)
@@ -211,11 +217,11 @@ class Store:
             return Outcome.REJECTED
         assert item.event is not None
         if not isolate:
-            apply_event(conn, item.event, item.received)
+            apply_event(conn, item.event, int(item.at))
             return Outcome.APPLIED
         conn.execute("SAVEPOINT event")
         try:
-            apply_event(conn, item.event, item.received)
+            apply_event(conn, item.event, int(item.at))
         except self._EVENT_ERRORS as exc:
             # this event cannot be stored (the database itself is fine): keep it aside
             conn.execute("ROLLBACK TO event")
@@ -238,8 +244,7 @@ class Store:
         """Every sequence <= ``acked_up_to`` is acknowledged, hence applied: prune and raise
         the floor. Returns the floor."""
         self._require_open()
-        result: int = await self._on_writer(self._advance_floor, acked_up_to)
-        return result
+        return await self._on_writer(self._advance_floor, acked_up_to)
 
     def _advance_floor(self, acked_up_to: int) -> int:
         if acked_up_to <= self._floor:
@@ -281,27 +286,17 @@ class Store:
             assert self._w is not None
             row = self._w.execute("SELECT max(seq) FROM applied_events").fetchone()
             return max(self._floor, int(row[0] or 0))
-        result: int = await self._on_writer(read)
-        return result
+        return await self._on_writer(read)
 
     # --- reads -----------------------------------------------------------------------------
-    async def query(self, q: contract.Query) -> Any:
+    async def query(self, q: contract.QueryOf[contract.ReplyT]) -> contract.ReplyT:
+        """Answer a contract query from the reader connection (StoreError when it fails)."""
         self._require_open()
         return await self._on_reader(self._query, q)
 
-    def _query(self, q: contract.Query) -> Any:
+    def _query(self, q: contract.QueryOf[contract.ReplyT]) -> contract.ReplyT:
         assert self._r is not None
         try:
             return run_query(self._r, q)
         except sqlite3.Error as exc:
             raise StoreError(f"query failed: {exc}") from exc
-
-    async def fetch_all(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Run a read-only statement (for tests and tools)."""
-        self._require_open()
-
-        def run() -> list[tuple[Any, ...]]:
-            assert self._r is not None
-            return list(self._r.execute(sql, params).fetchall())
-        result: list[tuple[Any, ...]] = await self._on_reader(run)
-        return result

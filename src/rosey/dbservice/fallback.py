@@ -1,10 +1,12 @@
-"""The fallback when the server has no JetStream: core subscriptions in a queue group.
+"""The core-NATS fallback, when the server has no JetStream: core subscriptions in a queue group.
 
 At-most-once, like the original design: an event published while no DatabaseService is
 subscribed is gone. The service says so loudly at start and through
-``rosey_jetstream_enabled 0``. Messages are still applied in batches (whatever has arrived,
-up to the batch size, in one transaction), and on stop the subscriptions are drained first,
-so everything received is committed before the file is closed.
+``rosey_jetstream_enabled 0``. Messages take the same ingest path as under JetStream
+(:mod:`rosey.dbservice.ingest`): applied in batches (whatever has arrived, up to the batch
+size, in one transaction), a failing database retried until it commits or the service stops.
+On stop the subscriptions are removed first, then everything received is committed; if the
+database fails at that point, what is left is logged as lost (there is no redelivery).
 """
 
 from __future__ import annotations
@@ -19,9 +21,7 @@ from nats.aio.subscription import Subscription
 
 from rosey import contract
 from rosey.config import DbSettings
-from rosey.dbservice.handlers import incoming_from
-from rosey.dbservice.ingest import BatchApplier, event_time
-from rosey.errors import StoreError
+from rosey.dbservice.ingest import BatchApplier, incoming_from
 from rosey.metrics import DbMetrics
 from rosey.store.store import Store
 
@@ -31,11 +31,18 @@ log = structlog.get_logger()
 
 
 class CoreSubscriber:
+    """Runs until ``stop`` is set, then commits what it has received.
+
+    Parameters:
+        nc: a connected client.
+        store: the open store.
+        metrics: the service's metrics.
+        settings: the batch size.
+    """
+
     def __init__(self, *, nc: Client, store: Store, metrics: DbMetrics,
                  settings: DbSettings) -> None:
         self.nc = nc
-        self.store = store
-        self.metrics = metrics
         self.settings = settings
         self.applier = BatchApplier(store=store, metrics=metrics)
         self.bound = False
@@ -60,7 +67,7 @@ class CoreSubscriber:
                     getter.cancel()
                     await asyncio.gather(getter, return_exceptions=True)
                     break
-                await self._apply_available(getter.result())
+                await self._commit_available(getter.result(), stop)
             # stop: take no more, then commit everything already received
             for sub in self._subs:
                 try:
@@ -68,7 +75,7 @@ class CoreSubscriber:
                 except Exception as exc:
                     log.debug("unsubscribe_failed", error=str(exc))
             while not self._queue.empty():
-                await self._apply_available(self._queue.get_nowait())
+                await self._commit_available(self._queue.get_nowait(), stop)
         finally:
             self.bound = False
             stopper.cancel()
@@ -76,19 +83,16 @@ class CoreSubscriber:
             log.info("core_subscriber_stopped", applied=self.applier.applied,
                      rejected=self.applier.rejected)
 
-    async def _apply_available(self, first: tuple[Msg, float]) -> None:
+    async def _commit_available(self, first: tuple[Msg, float], stop: asyncio.Event) -> None:
         batch = [first]
         while len(batch) < self.settings.batch_size and not self._queue.empty():
             batch.append(self._queue.get_nowait())
         items = [incoming_from(m.subject, m.data, seq=None, received=t) for m, t in batch]
-        delay = 0.1
-        while True:
-            try:
-                await self.applier.apply(items, event_times=[event_time(i) for i in items])
-                return
-            except StoreError as exc:
-                # core delivery cannot be redelivered: keep trying rather than drop
-                self.metrics.apply_errors.inc()
-                log.error("batch_rollback", error=str(exc), size=len(items), retry_in=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        if await self.applier.commit(items, stop):
+            return
+        # stopping with a failing database: core delivery has no redelivery, so this is lost
+        lost = len(items) + self._queue.qsize()
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        log.error("events_lost_on_stop", count=lost,
+                  reason="the database failed while stopping; core NATS cannot redeliver")

@@ -1,19 +1,12 @@
-"""The one place a NATS message becomes a typed event or a query reply.
+"""Answers the contract's query subjects from the store's reader connection.
 
-:func:`incoming_from` decodes an event body into a :class:`~rosey.store.store.Incoming`
-(decoded, or refused with a reason); the store applies or dead-letters it. A refusal is logged
-once, as a warning naming the subject and reason, and counted; the body goes to the
-dead-letter row, never to the log.
-
-:class:`QueryResponder` answers the contract's query subjects: every request gets exactly one
-reply, also on bad input (``{"success": false, "error": ...}``, or ``[]`` for the two list
-queries) and when the database fails.
+Every request gets exactly one reply, also on bad input (``{"success": false, "error": ...}``,
+or ``[]`` for the two list queries) and when the database fails.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import structlog
 from nats.aio.msg import Msg
@@ -21,29 +14,11 @@ from nats.aio.msg import Msg
 from rosey import contract
 from rosey.errors import BadPayload, StoreError
 from rosey.metrics import DbMetrics
-from rosey.store.store import Incoming, Store
+from rosey.store.store import Store
 
-__all__ = ["incoming_from", "log_rejection", "QueryResponder"]
+__all__ = ["QueryResponder"]
 
 log = structlog.get_logger()
-
-
-def incoming_from(subject: str, data: bytes, *, seq: int | None, received: float) -> Incoming:
-    """Decode one event body; a body that breaks the contract becomes a refused Incoming."""
-    try:
-        event = contract.decode_event(subject, data)
-    except BadPayload as exc:
-        return Incoming(subject, data, received, seq, None, exc)
-    return Incoming(subject, data, received, seq, event, None)
-
-
-def log_rejection(item: Incoming, metrics: DbMetrics) -> None:
-    assert item.rejection is not None
-    subject = item.subject if item.subject in contract.EVENT_SUBJECTS else "unknown"
-    metrics.events_rejected.labels(subject, item.rejection.reason).inc()
-    log.warning("event_rejected", subject=item.subject, seq=item.seq,
-                reason=item.rejection.reason, detail=item.rejection.detail,
-                size=len(item.raw))
 
 
 class QueryResponder:
@@ -60,8 +35,7 @@ class QueryResponder:
         outcome, reply = "ok", b""
         try:
             query = contract.decode_query(subject, msg.data)
-            result: Any = await self.store.query(query)
-            reply = contract.encode(result)
+            reply = contract.encode(await self.store.query(query))
         except BadPayload as exc:
             outcome, reply = "bad_request", contract.error_reply(subject, exc.detail)
             log.warning("query_rejected", subject=subject, reason=exc.reason, detail=exc.detail)
