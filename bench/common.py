@@ -25,10 +25,12 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from rosey import contract
+from rosey.natsd import NatsServer
+from rosey.process import stop_process
 
 __all__ = [
     "ROOT", "Row", "events", "event_bodies", "percentile", "histogram_quantile", "histogram_fraction_le",
-    "rss_kib", "scrape", "start_worker", "stop_worker", "preload", "ack_floor",
+    "rss_kib", "scrape", "start_worker", "stop_worker", "nats_server", "preload", "ack_floor",
     "wait_http_ok", "linear_slope", "fmt_rate", "fmt_us", "fmt_ms", "fmt_mib",
 ]
 
@@ -172,22 +174,23 @@ def start_worker(role: str, *args: str, log_path: Path,
 
 def start_module(module_args: list[str], *, log_path: Path,
                  env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """``python <module_args>`` (e.g. ``-m rosey.db ...``) from the repository root."""
+    """``python <args>`` (``-m module ...`` or a script path) from the repository root."""
     out = open(log_path, "ab")
     return subprocess.Popen([sys.executable, *module_args], cwd=ROOT,
                             env={**os.environ, **(env or {})}, stdout=out,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
-def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
-    """SIGTERM, wait, then kill."""
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        return proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.wait()
+async def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
+    """SIGTERM, a bounded wait, then SIGKILL (:func:`rosey.process.stop_process`)."""
+    return (await stop_process(proc, timeout=timeout)).code
+
+
+def nats_server(workdir: Path, name: str, *, jetstream: bool = True) -> NatsServer:
+    """A nats-server for one part (Rosey's own launcher): a free port, its JetStream store and
+    its log under ``workdir``. Use as ``async with nats_server(...) as server:``."""
+    return NatsServer(jetstream=jetstream, store_dir=workdir / f"jetstream-{name}",
+                      log_path=workdir / f"nats-{name}.log")
 
 
 def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -219,7 +222,7 @@ async def wait_http_ok(port: int, path: str, timeout: float,
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited with {proc.returncode} before it was ready")
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before it was ready")
         try:
             ok = await asyncio.to_thread(_get_status, port, path)
             if ok == 200:

@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
-from bench.common import connect, event_bodies, percentile
+from bench.common import connect, event_bodies, nats_server, percentile
 from rosey.bot.publisher import Publisher
 from rosey.config import StreamSettings
 from rosey.metrics import BotMetrics
 from rosey.stream import ensure_stream
-from tests.support.natsd import NatsServer
 
 __all__ = ["PublishResult", "run_publish"]
 
@@ -40,11 +40,11 @@ class PublishResult:
     cold_p99: float
 
 
-async def run_publish(*, calls: int, rate: float, burst: int = 20) -> PublishResult:
+async def run_publish(*, calls: int, rate: float, workdir: Path, burst: int = 20) -> PublishResult:
     bodies = list(event_bodies(calls, seed=3))
     times = [0] * calls
     cold: list[int] = []  # the first call after each yield to the loop
-    with NatsServer() as server:
+    async with nats_server(workdir, "publish") as server:
         nc = await connect(server.url, "bench-publish")
         js = nc.jetstream(timeout=5.0)
         await ensure_stream(js, StreamSettings(), update=True)

@@ -25,6 +25,7 @@ from bench.common import (
     histogram_fraction_le,
     histogram_quantile,
     linear_slope,
+    nats_server,
     rss_kib,
     sample_sum,
     scrape,
@@ -32,7 +33,6 @@ from bench.common import (
     stop_worker,
     wait_http_ok,
 )
-from tests.support.natsd import NatsServer
 from tests.support.procs import free_port
 
 __all__ = ["SteadyResult", "Rss", "run_steady"]
@@ -93,23 +93,21 @@ class SteadyResult:
 
 
 async def run_steady(*, rate: float, seconds: float, batch: int, workdir: Path,
-                     sample_every: float = 1.0, warmup: float = 5.0,
-                     consumer: str = "real") -> SteadyResult:
+                     sample_every: float = 1.0, warmup: float = 5.0) -> SteadyResult:
     port = free_port()
-    out = workdir / f"bot-{consumer}.json"
+    out = workdir / "bot.json"
     out.unlink(missing_ok=True)
     db_rss, bot_rss = Rss(warmup=warmup), Rss(warmup=warmup)
-    with NatsServer() as server:
+    async with nats_server(workdir, "steady") as server:
         db = start_worker("db", "--nats-url", server.url, "--db-path",
-                          str(workdir / f"steady-{consumer}.db"),
-                          "--metrics-port", str(port), "--batch", str(batch), "--fine-e2e",
-                          "--consumer", consumer, log_path=workdir / f"steady-db-{consumer}.log")
+                          str(workdir / "steady.db"), "--metrics-port", str(port),
+                          "--batch", str(batch), "--fine-e2e", log_path=workdir / "steady-db.log")
         bot = None
         try:
             await wait_http_ok(port, "/readyz", 30.0, db)
             bot = start_worker("bot", "--nats-url", server.url, "--rate", str(rate),
                                "--seconds", str(seconds), "--out", str(out),
-                               log_path=workdir / f"steady-bot-{consumer}.log")
+                               log_path=workdir / "steady-bot.log")
             started = time.monotonic()
             while bot.poll() is None:
                 now = time.monotonic() - started
@@ -131,8 +129,8 @@ async def run_steady(*, rate: float, seconds: float, batch: int, workdir: Path,
                 await asyncio.sleep(0.1)
         finally:
             if bot is not None:
-                stop_worker(bot)
-            stop_worker(db)
+                await stop_worker(bot)
+            await stop_worker(db)
     e2e = buckets_of(samples, "rosey_event_e2e_seconds")
     commit = buckets_of(samples, "rosey_db_commit_seconds")
     return SteadyResult(

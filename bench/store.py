@@ -1,13 +1,17 @@
 """Where the commit time goes: ``Store.apply_batch`` alone, no NATS, per event.
 
 The real :class:`~rosey.store.store.Store` applies ``n`` events of the bench mix in batches,
-timed around each ``apply_batch`` call. Bench-only subclasses change one thing each, to show
-what a change to the store would buy (they are sketches, not proposals to copy blindly):
+timed around each ``apply_batch`` call, two ways:
 
-- ``no_savepoint``: apply events without the per-event ``SAVEPOINT``/``RELEASE`` (a production
-  version would fall back to the savepoint path for a batch only when an event fails);
-- ``sync_normal``: ``PRAGMA synchronous = NORMAL`` (gives up durability of the last commits on
-  power loss; the store chose FULL on purpose, so this is for scale only).
+- ``clean``: every event stores; the store's normal path (one transaction, no per-event
+  savepoints).
+- ``one_refused``: one chat line per batch is refused by the database (a trigger on
+  ``recent_chat`` stands in for any constraint failure, as in ``tests/store``), so every batch
+  takes the store's fallback: roll back, replay with a savepoint around each event, and
+  dead-letter that event alone. This is what a batch with a poisoned event costs.
+
+Decoding (the service's own decode into ``Incoming``) is timed separately: it runs on the
+event loop, serially with fetch and ack.
 """
 
 from __future__ import annotations
@@ -19,35 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import events
-from rosey.dbservice.handlers import incoming_from
-from rosey.store.events import apply_event
+from rosey import contract
+from rosey.dbservice.ingest import incoming_from
 from rosey.store.store import Incoming, Outcome, Store
 
 __all__ = ["StoreResult", "run_store"]
 
-
-class _NoSavepoint(Store):
-    def _apply_one(self, conn: sqlite3.Connection, item: Incoming) -> Outcome:
-        if item.seq is not None:
-            if item.seq <= self._floor:
-                return Outcome.DUPLICATE
-            cur = conn.execute("INSERT OR IGNORE INTO applied_events (seq) VALUES (?)", (item.seq,))
-            if cur.rowcount == 0:
-                return Outcome.DUPLICATE
-        assert item.event is not None
-        apply_event(conn, item.event, item.received)
-        return Outcome.APPLIED
-
-
-class _SyncNormal(Store):
-    def _open_writer(self) -> None:
-        super()._open_writer()
-        assert self._w is not None
-        self._w.execute("PRAGMA synchronous = NORMAL")
-
-
-STORES: dict[str, type[Store]] = {"real": Store, "no_savepoint": _NoSavepoint,
-                                  "sync_normal": _SyncNormal}
+POISON = "bench: refused by the database"
 
 
 @dataclass
@@ -56,26 +38,64 @@ class StoreResult:
     decode_us: float
 
 
+def _poison_one_per_batch(items: list[Incoming], batch: int) -> list[Incoming]:
+    """The same events, with the first chat line of every batch replaced by one the trigger
+    refuses (same subject, same sequence: the batch shape does not change)."""
+    out = list(items)
+    for start in range(0, len(out), batch):
+        for k in range(start, min(start + batch, len(out))):
+            item = out[k]
+            if item.subject == contract.MESSAGE_LOG:
+                body = {"username": "poisoner", "message": POISON}
+                out[k] = incoming_from(item.subject, contract.encode(body), seq=item.seq,
+                                       received=item.received)
+                break
+    return out
+
+
+async def _prepare(path: Path, *, poisoned: bool) -> None:
+    path.unlink(missing_ok=True)
+    async with Store(path):  # creates the schema
+        pass
+    if poisoned:
+        with sqlite3.connect(path) as conn:
+            conn.execute("CREATE TRIGGER bench_poison BEFORE INSERT ON recent_chat"
+                         f" WHEN NEW.message = '{POISON}' BEGIN SELECT RAISE(ABORT, 'poisoned'); END")
+        conn.close()
+
+
+async def _apply_all(path: Path, items: list[Incoming], batch: int) -> tuple[float, int]:
+    """Seconds inside ``apply_batch`` for all ``items``, and how many were refused."""
+    spent, refused = 0.0, 0
+    async with Store(path) as store:
+        for k in range(0, len(items), batch):
+            t = time.perf_counter()
+            outcomes = await store.apply_batch(items[k:k + batch])
+            spent += time.perf_counter() - t
+            refused += sum(o is Outcome.REJECTED for o in outcomes)
+    return spent, refused
+
+
 async def run_store(*, n: int, batch: int, workdir: Path, repeat: int = 3) -> StoreResult:
-    """Best (lowest) of ``repeat`` alternating rounds per store: noise only ever adds."""
+    """Best (lowest) of ``repeat`` alternating rounds per case: noise only ever adds."""
     raw = list(events(n, seed=5))
     decode = float("inf")
+    items: list[Incoming] = []
     for _ in range(repeat):
         started = time.perf_counter()
         items = [incoming_from(s, d, seq=i + 1, received=time.time())
                  for i, (s, d) in enumerate(raw)]
         decode = min(decode, (time.perf_counter() - started) / n)
+    cases = {"clean": items, "one_refused": _poison_one_per_batch(items, batch)}
     out: dict[str, float] = {}
     for _ in range(repeat):
-        for name, cls in STORES.items():
+        for name, case in cases.items():
             path = workdir / f"store-{name}.db"
-            path.unlink(missing_ok=True)
-            async with cls(path) as store:
-                spent = 0.0
-                for k in range(0, n, batch):
-                    t = time.perf_counter()
-                    await store.apply_batch(items[k:k + batch])
-                    spent += time.perf_counter() - t
+            await _prepare(path, poisoned=name == "one_refused")
+            spent, refused = await _apply_all(path, case, batch)
+            expected = sum(a is not b for a, b in zip(items, case, strict=True))
+            if refused != expected:  # the case did not measure what it claims
+                raise RuntimeError(f"store bench {name}: {refused} refused, expected {expected}")
             out[name] = min(out.get(name, float("inf")), spent / n * 1e6)
             await asyncio.sleep(0)
     return StoreResult(us_per_event=out, decode_us=decode * 1e6)

@@ -20,6 +20,8 @@ import dataclasses
 import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +36,7 @@ from bench.common import (
     buckets_of,
     connect,
     events,
+    nats_server,
     preload,
     sample_sum,
     scrape,
@@ -45,7 +48,6 @@ from rosey import contract
 from rosey.config import StreamSettings
 from rosey.dbservice.consumer import consumer_config
 from rosey.stream import ensure_stream
-from tests.support.natsd import NatsServer
 from tests.support.procs import free_port
 
 __all__ = ["ThroughputResult", "run_throughput"]
@@ -68,7 +70,6 @@ class ThroughputResult:
     preload_rate: float = 0.0
     ceiling: list[float] = field(default_factory=list)
     ingest: list[IngestRun] = field(default_factory=list)
-    variants: dict[str, list[IngestRun]] = field(default_factory=dict)
 
     @property
     def ceiling_median(self) -> float:
@@ -87,13 +88,12 @@ class ThroughputResult:
 
 async def run_throughput(*, events_n: int, naive_n: int, batch: int, repeat: int,
                          workdir: Path, profile: Path | None = None,
-                         variants: tuple[str, ...] = (),
                          say: Callable[[str], None] = print) -> ThroughputResult:
     result = ThroughputResult()
     if naive_n:
         result.naive_rate = await _naive(naive_n, workdir)
         say(f"  naive reference: {result.naive_rate:,.0f} ev/s ({naive_n} events)")
-    with NatsServer() as server:
+    async with nats_server(workdir, "throughput") as server:
         nc = await connect(server.url, "bench-throughput")
         js = nc.jetstream(timeout=10.0)
         await ensure_stream(js, StreamSettings(), update=True)
@@ -109,13 +109,6 @@ async def run_throughput(*, events_n: int, naive_n: int, batch: int, repeat: int
             say(f"  [{i + 1}/{repeat}] service  {run.rate:>9,.0f} ev/s ({run.window:.2f} s;"
                 f" {run.commit_seconds / run.window:.0%} of it inside apply_batch,"
                 f" {run.processed / max(run.batches, 1):.0f} ev/batch)")
-            for name in variants:
-                run = await _ingest(js, server.url, events_n, batch,
-                                    workdir / f"ingest-{name}-{i}.db", workdir, profile=None,
-                                    variant=name)
-                result.variants.setdefault(name, []).append(run)
-                say(f"  [{i + 1}/{repeat}] variant {name:<9} {run.rate:>9,.0f} ev/s"
-                    f" ({run.window:.2f} s)")
         await nc.close()
     return result
 
@@ -123,7 +116,7 @@ async def run_throughput(*, events_n: int, naive_n: int, batch: int, repeat: int
 async def _naive(n: int, workdir: Path) -> float:
     ready, out = workdir / "naive.ready", workdir / "naive.json"
     ready.unlink(missing_ok=True)
-    with NatsServer(jetstream=False) as server:
+    async with nats_server(workdir, "naive", jetstream=False) as server:
         proc = start_worker("naive", "--nats-url", server.url, "--db-path",
                             str(workdir / "naive.db"), "--count", str(n), "--ready", str(ready),
                             "--out", str(out), log_path=workdir / "naive.log")
@@ -141,7 +134,7 @@ async def _naive(n: int, workdir: Path) -> float:
             await nc.close()
             await asyncio.wait_for(asyncio.to_thread(proc.wait), timeout=max(60.0, n / 50))
         finally:
-            stop_worker(proc)
+            await stop_worker(proc)
     data = json.loads(out.read_text())
     return float(data["count"]) / float(data["seconds"])
 
@@ -157,7 +150,7 @@ async def _fresh_consumer(js: JetStreamContext, durable: str, *, create: bool) -
         await js.add_consumer(contract.STREAM_NAME, config)
 
 
-async def _track_floor(js: JetStreamContext, durable: str, n: int, proc: object,
+async def _track_floor(js: JetStreamContext, durable: str, n: int, proc: subprocess.Popen[bytes],
                        timeout: float) -> tuple[float, float]:
     """Poll the ack floor until ``n``; return (events/s, seconds) over the active window."""
     deadline = time.monotonic() + timeout
@@ -176,7 +169,7 @@ async def _track_floor(js: JetStreamContext, durable: str, n: int, proc: object,
             assert t0 is not None and floor0 is not None
             window = now - t0
             return (n - floor0) / window if window > 0 else float("inf"), window
-        if proc.poll() is not None and floor < n:  # type: ignore[attr-defined]
+        if proc.poll() is not None and floor < n:
             raise RuntimeError(f"{durable} process exited at floor {floor}")
         await asyncio.sleep(0.01)
 
@@ -190,18 +183,16 @@ async def _ceiling(js: JetStreamContext, url: str, n: int, batch: int,
     try:
         return await _track_floor(js, CEILING_DURABLE, n, proc, timeout=max(120.0, n / 200))
     finally:
-        stop_worker(proc)
+        await stop_worker(proc)
 
 
 async def _ingest(js: JetStreamContext, url: str, n: int, batch: int, db_path: Path,
-                  workdir: Path, *, profile: Path | None, variant: str = "") -> IngestRun:
+                  workdir: Path, *, profile: Path | None) -> IngestRun:
     await _fresh_consumer(js, contract.CONSUMER_NAME, create=False)
     port = free_port()
-    cli = ["-m", "rosey.db", "--nats-url", url, "--db-path", str(db_path),
-           "--metrics-port", str(port)]
-    if variant:  # a bench sketch of a suggested change (bench/variants.py)
-        cli = ["-m", "bench.workers", "db", "--nats-url", url, "--db-path", str(db_path),
-               "--metrics-port", str(port), "--batch", str(batch), "--consumer", variant]
+    # the installed rosey-db, as a user runs it (a script path, so cProfile can run it too)
+    cli = [str(Path(sys.executable).with_name("rosey-db")), "--nats-url", url,
+           "--db-path", str(db_path), "--metrics-port", str(port)]
     if profile is not None:
         cli = ["-m", "cProfile", "-o", str(profile), *cli]
     proc = start_module(cli, log_path=workdir / "ingest.log",
@@ -213,7 +204,7 @@ async def _ingest(js: JetStreamContext, url: str, n: int, batch: int, db_path: P
                                           timeout=max(120.0, n / 100))
         samples = await asyncio.to_thread(scrape, port)
     finally:
-        stop_worker(proc)
+        await stop_worker(proc)
     commit = buckets_of(samples, "rosey_db_commit_seconds")
     return IngestRun(rate=rate, window=window,
                      commit_seconds=sample_sum(samples, "rosey_db_commit_seconds_sum"),

@@ -7,8 +7,7 @@ Each measured party runs in its own process, as in production, so the process th
   decoded, applied and committed in its own SQLite transaction on the event loop.
 - ``ceiling``: JetStream pull fetch + ack with no storage at all, the bare ceiling.
 - ``db``: the real DatabaseService (as ``rosey-db`` runs it); with ``--fine-e2e``
-  ``rosey_event_e2e_seconds`` gets 0.5 ms buckets, so its quantiles are read to 0.5 ms, and
-  with ``--consumer`` one of the sketches in :mod:`bench.variants` replaces the pull loop.
+  ``rosey_event_e2e_seconds`` gets 0.5 ms buckets, so its quantiles are read to 0.5 ms.
 - ``bot``: the bot's real :class:`~rosey.bot.publisher.Publisher`, fed at a steady rate with
   the publish time stamped into each payload (``timestamp``).
 """
@@ -21,6 +20,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from nats.aio.msg import Msg
 from prometheus_client import CollectorRegistry, Histogram
 
 from bench.common import connect, event_bodies, write_json
@@ -35,8 +35,9 @@ FINE_E2E_BUCKETS = tuple(round(0.0005 * i, 4) for i in range(1, 201)) + (
 
 # --- naive: the reference floor ------------------------------------------------------------
 async def naive(args: argparse.Namespace) -> None:
-    from rosey.store.events import apply_event
+    from rosey.dbservice.ingest import incoming_from
     from rosey.store.schema import configure_connection, migrate
+    from rosey.store.writes import apply_event
 
     conn = sqlite3.connect(args.db_path, isolation_level=None)
     configure_connection(conn, writer=True)
@@ -45,12 +46,13 @@ async def naive(args: argparse.Namespace) -> None:
     done = asyncio.Event()
     state = {"count": 0, "first": 0.0, "last": 0.0}
 
-    async def on_msg(msg: object) -> None:
+    async def on_msg(msg: Msg) -> None:
         if state["count"] == 0:
             state["first"] = time.monotonic()
-        event = contract.decode_event(msg.subject, msg.data)  # type: ignore[attr-defined]
+        item = incoming_from(msg.subject, msg.data, seq=None, received=time.time())
+        assert item.event is not None, item.rejection  # the bench mix is valid
         conn.execute("BEGIN IMMEDIATE")
-        apply_event(conn, event, time.time())
+        apply_event(conn, item.event, int(item.at))
         conn.execute("COMMIT")
         state["count"] += 1
         if state["count"] >= args.count:
@@ -102,14 +104,9 @@ class FineDbMetrics(DbMetrics):
 
 
 def db(args: argparse.Namespace) -> None:
-    import rosey.dbservice.service as service_module
-    from bench.variants import VARIANTS
     from rosey.cli import run_until_signalled
     from rosey.dbservice.service import DatabaseService
     from rosey.log import configure_logging
-
-    # the service builds its consumer by this module-level name: swap in a bench variant
-    service_module.JetStreamConsumer = VARIANTS[args.consumer]  # type: ignore[misc]
 
     configure_logging("rosey-db", level="warning", json=True)
     settings = DbSettings(nats_url=args.nats_url, db_path=Path(args.db_path),
@@ -193,7 +190,6 @@ def main() -> None:
     d.add_argument("--metrics-port", type=int, required=True)
     d.add_argument("--batch", type=int, default=DbSettings().batch_size)
     d.add_argument("--fine-e2e", action="store_true")
-    d.add_argument("--consumer", default="real")
     b = sub.add_parser("bot")
     b.add_argument("--nats-url", required=True)
     b.add_argument("--rate", type=float, required=True)
