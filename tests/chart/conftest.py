@@ -1,14 +1,23 @@
-"""Render helm/rosey offline with helm-python-sdk (Helm 4's Go SDK); no cluster, no helm binary."""
+"""Render helm/rosey offline with helm-python-sdk (Helm 4's Go SDK); no cluster, no helm binary.
+
+``render(*values, cluster=...)`` renders as ``helm install`` would against that cluster: Helm
+fills ``.Capabilities`` from the API server's discovery, which lists each group/version and each
+group/version/kind it serves (``policy/v1/PodDisruptionBudget``). Without a cluster it renders as
+``helm template`` does: Helm's own Kubernetes version and group/versions only, no kinds.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import helm_python as helm
 import pytest
 import yaml
+from helm_python import _native
 
 CHART_DIR = Path(__file__).resolve().parents[2] / "helm" / "rosey"
 PRODUCTION_VALUES = CHART_DIR / "values-production.yaml"
@@ -18,6 +27,35 @@ NAMESPACE = "rosey-test"
 #: a channel, so the bot is deployed (without one the chart leaves it out on purpose)
 WITH_CHANNEL: dict[str, Any] = {"cytube": {"channel": "testchannel", "user": "RoseyBot",
                                            "password": "hunter2", "channelPassword": "open"}}
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """What a cluster's discovery tells Helm: its version and the APIs it serves."""
+
+    kube_version: str
+    api_versions: tuple[str, ...]
+
+    def serving(self, *apis: str) -> Cluster:
+        return Cluster(self.kube_version, self.api_versions + apis)
+
+
+def _served(*group_versions: str, kinds: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    return group_versions + tuple(f"{gv}/{kind}" for gv, ks in kinds.items() for kind in ks)
+
+
+_CORE = {"v1": ("ConfigMap", "Secret", "Service", "Pod", "PersistentVolumeClaim"),
+         "apps/v1": ("StatefulSet", "Deployment"),
+         "networking.k8s.io/v1": ("NetworkPolicy",)}
+#: the cluster scripts/local-k8s builds from Debian's source: PodDisruptionBudget is v1beta1 only
+KUBE_1_20 = Cluster("v1.20.2", _served("v1", "apps/v1", "networking.k8s.io/v1", "policy/v1beta1",
+                                       kinds={**_CORE, "policy/v1beta1": ("PodDisruptionBudget",)}))
+#: a current cluster: policy/v1beta1 is gone (removed in 1.25)
+KUBE_1_30 = Cluster("v1.30.0", _served("v1", "apps/v1", "networking.k8s.io/v1", "policy/v1",
+                                       kinds={**_CORE, "policy/v1": ("PodDisruptionBudget",)}))
+#: the Prometheus Operator's CRDs, as a cluster with them installed serves them
+MONITORING_API = _served("monitoring.coreos.com/v1",
+                         kinds={"monitoring.coreos.com/v1": ("ServiceMonitor", "PrometheusRule")})
 
 
 def deep_merge(*dicts: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +117,15 @@ def chart() -> Iterator[helm.Chart]:
 
 @pytest.fixture(scope="session")
 def render(chart: helm.Chart) -> Callable[..., Rendered]:
-    def _render(*values: dict[str, Any]) -> Rendered:
-        return Rendered(chart.render(deep_merge({}, *values), name=RELEASE, namespace=NAMESPACE,
-                                     is_install=True))
+    def _render(*values: dict[str, Any], cluster: Cluster | None = None) -> Rendered:
+        merged = deep_merge({}, *values)
+        if cluster is None:
+            return Rendered(chart.render(merged, name=RELEASE, namespace=NAMESPACE,
+                                         is_install=True))
+        # Chart.render has no keywords for these yet; its native call takes them as options
+        opts = {"name": RELEASE, "namespace": NAMESPACE, "is_install": True,
+                "kube_version": cluster.kube_version, "api_versions": list(cluster.api_versions)}
+        text = _native.call_string("helm_render", chart._raw(), json.dumps(merged),
+                                   json.dumps(opts))
+        return Rendered(json.loads(text))
     return _render

@@ -147,6 +147,11 @@ def test_jetstream_store_lives_on_the_nats_pvc(render) -> None:
 
 
 # --- probes ------------------------------------------------------------------------------------
+#: the DatabaseService is Ready when it ingests (NATS is in the release); the bot, which nobody
+#: sends traffic to, when it serves: helm install --wait must not hang on an unreachable CyTube
+READINESS_PATH = {DB: "/readyz", BOT: "/healthz"}
+
+
 @pytest.mark.parametrize("workload,default_port", [(DB, DEFAULT_DB_METRICS_PORT),
                                                    (BOT, DEFAULT_BOT_METRICS_PORT)])
 def test_probes_target_the_metrics_server_the_process_starts(render, workload, default_port) -> None:
@@ -161,7 +166,7 @@ def test_probes_target_the_metrics_server_the_process_starts(render, workload, d
         assert port_number(container, get["port"]) == served
         paths[probe] = get["path"]
     assert paths == {"startupProbe": "/healthz", "livenessProbe": "/healthz",
-                     "readinessProbe": "/readyz"}
+                     "readinessProbe": READINESS_PATH[workload]}
     # and the metrics server really answers those paths (ready and not ready)
     for ready, readyz_status in ((True, 200), (False, 503)):
         server = MetricsServer(registry=BotMetrics().registry,
@@ -183,6 +188,8 @@ def test_metrics_services_expose_the_served_ports(render) -> None:
     rendered = render(WITH_CHANNEL)
     for kind, name, container_name in (DB, BOT):
         service = rendered.get("Service", name)
+        # a NotReady pod stays scraped: its rosey_ready 0 is what the NotReady alerts read
+        assert service["spec"]["publishNotReadyAddresses"] is True
         (port,) = service["spec"]["ports"]
         container = rendered.workload_container(kind, name, container_name)
         assert port_number(container, port["targetPort"]) == port["port"]
@@ -337,7 +344,11 @@ async def _run_test_pod_script(pod: dict[str, Any], url: str) -> subprocess.Comp
 
 async def test_helm_test_pod_passes_when_the_dbservice_answers(render, nats_server, nc) -> None:
     pod = _test_pod(render({}))
-    assert pod["spec"]["containers"][0]["env"][0]["value"] == "nats://rosey-nats:4222"
+    env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    assert env["ROSEY_NATS_URL"] == "nats://rosey-nats:4222"
+    assert env["QUERY_SUBJECT"] == contract.QUERY_CHANNEL_STATS
+    script = pod["spec"]["containers"][0]["command"][2]
+    assert contract.QUERY_CHANNEL_STATS not in script  # typed once, in the chart's helper
 
     async def answer(msg):
         await msg.respond(contract.encode({

@@ -35,6 +35,8 @@ Templates under templates/ decide whether an object exists; the YAML lives in fi
 {{- define "rosey.bot.secretName" -}}
 {{- if .Values.bot.existingSecret }}{{ .Values.bot.existingSecret }}{{ else }}{{ include "rosey.fullname" . | trunc 56 | trimSuffix "-" }}-cytube{{ end }}
 {{- end }}
+{{/* what the helm test pod asks: rosey.contract.QUERY_CHANNEL_STATS (tests/chart checks they agree) */}}
+{{- define "rosey.test.subject" -}}rosey.db.query.channel_stats{{- end }}
 {{- define "rosey.testName" -}}{{ include "rosey.fullname" . | trunc 49 | trimSuffix "-" }}-request-reply{{- end }}
 
 {{/* the URL the bot and the DatabaseService use: the client Service (any server of the cluster) */}}
@@ -119,15 +121,147 @@ ROSEY_LOG_LEVEL: {{ $s.logLevel | quote }}
 ROSEY_LOG_FORMAT: {{ $s.logFormat | quote }}
 {{- end }}
 
+{{/* --- API versions and optional APIs, from .Capabilities ---------------------------------- */}}
 {{/*
---- render a partial from files/: tpl it with the root context, parse it, deep-merge `merge` over it.
-Call with (dict "ctx" $ "file" "files/nats/stateful-set.yaml" "merge" .Values.nats.merge).
+PodDisruptionBudget: policy/v1 where the cluster serves it (1.21+), policy/v1beta1 before.
+A cluster lists its kinds (policy/v1/PodDisruptionBudget); an offline render (helm template,
+helm lint) only lists group/versions, so the Kubernetes version decides there.
+*/}}
+{{- define "rosey.pdb.apiVersion" -}}
+{{- $api := .Capabilities.APIVersions -}}
+{{- if $api.Has "policy/v1/PodDisruptionBudget" -}}
+policy/v1
+{{- else if $api.Has "policy/v1beta1/PodDisruptionBudget" -}}
+policy/v1beta1
+{{- else if semverCompare ">=1.21-0" .Capabilities.KubeVersion.Version -}}
+policy/v1
+{{- else -}}
+policy/v1beta1
+{{- end -}}
+{{- end }}
+
+{{/* "true" when the Prometheus Operator's API (ServiceMonitor, PrometheusRule) is served */}}
+{{- define "rosey.monitoring.available" -}}
+{{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}true{{ end }}
+{{- end }}
+
+{{/* --- volume permissions: call with (dict "ctx" $ "values" .Values.nats) ------------------- */}}
+{{/* "true" when the opt-in init container runs for this component (only on its own PVC) */}}
+{{- define "rosey.volumePermissions.enabled" -}}
+{{- if and .ctx.Values.volumePermissions.enabled .values.persistence.enabled }}true{{ end }}
+{{- end }}
+
+{{/*
+The init container that hands /data to the uid/gid the component runs as, for volumes that
+ignore fsGroup (hostPath, local PVs, some NFS). It runs the component's own image as root with
+CAP_CHOWN only, and changes nothing when /data already belongs to that uid/gid.
+*/}}
+{{- define "rosey.volumePermissions.container" -}}
+{{- $pod := .values.podSecurityContext -}}
+{{- $uid := required "volumePermissions needs the component's podSecurityContext.runAsUser" $pod.runAsUser | int64 -}}
+{{- $gid := default $pod.fsGroup $pod.runAsGroup | default $uid | int64 -}}
+name: volume-permissions
+{{ include "rosey.image" (dict "ctx" .ctx "image" .values.image) }}
+command:
+- sh
+- -c
+- >-
+  owner="$(stat -c %u:%g /data)";
+  if [ "$owner" = "{{ $uid }}:{{ $gid }}" ]; then echo "/data already belongs to $owner";
+  else echo "/data belongs to $owner: chown -R {{ $uid }}:{{ $gid }}"; chown -R {{ $uid }}:{{ $gid }} /data; fi
+resources:
+  {{- toYaml .ctx.Values.volumePermissions.resources | nindent 2 }}
+securityContext:
+  runAsUser: 0
+  runAsGroup: 0
+  runAsNonRoot: false
+  allowPrivilegeEscalation: false
+  readOnlyRootFilesystem: true
+  capabilities:
+    drop: [ALL]
+    add: [CHOWN]
+volumeMounts:
+- name: data
+  mountPath: /data
+{{- end }}
+
+{{/*
+--- render a partial from files/: tpl it with the root context, parse it, then apply the
+override block's `merge` (deep-merged; lists are replaced) and `patch` (JSON Patch operations).
+Call with (dict "ctx" $ "file" "files/nats/stateful-set.yaml" "override" .Values.nats), where
+the override block is any dict with optional `merge` and `patch` keys (or leave it out).
 */}}
 {{- define "rosey.render" -}}
 {{- $text := .ctx.Files.Get .file -}}
 {{- if not $text }}{{ fail (printf "rosey chart: %s is missing or empty" .file) }}{{ end -}}
 {{- $obj := tpl $text .ctx | fromYaml -}}
 {{- if hasKey $obj "Error" }}{{ fail (printf "rosey chart: %s does not render to YAML: %s" .file $obj.Error) }}{{ end -}}
-{{- with .merge }}{{- $obj = mergeOverwrite $obj (deepCopy .) -}}{{- end -}}
+{{- with .override -}}
+{{- with .merge }}{{ $obj = mergeOverwrite $obj (deepCopy .) }}{{ end -}}
+{{- with .patch }}{{ $obj = get (include "rosey.jsonPatch" (dict "doc" $obj "patch" . "file" $.file) | fromJson) "doc" }}{{ end -}}
+{{- end -}}
 {{ toYaml $obj }}
+{{- end }}
+
+{{/*
+--- JSON Patch (RFC 6902: add, replace, remove) over a document, for what `merge` cannot do
+(lists: add a container, a volume, an env entry; remove a key). Paths are JSON pointers:
+/spec/volumes/- appends, /env/0 is the first entry, ~1 is "/" and ~0 is "~" in a key.
+Call with (dict "doc" $obj "patch" $ops "file" "files/..."); returns {"doc": ...} as JSON.
+*/}}
+{{- define "rosey.jsonPatch" -}}
+{{- $doc := .doc -}}
+{{- range $op := .patch -}}
+{{- if not (and (kindIs "map" $op) (has $op.op (list "add" "replace" "remove")) (kindIs "string" $op.path) (hasPrefix "/" (toString $op.path))) -}}
+{{- fail (printf "rosey chart: patch of %s: %s is not an add, replace or remove operation with a /path" $.file (toJson $op)) -}}
+{{- end -}}
+{{- $tokens := list -}}
+{{- range rest (splitList "/" $op.path) }}{{ $tokens = append $tokens (. | replace "~1" "/" | replace "~0" "~") }}{{ end -}}
+{{- $doc = get (include "rosey.jsonPatch.at" (dict "node" $doc "tokens" $tokens "op" $op "file" $.file) | fromJson) "node" -}}
+{{- end -}}
+{{- dict "doc" $doc | toJson -}}
+{{- end }}
+
+{{/* one operation at one level of the document: descend to the last token, change it there */}}
+{{- define "rosey.jsonPatch.at" -}}
+{{- $node := .node -}}
+{{- $key := first .tokens -}}
+{{- $last := eq (len .tokens) 1 -}}
+{{- $name := .op.op -}}
+{{- $where := printf "rosey chart: patch of %s: %s %s" .file .op.op .op.path -}}
+{{- if kindIs "map" $node -}}
+  {{- if and (not $last) (not (hasKey $node $key)) }}{{ fail (printf "%s: no key %q" $where $key) }}{{ end -}}
+  {{- if and $last (ne $name "add") (not (hasKey $node $key)) }}{{ fail (printf "%s: no key %q" $where $key) }}{{ end -}}
+  {{- if not $last -}}
+    {{- $_ := set $node $key (get (include "rosey.jsonPatch.at" (dict "node" (get $node $key) "tokens" (rest .tokens) "op" .op "file" .file) | fromJson) "node") -}}
+  {{- else if eq $name "remove" -}}
+    {{- $_ := unset $node $key -}}
+  {{- else -}}
+    {{- $_ := set $node $key .op.value -}}
+  {{- end -}}
+{{- else if kindIs "slice" $node -}}
+  {{- $size := len $node -}}
+  {{- $append := and $last (eq $name "add") (eq $key "-") -}}
+  {{- if not (or $append (regexMatch "^(0|[1-9][0-9]*)$" $key)) }}{{ fail (printf "%s: %q is not a list index" $where $key) }}{{ end -}}
+  {{- $index := ternary $size (atoi $key) $append -}}
+  {{- $inserting := and $last (eq $name "add") -}}
+  {{- if gt $index (ternary $size (sub $size 1 | int) $inserting) }}{{ fail (printf "%s: index %d is out of range (%d entries)" $where $index $size) }}{{ end -}}
+  {{- $out := list -}}
+  {{- range $i, $item := $node -}}
+    {{- if ne $i $index -}}
+      {{- $out = append $out $item -}}
+    {{- else if $inserting -}}
+      {{- $out = append (append $out $.op.value) $item -}}
+    {{- else if not $last -}}
+      {{- $out = append $out (get (include "rosey.jsonPatch.at" (dict "node" $item "tokens" (rest $.tokens) "op" $.op "file" $.file) | fromJson) "node") -}}
+    {{- else if eq $name "replace" -}}
+      {{- $out = append $out $.op.value -}}
+    {{- end -}}
+  {{- end -}}
+  {{- if and $inserting (eq $index $size) }}{{ $out = append $out .op.value }}{{ end -}}
+  {{- $node = $out -}}
+{{- else -}}
+  {{- fail (printf "%s: %q is inside a %s, not a map or list" $where $key (kindOf $node)) -}}
+{{- end -}}
+{{- dict "node" $node | toJson -}}
 {{- end }}
