@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 
-from tests.support.cytube_server import CyTubeTestServer
+from tests.support.cytube import CyTubeTestServer
 from tests.support.procs import free_port
 
 BOT, BOT_PW, MOD = "rosey", "bot-secret", "alice"

@@ -12,7 +12,7 @@ from rosey.bot.limits import ConnectPolicy, SendPolicy
 from rosey.bot.service import BotService
 from rosey.config import BotSettings, Secret
 from rosey.metrics import BotMetrics
-from tests.support.cytube_server import CyTubeTestServer
+from tests.support.cytube import CyTubeTestServer
 
 BOT = "rosey"
 BOT_PW = "bot-secret"

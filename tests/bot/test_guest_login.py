@@ -18,7 +18,7 @@ from rosey.bot.cytube import SessionPhase
 from rosey.bot.service import BotService
 from rosey.config import Secret
 from tests.bot.conftest import FAST, running_bot
-from tests.support.cytube_server import CyTubeTestServer, LoginReply
+from tests.support.cytube import CyTubeTestServer, LoginReply
 
 GUEST = "guestbot"
 DELAY = 1.0  # the server's guest-login delay

@@ -7,7 +7,7 @@ import html
 from rosey import contract
 from rosey.bot.cytube import SessionPhase
 from tests.bot.conftest import BOT, MOD, collect, running_bot
-from tests.support.cytube_server import CyTubeTestServer
+from tests.support.cytube import CyTubeTestServer
 
 
 async def test_bot_joins_logs_in_and_learns_the_channel(cytube, nats_server):

@@ -31,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rosey import contract
 from tests.observability.prometheus import PrometheusError, PrometheusServer, prometheus_binary
 from tests.observability.promql import RULES_FILE, alert_rules, dashboard_exprs, grafana_to_promql, load_rules
-from tests.support.cytube_server import CyTubeTestServer
+from tests.support.cytube import CyTubeTestServer
 from tests.support.procs import free_port, start_db_process, stop_process
 from tests.support.wait import eventually
 

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 import socketio
 
-from tests.support.cytube_server import CyTubeTestServer, RateLimit, format_chat
+from tests.support.cytube import CyTubeTestServer, HandlerErrors, RateLimit, format_chat
 
 ACCOUNTS = {"demouser": ("userpw", 1), "demomod": ("modpw", 2), "demoowner": ("ownerpw", 5)}
 
@@ -408,7 +408,7 @@ async def test_connects_past_the_bucket_get_rate_limit_exceeded(clients):
         with pytest.raises(socketio.exceptions.ConnectionError):
             await refused.connect()
         assert refused.connect_errors == [{"message": "Rate limit exceeded"}]
-        assert server.connections == 5
+        assert server.connections == 5 and server.refused_connections == 1
     finally:
         await server.stop()
 
@@ -543,3 +543,45 @@ async def test_queue_rules_and_voteskip(server, clients):
     skip = await mod.wait("chatMsg", lambda d: d["username"] == "[voteskip]")
     assert skip["msg"].startswith("Voteskip passed: 1/1 skipped")
     await server.wait_for(lambda: server.current_uid == 1)
+
+
+async def test_a_rank_confirmed_later_shows_the_provisional_rank_first(server, clients):
+    watcher = await clients(server).connect()
+    await watcher.join("demomod", "modpw")
+    await watcher.wait("userlist")
+    await server.add_user("slowmod", 2, confirm_after=0.3)
+    added = await watcher.wait("addUser", lambda d: d["name"] == "slowmod")
+    assert added["rank"] == 1 and server.users["slowmod"]["rank"] == 1
+    assert not [d for d in watcher.of("setUserRank") if d["name"] == "slowmod"]
+    await watcher.wait("setUserRank", lambda d: d == {"name": "slowmod", "rank": 2})
+    assert server.users["slowmod"]["rank"] == 2
+
+
+async def test_a_handler_error_fails_the_test_at_stop(clients):
+    server = await CyTubeTestServer(rate_limit=False).start()
+
+    async def broken(conn, data) -> None:
+        raise KeyError(data)
+
+    server._handlers["broken"] = broken  # a handler with a bug, reached by a real client
+    client = await clients(server).connect()
+    await client.sio.emit("broken", "boom")
+    await server.wait_for(lambda: server.errors, what="the handler error was recorded")
+    with pytest.raises(HandlerErrors, match="KeyError"):
+        await server.stop()
+    assert [type(e) for e in server.errors] == [KeyError]
+    server.check_errors()  # reported once: a second check is quiet
+
+
+async def test_a_socket_that_has_not_joined_cannot_chat(server, clients):
+    outsider = await clients(server).connect()
+    await outsider.sio.emit("login", {"name": "outsider"})
+    await outsider.wait("login")
+    await outsider.sio.emit("chatMsg", {"msg": "from outside", "meta": {}})
+    insider = await clients(server).connect()
+    await insider.join("demomod", "modpw")
+    await insider.wait("userlist")
+    await insider.wait("login")
+    await insider.sio.emit("chatMsg", {"msg": "from inside", "meta": {}})
+    await server.wait_for(lambda: server.chat_texts(), what="a chat line")
+    assert server.chat_texts() == [("demomod", "from inside")]
