@@ -44,10 +44,11 @@ def bot_settings(server: CyTubeTestServer, nats_url: str, **kw) -> BotSettings:
 
 @asynccontextmanager
 async def running_bot(server: CyTubeTestServer, nats_url: str, *, wait_joined: bool = True,
-                      serve_metrics: bool = False, **kw) -> AsyncIterator[BotService]:
+                      serve_metrics: bool = False, connect_policy: ConnectPolicy = FAST,
+                      **kw) -> AsyncIterator[BotService]:
     bot = BotService(settings=bot_settings(server, nats_url, **kw),
                      metrics=BotMetrics(CollectorRegistry()), serve_metrics=serve_metrics,
-                     connect_policy=FAST, send_policy=FAST_SEND, status_interval=5.0,
+                     connect_policy=connect_policy, send_policy=FAST_SEND, status_interval=5.0,
                      drain_timeout=1.0, confirm_timeout=3.0)
     async with bot:
         if wait_joined:

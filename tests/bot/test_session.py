@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 
 from rosey import contract
 from rosey.bot.cytube import SessionPhase
-from tests.bot.conftest import BOT, MOD, collect, running_bot
-from tests.support.cytube import CyTubeTestServer
+from tests.bot.conftest import BOT, FAST, MOD, collect, running_bot
+from tests.support.cytube import CyTubeTestServer, RateLimit
 
 
 async def test_bot_joins_logs_in_and_learns_the_channel(cytube, nats_server):
@@ -74,6 +75,37 @@ async def test_connect_rate_limit_is_respected_and_the_bot_gets_in(nats_server):
             await server.wait_for(lambda: bot.session.joined, timeout=15)
     finally:
         await server.stop()
+
+
+async def test_reconnects_are_paced_so_cytube_never_refuses_one(nats_server):
+    # CyTube's bucket scaled down (2 at once, then 2/s); the bot's own bucket a little slower
+    server = CyTubeTestServer(accounts={BOT: ("bot-secret", 3)},
+                              rate_limit=RateLimit(burst=2, per_second=2.0))
+    policy = replace(FAST, burst=2, refill_seconds=0.6, initial_delay=0.01, max_delay=0.02,
+                     kick_delay=0.0, stable_after=60.0)
+    async with server, running_bot(server, nats_server.url, connect_policy=policy):
+        for n in range(2, 7):  # each kick is followed at once by a reconnect
+            await server.kick(BOT, "")
+            await server.wait_for(lambda n=n: server.connections == n and BOT in server.users,
+                                  timeout=10, what="the bot is back in")
+        assert server.refused_connections == 0 and server.connections == 6
+
+
+async def test_a_rate_limit_refusal_empties_the_bots_bucket_instead_of_retrying_at_once(
+        nats_server):
+    # the server's bucket (1, then 1 per 2 s) is tighter than the bot's (20, then 2/s)
+    server = CyTubeTestServer(accounts={BOT: ("bot-secret", 3)},
+                              rate_limit=RateLimit(burst=1, per_second=0.5))
+    policy = replace(FAST, burst=20, refill_seconds=0.5, initial_delay=0.01, max_delay=0.02,
+                     kick_delay=0.0, stable_after=60.0)
+    async with server, running_bot(server, nats_server.url, connect_policy=policy):
+        before = server.connections
+        await server.kick(BOT, "")
+        await server.wait_for(lambda: server.connections > before and BOT in server.users,
+                              timeout=10, what="the bot is back in")
+    # after each "Rate limit exceeded" the bot waits for a token (0.5 s): about 4 refusals
+    # in the server's 2 s, where spending its burst would have been 20
+    assert 1 <= server.refused_connections <= 6
 
 
 async def test_guest_login_and_channel_password(nats_server):

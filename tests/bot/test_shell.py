@@ -158,3 +158,12 @@ async def test_a_rank_just_raised_by_set_user_rank_is_honoured(cytube, bot):
     await cytube.set_rank("bob", 2)
     await cytube.wait_for(lambda: bot.channel.is_moderator("bob"))
     assert reply_text(await ask(cytube, bot, "say bob is a mod now", sender="bob")) == "Said it"
+
+
+async def test_a_moderator_whose_rank_is_confirmed_late_is_obeyed(cytube, bot):
+    # CyTube sends addUser with rank 1 first; the channel rank follows in setUserRank
+    await cytube.add_user("slowmod", 2, confirm_after=0.5)
+    await cytube.wait_for(lambda: bot.channel.user("slowmod"))
+    assert not bot.channel.is_moderator("slowmod")  # the PM arrives before the confirmation
+    reply = reply_text(await ask(cytube, bot, "say confirmed late", sender="slowmod"))
+    assert reply == "Said it" and bot.channel.is_moderator("slowmod")

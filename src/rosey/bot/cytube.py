@@ -170,6 +170,7 @@ class CyTubeSession:
         self._generation = 0
         self._joined = False
         self._logged_in = False
+        self._refusal = ""  # the server's connect_error message for the current attempt
         self._join_sent_at = 0.0
         self._connects = 0
         self._can_send = asyncio.Event()
@@ -290,7 +291,9 @@ class CyTubeSession:
             try:
                 await self._connect()
             except (TimeoutError, DiscoveryError, socketio.exceptions.ConnectionError) as exc:
-                text = str(exc) or type(exc).__name__
+                # socket.io says only "namespaces failed to connect"; the reason came as
+                # the connect_error event (reserved, so the "*" handler never sees it)
+                text = self._refusal or str(exc) or type(exc).__name__
                 if "Rate limit exceeded" in text:
                     self._connect_bucket.empty()
                 attempt += 1
@@ -321,11 +324,13 @@ class CyTubeSession:
         self._generation += 1
         self._joined = self._logged_in = False
         self._dropped.clear()
+        self._refusal = ""
         sio = socketio.AsyncClient(reconnection=False, handle_sigint=False,
                                    http_session=self._http, ssl_verify=True)
         generation = self._generation
         sio.on("connect", lambda: self._on_connect(generation))
         sio.on("disconnect", lambda *_: self._on_disconnect(generation))
+        sio.on("connect_error", lambda data=None: self._on_connect_error(generation, data))
         sio.on("*", lambda event, *args: self._on_any(generation, event, *args))
         self._sio = sio
         log.info("cytube_connecting", url=url, channel=self._settings.channel)
@@ -386,6 +391,11 @@ class CyTubeSession:
         self.phase = SessionPhase.JOINING
         log.info("cytube_connected", channel=self._settings.channel)
         self._safe(self._listener.on_connected)
+
+    def _on_connect_error(self, generation: int, data: Any) -> None:
+        if generation == self._generation:
+            message = data.get("message") if isinstance(data, dict) else data
+            self._refusal = str(message or "")[:300]
 
     def _on_disconnect(self, generation: int) -> None:
         if generation != self._generation:

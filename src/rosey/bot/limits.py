@@ -22,7 +22,8 @@ class ConnectPolicy:
     """How the session reconnects.
 
     Parameters:
-        burst, refill_seconds: the connect bucket (CyTube: 5, then 1 per 10 s).
+        burst, refill_seconds: the connect bucket, a little inside CyTube's (5, then 1 per
+            10 s) so the bot never reaches it; a "Rate limit exceeded" empties it anyway.
         initial_delay, max_delay, jitter: the exponential backoff between failed attempts;
             each delay is multiplied by a random factor in ``[1 - jitter, 1 + jitter]``.
         kick_delay: wait after a kick that may be retried (channel reloading, ...).
@@ -34,8 +35,8 @@ class ConnectPolicy:
         stable_after: a connection that lasted this long resets the backoff.
     """
 
-    burst: int = 5
-    refill_seconds: float = 10.0
+    burst: int = 4
+    refill_seconds: float = 12.0
     initial_delay: float = 1.0
     max_delay: float = 120.0
     jitter: float = 0.2
