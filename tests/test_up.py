@@ -1,15 +1,18 @@
-"""``rosey up``: NATS, the DatabaseService and the bot together, stopped by Ctrl-C."""
+"""``rosey up``: NATS, the DatabaseService and the bot together, stopped by Ctrl-C.
+
+The data directory and both metrics ports come from ROSEY_* variables (every flag has one)."""
 
 from __future__ import annotations
 
 import asyncio
 import html
+import json
 import os
 import signal
 import sys
 
 from tests.support.cytube import CyTubeTestServer
-from tests.support.procs import free_port
+from tests.support.procs import free_port, http_status
 
 BOT, BOT_PW, MOD = "rosey", "bot-secret", "alice"
 
@@ -18,14 +21,15 @@ async def test_rosey_up_answers_a_moderator_from_the_database_and_exits_on_sigin
     server = CyTubeTestServer(accounts={BOT: (BOT_PW, 3)}, rate_limit=False)
     await server.start()
     log_path = tmp_path / "up.log"
+    db_port, bot_port = free_port(), free_port()
     env = {**os.environ, "ROSEY_CYTUBE_USER": BOT, "ROSEY_CYTUBE_PASSWORD": BOT_PW,
-           "ROSEY_LOG_FORMAT": "json"}
+           "ROSEY_LOG_FORMAT": "json", "ROSEY_DATA_DIR": str(tmp_path / "data"),
+           "ROSEY_DB_METRICS_PORT": str(db_port), "ROSEY_BOT_METRICS_PORT": str(bot_port)}
     env.pop("ROSEY_NATS_URL", None)
     with open(log_path, "wb") as out:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "rosey.cli", "up", "--domain", server.url,
-            "--channel", server.channel, "--data-dir", str(tmp_path / "data"),
-            "--db-metrics-port", str(free_port()), "--bot-metrics-port", str(free_port()),
+            "--channel", server.channel,
             env=env, stdout=out, stderr=asyncio.subprocess.STDOUT,
             stdin=asyncio.subprocess.DEVNULL)
     try:
@@ -42,6 +46,8 @@ async def test_rosey_up_answers_a_moderator_from_the_database_and_exits_on_sigin
             return f"Top chatters: {MOD} (1)" in reply
 
         await server.wait_for(stats_from_database, timeout=60, what="stats answered")
+        for port in (db_port, bot_port):
+            assert await asyncio.to_thread(http_status, port, "/readyz") == 200
         proc.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(proc.wait(), 40) == 0
         await server.wait_for(lambda: BOT not in server.users, what="bot left")
@@ -51,5 +57,9 @@ async def test_rosey_up_answers_a_moderator_from_the_database_and_exits_on_sigin
             await proc.wait()
         await server.stop()
     text = log_path.read_text()
-    assert "up_process_stopped" in text and BOT_PW not in text
+    assert BOT_PW not in text
+    stopped = {line["process"]: line["code"] for line in map(json.loads, text.splitlines())
+               if line.get("event") == "up_process_stopped"}
+    assert stopped == {"rosey-db": 0, "nats-server": 0}  # a normal stop is a clean exit
     assert (tmp_path / "data" / "rosey.db").exists()
+    assert "Server is ready" in (tmp_path / "data" / "nats-server.log").read_text()

@@ -23,6 +23,12 @@ async def _is(port: int, path: str, code: int) -> bool:
     return await status(port, path) == code
 
 
+def _json_lines(path) -> list[dict]:
+    """The complete JSON lines of a log file that may still be being written."""
+    complete = path.read_text().split("\n")[:-1]
+    return [json.loads(line) for line in complete if line.startswith("{")]
+
+
 def test_help_explains_every_setting():
     out = subprocess.run([sys.executable, "-m", "rosey.db", "--help"], capture_output=True,
                          text=True, check=True).stdout
@@ -48,6 +54,7 @@ async def test_standalone_process_serves_events_and_queries_and_exits_0_on_sigte
     try:
         await eventually(lambda: _is(port, "/readyz", 200), timeout=20, what="readyz 200")
         assert await status(port, "/healthz") == 200
+        assert await status(port, "/nope") == 404
         await nc.publish(contract.MESSAGE_LOG, b'{"username": "cli", "message": "hi"}')
         await nc.publish(contract.USER_JOINED, b"not json")
 
@@ -59,7 +66,7 @@ async def test_standalone_process_serves_events_and_queries_and_exits_0_on_sigte
         await nc.close()
         code = await asyncio.to_thread(stop_process, proc)
     assert code == 0
-    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    lines = _json_lines(log)
     events = [line["event"] for line in lines]
     assert "dbservice_stopped" in events
     assert all(line.get("service") == "rosey-db" for line in lines)
@@ -67,12 +74,26 @@ async def test_standalone_process_serves_events_and_queries_and_exits_0_on_sigte
     assert bad and bad[0]["subject"] == contract.USER_JOINED and bad[0]["reason"] == "bad_json"
 
 
-async def test_sigterm_while_waiting_for_nats_exits_0(tmp_path):
+async def test_unreachable_nats_hints_once_backs_off_and_sigterm_exits_0(tmp_path):
+    """No NATS: one warning that says nats-server may not be running at that URL, then retries
+    further and further apart (not a warning twice a second), and SIGTERM still exits 0."""
     port = free_port()
-    proc = start_db_process(f"nats://127.0.0.1:{free_port()}", tmp_path / "n.db",
-                            metrics_port=port, log_path=tmp_path / "n.log")
-    await eventually(lambda: _is(port, "/healthz", 200), timeout=20, what="healthz 200")
-    assert await asyncio.to_thread(stop_process, proc) == 0
+    url = f"nats://127.0.0.1:{free_port()}"
+    log = tmp_path / "n.log"
+    proc = start_db_process(url, tmp_path / "n.db", metrics_port=port, log_path=log)
+    try:
+        await eventually(lambda: _is(port, "/healthz", 200), timeout=20, what="healthz 200")
+        await eventually(lambda: sum(e["event"] == "nats_connect_failed" for e in _json_lines(log)) >= 3,
+                         timeout=30, what="four failed rounds")
+    finally:
+        assert await asyncio.to_thread(stop_process, proc) == 0
+    lines = _json_lines(log)
+    [hint] = [e for e in lines if e["event"] == "nats_unreachable"]
+    assert hint["level"] == "warning" and f"is nats-server running at {url}?" in hint["hint"]
+    assert not [e for e in lines if e["event"] == "nats_error"]
+    waits = [e["retry_in"] for e in lines if e["event"] in ("nats_unreachable", "nats_connect_failed")]
+    assert waits[3] > 2 * waits[0]  # backing off
+    assert "dbservice_stopped_before_nats_answered" in [e["event"] for e in lines]
 
 
 async def test_process_waits_for_nats_and_keeps_health_up(tmp_path, nats_server):
