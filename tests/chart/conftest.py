@@ -24,6 +24,11 @@ PRODUCTION_VALUES = CHART_DIR / "values-production.yaml"
 RELEASE = "rosey"
 NAMESPACE = "rosey-test"
 
+#: (kind, name, container) of each workload, for Rendered.workload_container
+DB = ("StatefulSet", "rosey-dbservice", "dbservice")
+BOT = ("Deployment", "rosey-bot", "bot")
+NATS = ("StatefulSet", "rosey-nats", "nats")
+
 #: a channel, so the bot is deployed (without one the chart leaves it out on purpose)
 WITH_CHANNEL: dict[str, Any] = {"cytube": {"channel": "testchannel", "user": "RoseyBot",
                                            "password": "hunter2", "channelPassword": "open"}}

@@ -11,11 +11,8 @@ from typing import Any
 import helm_python as helm
 import pytest
 
-from .conftest import WITH_CHANNEL, Rendered, production_values
+from .conftest import BOT, DB, NATS, WITH_CHANNEL, Rendered, production_values
 
-DB = ("StatefulSet", "rosey-dbservice", "dbservice")
-BOT = ("Deployment", "rosey-bot", "bot")
-NATS = ("StatefulSet", "rosey-nats", "nats")
 WORKLOADS = {"nats": NATS, "dbservice": DB, "bot": BOT}
 
 

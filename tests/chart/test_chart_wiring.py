@@ -21,11 +21,7 @@ from rosey.config import DEFAULT_BOT_METRICS_PORT, DEFAULT_DB_METRICS_PORT, bot_
 from rosey.metrics import BotMetrics, MetricsServer
 from tests.support.natsd import nats_server_binary
 
-from .conftest import WITH_CHANNEL, Rendered, production_values
-
-DB = ("StatefulSet", "rosey-dbservice", "dbservice")
-BOT = ("Deployment", "rosey-bot", "bot")
-NATS = ("StatefulSet", "rosey-nats", "nats")
+from .conftest import BOT, DB, NATS, WITH_CHANNEL, Rendered, production_values
 
 
 def container_env(rendered: Rendered, kind: str, name: str, container: str) -> dict[str, str]:
