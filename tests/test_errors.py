@@ -15,7 +15,7 @@ from rosey.errors import RoseyError
 
 def _rosey_modules():
     for info in pkgutil.walk_packages(rosey.__path__, "rosey."):
-        if info.name in ("rosey.db", "rosey.bot.__main__"):
+        if info.name == "rosey.db" or info.name.endswith(".__main__"):
             continue  # -m entry points: importing them runs the program
         yield importlib.import_module(info.name)
 

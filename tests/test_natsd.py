@@ -9,7 +9,7 @@ import stat
 import nats
 import pytest
 
-from rosey.errors import NatsServerError, RoseyError
+from rosey.errors import LifecycleError, NatsServerError, RoseyError
 from rosey.natsd import NatsServer, NatsServerState
 
 
@@ -89,6 +89,6 @@ async def test_a_missing_binary_is_a_clear_error(tmp_path):
 async def test_a_launcher_is_used_once(tmp_path):
     server = NatsServer(jetstream=False)
     async with server:
-        with pytest.raises(RuntimeError, match="open"):
+        with pytest.raises(LifecycleError, match="open"):
             await server.start()
     assert await server.stop() == server.stopped  # stopping twice is harmless

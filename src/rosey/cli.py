@@ -33,7 +33,9 @@ Every flag can also be given as an environment variable (the flag wins):
   --metrics-port  ROSEY_METRICS_PORT   port for /metrics, /healthz, /readyz (default 9101)
 Further environment settings: ROSEY_JETSTREAM=auto|off, ROSEY_BATCH_SIZE, ROSEY_STREAM_REPLICAS,
 ROSEY_STREAM_MAX_AGE_SECONDS, ROSEY_STREAM_MAX_BYTES, ROSEY_STREAM_DUPLICATE_WINDOW_SECONDS,
-ROSEY_ACK_WAIT_SECONDS, ROSEY_METRICS_HOST, ROSEY_LOG_LEVEL, ROSEY_LOG_FORMAT=json|console.
+ROSEY_ACK_WAIT_SECONDS, ROSEY_METRICS_HOST, ROSEY_LOG_LEVEL=debug|info|warning|error,
+ROSEY_LOG_FORMAT=json|console, ROSEY_ACTIVITY_LOG_SECONDS (the INFO dbservice_activity line's
+interval, default 60).
 SIGTERM or SIGINT stops taking messages, commits what was fetched, closes the file, exits 0.
 """
 

@@ -83,6 +83,7 @@ class DbSettings:
         ack_wait_seconds: how long JetStream waits for an acknowledgement before it
             redelivers (after a crash, the in-flight batch comes back after this long);
             applies when the durable consumer is created.
+        activity_log_seconds: how often the INFO ``dbservice_activity`` line is written.
     """
 
     nats_url: str = DEFAULT_NATS_URL
@@ -93,6 +94,7 @@ class DbSettings:
     stream: StreamSettings = field(default_factory=StreamSettings)
     batch_size: int = 256
     ack_wait_seconds: float = 10.0
+    activity_log_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if self.jetstream not in ("auto", "off"):
@@ -114,6 +116,7 @@ class BotSettings:
         nats_url: one or more comma-separated NATS URLs.
         metrics_port: where ``/metrics``, ``/healthz`` and ``/readyz`` are served.
         outbox_size: events held while NATS is slow or away; the oldest go first when full.
+        activity_log_seconds: how often the INFO ``bot_activity`` line is written.
     """
 
     domain: str
@@ -127,6 +130,7 @@ class BotSettings:
     outbox_size: int = 10_000
     query_timeout: float = 2.0
     outbound_poll_interval: float = 2.0
+    activity_log_seconds: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +200,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
 
 
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if not value > 0:
+        raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+    return value
+
+
 def _str(env: Mapping[str, str], name: str, cli: str | None, default: str | None) -> str:
     if cli:
         return cli
@@ -218,6 +229,7 @@ def db_settings(env: Mapping[str, str], *, nats_url: str | None = None,
         jetstream=_str(env, "ROSEY_JETSTREAM", None, "auto"),
         batch_size=_int(env, "ROSEY_BATCH_SIZE", None, 256),
         ack_wait_seconds=_float(env, "ROSEY_ACK_WAIT_SECONDS", 10.0),
+        activity_log_seconds=_positive(env, "ROSEY_ACTIVITY_LOG_SECONDS", 60.0),
         stream=StreamSettings(
             replicas=_int(env, "ROSEY_STREAM_REPLICAS", None, 1),
             max_age_seconds=_float(env, "ROSEY_STREAM_MAX_AGE_SECONDS", 7 * 24 * 3600.0),
@@ -243,6 +255,7 @@ def bot_settings(env: Mapping[str, str], *, domain: str | None = None,
         outbox_size=_int(env, "ROSEY_OUTBOX_SIZE", None, 10_000),
         query_timeout=_float(env, "ROSEY_QUERY_TIMEOUT_SECONDS", 2.0),
         outbound_poll_interval=_float(env, "ROSEY_OUTBOUND_POLL_SECONDS", 2.0),
+        activity_log_seconds=_positive(env, "ROSEY_ACTIVITY_LOG_SECONDS", 60.0),
     )
 
 

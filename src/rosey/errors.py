@@ -13,7 +13,8 @@
     │   ├── DiscoveryError   socketconfig could not be fetched or had no usable server
     │   └── Kicked           the server kicked the bot (``reason``, ``retry`` says whether to retry)
     ├── NatsServerError      a local nats-server could not be started (rosey.natsd)
-    └── UpError              a part of ``rosey up``'s local stack could not be started
+    ├── UpError              a part of ``rosey up``'s local stack could not be started
+    └── LifecycleError       an object was used out of turn (opened twice; also a RuntimeError)
 
 Raise the most specific leaf; catch only at boundaries (the bus wrapper, the bot's event loop,
 the CLI). ``asyncio.CancelledError`` is never caught by any of these.
@@ -24,7 +25,7 @@ from __future__ import annotations
 __all__ = [
     "RoseyError", "ConfigError", "BadPayload", "StoreError", "SchemaTooNew", "BusError",
     "StreamConfigError", "ConnectAborted", "CyTubeError", "DiscoveryError", "Kicked",
-    "ListenError", "NatsServerError", "UpError",
+    "ListenError", "NatsServerError", "UpError", "LifecycleError",
 ]
 
 
@@ -102,3 +103,10 @@ class NatsServerError(RoseyError):
 
 class UpError(RoseyError):
     """A part of ``rosey up``'s local stack could not be started."""
+
+
+class LifecycleError(RoseyError, RuntimeError):
+    """An object with a lifecycle (``.state``) was used out of turn, e.g. started twice.
+
+    Also a ``RuntimeError``, which is what such misuse raised before (and what httpx raises).
+    """

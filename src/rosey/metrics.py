@@ -6,6 +6,11 @@ Each process builds one metrics object (:class:`DbMetrics` or :class:`BotMetrics
 alerts depend on them). Label values come only from closed sets: contract subjects, the
 moderator command list (anything else is ``unknown``), and short reason codes. Never usernames.
 
+Production logs stay at INFO, so the per-batch and per-query lines (DEBUG) are not in them;
+instead :func:`log_activity` writes one INFO line per interval (default a minute) with what
+each process did since the last line, read from these same counters: ``dbservice_activity``
+and ``bot_activity``. An idle interval writes nothing.
+
 :class:`MetricsServer` serves ``/metrics``, ``/healthz`` and ``/readyz`` (any other path is
 404) from a daemon thread, so a scrape never waits on the event loop. ``/readyz`` asks a
 callable that must only read simple attributes. Each service also hands that callable to the
@@ -14,12 +19,15 @@ callable that must only read simple attributes. Each service also hands that cal
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 from rosey import contract
@@ -28,7 +36,13 @@ from rosey.errors import BadPayload, ListenError
 __all__ = [
     "DbMetrics", "BotMetrics", "MetricsServer", "ReadyCheck", "LATENCY_BUCKETS",
     "E2E_BUCKETS", "BATCH_BUCKETS", "command_label", "DROP_REASONS", "QUERY_OUTCOMES",
+    "log_activity", "activity_logged", "ACTIVITY_INTERVAL_SECONDS",
 ]
+
+log = structlog.get_logger()
+
+#: how often :func:`log_activity` writes its line
+ACTIVITY_INTERVAL_SECONDS = 60.0
 
 #: tens of microseconds up to seconds: a publish or command path measured in microseconds
 LATENCY_BUCKETS = (
@@ -43,6 +57,12 @@ QUERY_OUTCOMES = ("ok", "bad_request", "error")
 
 #: a readiness check returns (ready, {check_name: ok})
 ReadyCheck = Callable[[], tuple[bool, dict[str, bool]]]
+
+
+def _sum(metric: Counter | Histogram, suffix: str, **labels: str) -> float:
+    """The sum of ``metric``'s samples named ``*suffix`` whose labels include ``labels``."""
+    return sum(sample.value for family in metric.collect() for sample in family.samples
+               if sample.name.endswith(suffix) and labels.items() <= sample.labels.items())
 
 
 def command_label(name: str) -> str:
@@ -106,6 +126,19 @@ class DbMetrics:
             for outcome in QUERY_OUTCOMES:
                 self.queries.labels(subject, outcome)
 
+    def activity(self) -> dict[str, float]:
+        """Running totals for the ``dbservice_activity`` line."""
+        return {
+            "events_applied": _sum(self.events_processed, "_total"),
+            "events_rejected": _sum(self.events_rejected, "_total"),
+            "events_redelivered": _sum(self.events_redelivered, "_total"),
+            "batches": _sum(self.batch_size, "_count"),
+            "apply_errors": _sum(self.apply_errors, "_total"),
+            "queries_ok": _sum(self.queries, "_total", outcome="ok"),
+            "queries_failed": _sum(self.queries, "_total") - _sum(self.queries, "_total",
+                                                                   outcome="ok"),
+        }
+
 
 class BotMetrics:
     """The bot's metrics."""
@@ -152,6 +185,36 @@ class BotMetrics:
         for command in (*contract.PM_COMMANDS, "unknown"):
             for result in ("success", "error"):
                 self.pm_commands.labels(command, result)
+
+    def activity(self) -> dict[str, float]:
+        """Running totals for the ``bot_activity`` line."""
+        return {
+            "events_published": _sum(self.events_published, "_total"),
+            "events_dropped": _sum(self.events_dropped, "_total"),
+            "chat_messages": _sum(self.chat_messages, "_total"),
+            "pm_commands": _sum(self.pm_commands, "_total"),
+            "pm_command_errors": _sum(self.pm_commands, "_total", result="error"),
+        }
+
+
+async def log_activity(event: str, totals: Callable[[], Mapping[str, float]], stop: asyncio.Event,
+                       interval: float = ACTIVITY_INTERVAL_SECONDS) -> None:
+    """Until ``stop`` is set, every ``interval`` seconds log ``event`` at INFO with how much each
+    of ``totals()`` grew since the previous line; skip intervals where nothing changed. A last
+    line covers the part interval before ``stop``."""
+    last = dict(totals())
+    while True:
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+        except TimeoutError:
+            pass
+        now = dict(totals())
+        grew = {name: round(value - last.get(name, 0.0)) for name, value in now.items()}
+        if any(grew.values()):
+            log.info(event, interval_seconds=interval, **grew)
+        last = now
+        if stop.is_set():
+            return
 
 
 # --- the HTTP side ---------------------------------------------------------------------------
@@ -216,3 +279,18 @@ class MetricsServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+@contextlib.asynccontextmanager
+async def activity_logged(event: str, totals: Callable[[], Mapping[str, float]],
+                          stop: asyncio.Event,
+                          interval: float = ACTIVITY_INTERVAL_SECONDS) -> AsyncIterator[None]:
+    """Run :func:`log_activity` while the body runs (the body normally returns once ``stop`` is
+    set, and the last line is written; on an error the logger is just cancelled)."""
+    task = asyncio.create_task(log_activity(event, totals, stop, interval), name=event)
+    try:
+        yield
+    finally:
+        if not stop.is_set():
+            task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

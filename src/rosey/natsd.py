@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from rosey.errors import NatsServerError
+from rosey.errors import LifecycleError, NatsServerError
 from rosey.process import Stopped, stop_process
 
 __all__ = ["NatsServer", "NatsServerState", "find_nats_server", "READY_LINE"]
@@ -122,7 +122,7 @@ class NatsServer:
     async def start(self) -> NatsServer:
         """Start the server and wait (bounded) until it accepts clients."""
         if self.state is not NatsServerState.UNOPENED:
-            raise RuntimeError(f"cannot start a NatsServer that is {self.state.value}")
+            raise LifecycleError(f"cannot start a NatsServer that is {self.state.value}")
         binary = self.binary or find_nats_server()
         if binary is None:
             raise NatsServerError("nats-server is not installed (not on PATH, not in /usr/sbin): "

@@ -24,6 +24,7 @@ from rosey.config import (
     up_settings,
 )
 from rosey.errors import UpError
+from rosey.metrics import BotMetrics, activity_logged
 from rosey.natsd import NatsServer
 from rosey.process import Stopped, stop_process
 
@@ -112,8 +113,11 @@ async def run_up(args: argparse.Namespace, up: UpSettings, env: Mapping[str, str
         log.info("up_db_started", pid=db_proc.pid, db_path=str(data_dir / "rosey.db"))
         settings = bot_settings(env, domain=args.domain, channel=args.channel,
                                 nats_url=nats_url, metrics_port=up.bot_metrics_port)
-        async with BotService(settings=settings):
-            await stop.wait()
+        metrics = BotMetrics()
+        async with activity_logged("bot_activity", metrics.activity, stop,
+                                   settings.activity_log_seconds):
+            async with BotService(settings=settings, metrics=metrics):
+                await stop.wait()
     finally:
         if db_proc is not None:
             _report("rosey-db", await stop_process(db_proc, timeout=STOP_TIMEOUT))

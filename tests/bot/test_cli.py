@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -15,7 +16,7 @@ _get = http_status
 
 async def _start_bot(domain: str, channel: str, nats_url: str, port: int, log_path):
     env = {**os.environ, "ROSEY_CYTUBE_USER": BOT, "ROSEY_CYTUBE_PASSWORD": BOT_PW,
-           "ROSEY_LOG_FORMAT": "json", "ROSEY_LOG_LEVEL": "debug"}
+           "ROSEY_LOG_FORMAT": "json", "ROSEY_LOG_LEVEL": "info", "ROSEY_ACTIVITY_LOG_SECONDS": "0.5"}
     out = open(log_path, "wb")
     try:
         return await asyncio.create_subprocess_exec(
@@ -26,13 +27,26 @@ async def _start_bot(domain: str, channel: str, nats_url: str, port: int, log_pa
         out.close()
 
 
+def _activity(log_path) -> list[dict]:
+    complete = log_path.read_text().split("\n")[:-1]
+    return [line for line in map(json.loads, complete) if line["event"] == "bot_activity"]
+
+
 async def test_rosey_bot_joins_and_leaves_cleanly_on_sigterm(cytube, nats_server, tmp_path):
+    """...and at INFO (no per-event lines) says what it did in an activity line."""
     port = free_port()
     log_path = tmp_path / "bot.log"
     proc = await _start_bot(cytube.url, cytube.channel, nats_server.url, port, log_path)
     try:
         await cytube.wait_for(lambda: BOT in cytube.users, timeout=30, what="bot joined")
         await cytube.wait_for(lambda: _get(port, "/readyz") == 200, timeout=10)
+        await cytube.add_user("carol", 1)
+        await cytube.user_chat("carol", "hello")
+        await cytube.wait_for(lambda: any(a["chat_messages"] for a in _activity(log_path)),
+                              timeout=10, what="an activity line counting the chat")
+        [line] = [a for a in _activity(log_path) if a["chat_messages"]]
+        assert line["level"] == "info" and line["chat_messages"] == 1
+        assert line["service"] == "rosey-bot"
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 20) == 0
         await cytube.wait_for(lambda: BOT not in cytube.users, what="bot left the channel")

@@ -35,7 +35,7 @@ def stop_process(proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM,
     ``asyncio.to_thread``); a process that had to be killed fails the test."""
     stopped = asyncio.run(rosey.process.stop_process(proc, sig=sig, timeout=timeout))
     if stopped.killed:
-        raise AssertionError(f"process {proc.args} did not exit within {timeout}s of {sig}")
+        raise AssertionError(f"process {proc.args!r} did not exit within {timeout}s of {sig}")
     return stopped.code
 
 

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Mapping
 
 from rosey.config import bot_settings
+from rosey.metrics import BotMetrics, activity_logged
 
 __all__ = ["BOT_HELP", "add_bot_arguments", "run_bot_from_args"]
 
@@ -27,7 +28,8 @@ Account (environment only; *_FILE variants read the value from a file):
   ROSEY_CYTUBE_USER, ROSEY_CYTUBE_PASSWORD (empty: guest login),
   ROSEY_CYTUBE_CHANNEL_PASSWORD.
 Further: ROSEY_OUTBOX_SIZE, ROSEY_QUERY_TIMEOUT_SECONDS, ROSEY_OUTBOUND_POLL_SECONDS,
-ROSEY_METRICS_HOST, ROSEY_LOG_LEVEL, ROSEY_LOG_FORMAT=json|console.
+ROSEY_METRICS_HOST, ROSEY_LOG_LEVEL=debug|info|warning|error, ROSEY_LOG_FORMAT=json|console,
+ROSEY_ACTIVITY_LOG_SECONDS (the INFO bot_activity line's interval, default 60).
 SIGTERM or SIGINT leaves the channel, drains the outbox briefly and exits 0.
 """
 
@@ -50,5 +52,12 @@ def run_bot_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
     settings = bot_settings(env, domain=args.domain, channel=args.channel,
                             nats_url=args.nats_url, metrics_port=args.metrics_port)
-    asyncio.run(run_until_signalled(lambda stop: run_bot(settings, stop)))
+
+    async def run(stop: asyncio.Event) -> None:
+        metrics = BotMetrics()
+        async with activity_logged("bot_activity", metrics.activity, stop,
+                                   settings.activity_log_seconds):
+            await run_bot(settings, stop, metrics=metrics)
+
+    asyncio.run(run_until_signalled(run))
     return 0
