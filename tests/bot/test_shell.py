@@ -132,10 +132,38 @@ async def test_unknown_command_is_answered(cytube, bot):
         "rosey_pm_commands_total", {"command": "unknown", "result": "error"}) == 1
 
 
-async def test_stats_and_user_without_database_say_unavailable(cytube, bot):
-    assert reply_text(await ask(cytube, bot, "stats")) == "stats are unavailable right now"
+async def test_stats_and_user_without_database_say_no_database_service_is_running(cytube, bot):
+    assert reply_text(await ask(cytube, bot, "stats")) == \
+        "stats are unavailable right now: no database service is running"
     reply = reply_text(await ask(cytube, bot, "user bob"))
-    assert "bob: here, rank 1" in reply and "stats are unavailable right now" in reply
+    assert "bob: here, rank 1" in reply and "no database service is running" in reply
+
+
+async def _stand_in_responder(nc, answer):
+    """Answers the stats and user queries with ``answer`` (None: never answers)."""
+    async def respond(msg) -> None:
+        if answer is not None:
+            await msg.respond(answer)
+
+    subs = [await nc.subscribe(subject, cb=respond)
+            for subject in (contract.QUERY_CHANNEL_STATS, contract.QUERY_USER_STATS)]
+    await nc.flush()
+    return subs
+
+
+@pytest.mark.parametrize(("answer", "why"), [
+    (None, "the database service did not answer in time"),
+    (b"<html>not json", "the database service sent a reply I could not read"),
+    (b'{"success": true, "high_water_mark": "many"}',
+     "the database service sent a reply I could not read"),
+    (b'{"success": false, "error": "database is locked"}',
+     "the database service could not answer (database is locked)"),
+])
+async def test_a_query_that_fails_tells_the_moderator_why(cytube, bot, nc, answer, why):
+    await _stand_in_responder(nc, answer)
+    assert reply_text(await ask(cytube, bot, "stats")) == f"stats are unavailable right now: {why}"
+    reply = reply_text(await ask(cytube, bot, "user bob"))
+    assert reply.startswith("bob: here, rank 1") and reply.endswith(why)
 
 
 async def test_non_moderators_missing_users_and_the_bot_itself_are_ignored(cytube, bot, nc):

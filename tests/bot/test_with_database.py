@@ -115,7 +115,8 @@ async def test_with_the_database_down_the_bot_keeps_going_and_recovers(
         async with running_db_service(nats_server.url, db):
             await ask(cytube, bot, "info")
         # the DatabaseService is gone
-        assert reply_text(await ask(cytube, bot, "stats")) == "stats are unavailable right now"
+        assert reply_text(await ask(cytube, bot, "stats")) == \
+            "stats are unavailable right now: no database service is running"
         assert reply_text(await ask(cytube, bot, "say still chatting")) == "Said it"
         await cytube.user_chat(MOD, "chat while the database is away")
         await nc.publish(contract.OUTBOUND_ENQUEUE, json.dumps({"message": "queued meanwhile"}).encode())

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import json
 import time
 from typing import Any
 
@@ -27,8 +26,10 @@ from rosey.bot.channel import ChannelState
 from rosey.bot.cytube import ChatLine, CyTubeSession, cancel_and_wait
 from rosey.bot.limits import ConnectPolicy, SendPolicy
 from rosey.bot.publisher import Publisher
+from rosey.bot.queries import QueryFailed, ask
 from rosey.bot.shell import SAFE_SLASH, Predicate, Shell, ShellContext
 from rosey.config import BotSettings
+from rosey.contract import ReplyT
 from rosey.metrics import BotMetrics, MetricsServer
 
 __all__ = ["BotService", "BotState", "run_bot"]
@@ -174,18 +175,9 @@ class BotService:
                   "cytube": self.session.joined and self.session.logged_in}
         return all(checks.values()), checks
 
-    async def query(self, subject: str, payload: dict[str, Any]) -> Any | None:
-        """Ask the DatabaseService; None when NATS is away or nobody answered in time."""
-        nc = self.nc
-        if nc is None or not nc.is_connected:
-            return None
-        try:
-            msg = await nc.request(subject, contract.encode(payload),
-                                   timeout=self.settings.query_timeout)
-            return json.loads(msg.data)
-        except (TimeoutError, nats.errors.Error, ValueError) as exc:
-            log.debug("query_unanswered", subject=subject, error=type(exc).__name__)
-            return None
+    async def query(self, query: contract.QueryOf[ReplyT]) -> ReplyT:
+        """Ask the DatabaseService; a :class:`~rosey.bot.queries.QueryFailed` leaf says why not."""
+        return await ask(self.nc, query, timeout=self.settings.query_timeout)
 
     # --- waiting for CyTube's confirmations -----------------------------------------------------
     def expect(self, predicate: Predicate) -> asyncio.Future[Any]:
@@ -270,24 +262,23 @@ class BotService:
                                    contract.HighWater(self._high[0], self._high[1], now))
 
     # --- status ---------------------------------------------------------------------------------
-    def status_data(self, *, connected: bool | None = None) -> dict[str, Any]:
+    def status(self, *, connected: bool | None = None) -> contract.BotStatus:
+        """The bot's status as published on ``rosey.db.status.update``."""
         s = self.channel
         media = s.current_media
-        return {
-            "bot_name": self.session.bot_name, "bot_rank": s.my_rank, "channel": s.channel,
-            "domain": self.settings.domain, "chat_count": s.chat_count,
-            "connected_count": max(s.usercount, s.chat_count), "playlist_size": len(s.playlist),
-            "current_media": None if media is None else {
-                "id": media.id, "type": media.type, "title": media.title,
-                "duration": media.duration},
-            "current_media_duration": None if media is None else media.seconds,
-            "connected": self.session.joined if connected is None else connected,
-            "start_time": self.started_at, "timestamp": time.time(),
-        }
+        return contract.BotStatus(
+            bot_name=self.session.bot_name, bot_rank=s.my_rank, channel=s.channel,
+            domain=self.settings.domain, chat_count=s.chat_count,
+            connected_count=max(s.usercount, s.chat_count), playlist_size=len(s.playlist),
+            current_media=None if media is None else contract.MediaStatus(
+                id=media.id, type=media.type, title=media.title, duration=media.duration),
+            current_media_duration=None if media is None else media.seconds,
+            connected=self.session.joined if connected is None else connected,
+            start_time=self.started_at, timestamp=time.time())
 
     def publish_status(self, *, connected: bool | None = None) -> None:
         self.publisher.publish(contract.STATUS_UPDATE,
-                               contract.StatusUpdate(self.status_data(connected=connected)))
+                               contract.StatusUpdate.of(self.status(connected=connected)))
 
     async def _status_loop(self) -> None:
         while True:
@@ -306,14 +297,13 @@ class BotService:
             await asyncio.sleep(self.settings.outbound_poll_interval)
             if not self.session.joined:
                 continue
-            rows = await self.query(contract.OUTBOUND_GET, {})
-            if not isinstance(rows, list):
-                continue
-            said &= {int(r["id"]) for r in rows if isinstance(r, dict) and "id" in r}
-            for row in rows:
-                if not isinstance(row, dict) or not isinstance(row.get("id"), int):
-                    continue
-                mid, text = row["id"], str(row.get("message") or "")
+            try:
+                reply = await self.query(contract.OutboundGetQuery())
+            except QueryFailed:
+                continue  # logged by ask(); asked again next round
+            said &= {m.id for m in reply.messages}
+            for message in reply.messages:
+                mid, text = message.id, message.message
                 if mid in said:
                     continue  # said already; its mark_sent is still on the way
                 if text.startswith("/") and not text.startswith(SAFE_SLASH):

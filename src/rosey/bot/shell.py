@@ -16,7 +16,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import structlog
 
@@ -25,6 +25,8 @@ from rosey.bot.channel import MODERATOR, ChannelState
 from rosey.bot.cytube import ChatLine, CyTubeSession
 from rosey.bot.media import parse_media_link
 from rosey.bot.publisher import Publisher
+from rosey.bot.queries import QueryFailed
+from rosey.contract import ReplyT
 from rosey.errors import CyTubeError, RoseyError
 from rosey.metrics import BotMetrics, command_label
 
@@ -57,8 +59,12 @@ USAGE: dict[str, str] = {
 Predicate = Callable[[str, Any], bool]
 #: register a predicate before acting; the future resolves with the matching event's data
 Expect = Callable[[Predicate], "asyncio.Future[Any]"]
-#: request/reply on the bus; None when nobody answered in time
-Query = Callable[[str, dict[str, Any]], Awaitable[Any | None]]
+
+
+class Query(Protocol):
+    """Ask the DatabaseService: the typed reply, or a :class:`QueryFailed` leaf saying why not."""
+
+    def __call__(self, query: contract.QueryOf[ReplyT], /) -> Awaitable[ReplyT]: ...
 
 
 class CommandError(RoseyError):
@@ -113,7 +119,7 @@ class Shell:
             log.info("pm_ignored", username=line.username, reason="not_a_moderator")
             return
         name, _, args = text.partition(" ")
-        name = name.lower().lstrip("!")
+        name = name.lower().lstrip("!") or name.lower()  # a lone "!" stays a (bad) name
         args = args.strip()
         started = time.monotonic()
         self._audit(line.username, name, args, "pending")
@@ -207,16 +213,15 @@ class Shell:
         ])
 
     async def cmd_stats(self, args: str, caller: str) -> str:
-        reply = await self._query(contract.QUERY_CHANNEL_STATS, {})
-        if not isinstance(reply, dict) or not reply.get("success"):
-            raise CommandError(UNAVAILABLE)
-        hw = reply.get("high_water_mark") or {}
-        hc = reply.get("high_water_connected") or {}
-        top = ", ".join(f"{t['username']} ({t['chat_lines']})"
-                        for t in reply.get("top_chatters") or [])
+        try:
+            reply = await self._query(contract.ChannelStatsQuery())
+        except QueryFailed as exc:
+            raise CommandError(_unavailable(exc)) from None
+        top = ", ".join(f"{t.username} ({t.chat_lines})" for t in reply.top_chatters)
         return "\n".join([
-            f"Most users: {hw.get('users', 0)}, most connected: {hc.get('users', 0)}",
-            f"Users seen: {reply.get('total_users_seen', 0)}",
+            f"Most users: {reply.high_water_mark.users}, "
+            f"most connected: {reply.high_water_connected.users}",
+            f"Users seen: {reply.total_users_seen}",
             f"Top chatters: {top or 'none yet'}",
         ])
 
@@ -233,16 +238,17 @@ class Shell:
         lines = [f"{live.name}: here, rank {_rank(live.rank)}"
                  f"{', afk' if live.afk else ''}{', muted' if live.muted else ''}"
                  if live else f"{name}: not here"]
-        reply = await self._query(contract.QUERY_USER_STATS, {"username": name})
-        if not isinstance(reply, dict) or not reply.get("success"):
-            raise CommandError("\n".join([*lines, UNAVAILABLE]))
-        if not reply.get("found"):
+        try:
+            reply = await self._query(contract.UserStatsQuery(name))
+        except QueryFailed as exc:
+            raise CommandError("\n".join([*lines, _unavailable(exc)])) from None
+        if reply.user is None:
             lines.append("never seen before")
         else:
-            lines.append(f"chat lines: {reply.get('total_chat_lines', 0)}, time here: "
-                         f"{_duration(float(reply.get('total_time_connected') or 0))}")
-            lines.append(f"first seen {_when(reply.get('first_seen'))}, "
-                         f"last seen {_when(reply.get('last_seen'))}")
+            u = reply.user
+            lines.append(f"chat lines: {u.total_chat_lines}, time here: "
+                         f"{_duration(u.total_time_connected)}")
+            lines.append(f"first seen {_when(u.first_seen)}, last seen {_when(u.last_seen)}")
         return "\n".join(lines)
 
     async def cmd_playlist(self, args: str, caller: str) -> str:
@@ -447,7 +453,9 @@ def _duration(seconds: float) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
-def _when(stamp: Any) -> str:
-    if not isinstance(stamp, (int, float)):
-        return "never"
+def _when(stamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stamp))
+
+
+def _unavailable(exc: QueryFailed) -> str:
+    return f"{UNAVAILABLE}: {exc.why}"
