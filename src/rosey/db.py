@@ -1,4 +1,7 @@
-"""``python -m rosey.db``: the DatabaseService, same as ``rosey-db``."""
+"""``python -m rosey.db``: the short spelling of ``python -m rosey.dbservice`` (``rosey-db``).
+
+Only an entry point: ``rosey up`` and the resilience tests start the DatabaseService this way.
+"""
 
 import sys
 

@@ -7,6 +7,7 @@ import json
 import time
 
 import nats
+import nats.js.errors
 import pytest
 
 from rosey import contract
@@ -32,6 +33,7 @@ async def svc(request, nats_server, core_nats_server, tmp_path):
     server = nats_server if request.param == "jetstream" else core_nats_server
     async with running_db_service(server.url, tmp_path / "rosey.db") as service:
         service.test_url = server.url
+        service.test_mode = request.param
         yield service
 
 
@@ -44,9 +46,28 @@ async def client(svc):
         await nc.close()
 
 
-async def test_mode_matches_what_the_server_offers(svc):
-    assert svc.jetstream == (svc.metrics.jetstream_enabled._value.get() == 1)
-    assert svc.ready
+async def test_events_arrive_through_the_durable_consumer_when_the_server_has_jetstream(
+        svc, client):
+    """Against a JetStream server, events go through the durable consumer (delivered and
+    acknowledged there), not through core subscriptions; without JetStream, the fallback
+    says so in rosey_jetstream_enabled."""
+    for i in range(5):
+        await publish(client, contract.MESSAGE_LOG, {"username": "mode", "message": str(i)})
+    await eventually(lambda: _found_with(client, "mode", total_chat_lines=5))
+    enabled = svc.metrics.registry.get_sample_value("rosey_jetstream_enabled")
+    if svc.test_mode == "core":
+        assert enabled == 0
+        with pytest.raises(nats.js.errors.ServiceUnavailableError):  # no JetStream here
+            await client.jetstream().account_info()
+        return
+    assert enabled == 1
+    js = client.jetstream()
+
+    async def acknowledged():
+        info = await js.consumer_info(contract.STREAM_NAME, contract.CONSUMER_NAME)
+        return info if info.ack_floor and info.ack_floor.stream_seq == 5 else None
+    info = await eventually(acknowledged, what="the durable consumer acknowledged all 5")
+    assert (info.delivered.stream_seq, info.num_ack_pending, info.num_pending) == (5, 0, 0)
 
 
 async def test_user_joined_creates_the_row_and_opens_a_session(svc, client):

@@ -170,7 +170,7 @@ class JetStreamConsumer:
         arrived within :data:`TOPUP_SECONDS`.
         """
         assert self._psub is not None
-        inflight: asyncio.Task[None] | None = None
+        inflight: asyncio.Task[bool] | None = None
         idle = True
         try:
             while not stop.is_set():
@@ -197,11 +197,16 @@ class JetStreamConsumer:
                 if msgs:
                     self._last_delivery = time.monotonic()
                     if inflight is not None:
-                        await inflight
+                        committed = await inflight
+                        inflight = None
+                        if not committed:  # stopping while the database fails
+                            return  # msgs stay unacknowledged, for redelivery
                     inflight = asyncio.create_task(self._process(msgs, stop))
             if inflight is not None:
-                await inflight
+                committed = await inflight
                 inflight = None
+                if not committed:
+                    return
             await self._drain_delivered(stop)
         finally:
             if inflight is not None:
@@ -226,13 +231,14 @@ class JetStreamConsumer:
                 await asyncio.sleep(TOPUP_SECONDS * 4)  # let in-flight deliveries land
             if msgs:
                 quiet_rounds = 0
-                await self._process(msgs, stop)
+                if not await self._process(msgs, stop):
+                    return
             else:
                 quiet_rounds += 1
 
-    async def _process(self, msgs: list[Msg], stop: asyncio.Event) -> None:
-        """Commit, then acknowledge. A batch that cannot be committed before stop is left
-        unacknowledged: JetStream redelivers it to the next run."""
+    async def _process(self, msgs: list[Msg], stop: asyncio.Event) -> bool:
+        """Commit, then acknowledge: True. A batch that cannot be committed before stop is
+        left unacknowledged (False): JetStream redelivers it to the next run."""
         items = []
         for msg in msgs:
             meta = msg.metadata
@@ -240,9 +246,10 @@ class JetStreamConsumer:
                                        received=meta.timestamp.timestamp()))
         if not await self.applier.commit(items, stop):
             log.warning("batch_left_for_redelivery", size=len(items))
-            return
+            return False
         for msg in msgs:
             await msg.ack()
+        return True
 
     async def _watch(self, stop: asyncio.Event) -> None:
         """Every few seconds: pending gauge, floor advance, stall detection."""

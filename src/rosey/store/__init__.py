@@ -1,1 +1,7 @@
-"""rosey.store"""
+"""The SQLite store; knows nothing about NATS.
+
+- :mod:`~rosey.store.store`: :class:`Store` (one writer and one reader thread), ``Incoming``.
+- :mod:`~rosey.store.schema`: tables, pragmas, migrations.
+- :mod:`~rosey.store.writes`: applying events (the write side).
+- :mod:`~rosey.store.queries`: the contract's queries (the read side).
+"""

@@ -27,7 +27,7 @@ from typing import assert_never
 
 from rosey import contract
 
-__all__ = ["apply_event", "pm_command_details"]
+__all__ = ["apply_event"]
 
 
 def _user_joined(conn: sqlite3.Connection, e: contract.UserJoined, at: int) -> None:
@@ -102,7 +102,7 @@ def _enqueue(conn: sqlite3.Connection, e: contract.Enqueue, at: int) -> None:
                  " VALUES (?, ?, 0, 0)", (at, e.message))
 
 
-def pm_command_details(e: contract.PmCommand) -> str:
+def _pm_command_details(e: contract.PmCommand) -> str:
     """``cmd=stats, args: Alice, result: success`` (full args, never redacted)."""
     details = f"cmd={e.command}, args: {e.args}, result: {e.result}"
     if e.error:
@@ -112,7 +112,7 @@ def pm_command_details(e: contract.PmCommand) -> str:
 
 def _pm_command(conn: sqlite3.Connection, e: contract.PmCommand, at: int) -> None:
     conn.execute("INSERT INTO user_actions (timestamp, username, action_type, details)"
-                 " VALUES (?, ?, 'pm_command', ?)", (at, e.username, pm_command_details(e)))
+                 " VALUES (?, ?, 'pm_command', ?)", (at, e.username, _pm_command_details(e)))
 
 
 def apply_event(conn: sqlite3.Connection, event: contract.Event, at: int) -> None:
