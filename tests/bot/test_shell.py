@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from rosey import contract
@@ -195,3 +197,13 @@ async def test_a_moderator_whose_rank_is_confirmed_late_is_obeyed(cytube, bot):
     assert not bot.channel.is_moderator("slowmod")  # the PM arrives before the confirmation
     reply = reply_text(await ask(cytube, bot, "say confirmed late", sender="slowmod"))
     assert reply == "Said it" and bot.channel.is_moderator("slowmod")
+
+
+async def test_a_long_unknown_command_is_audited_as_typed_and_passes_the_contract(cytube, bot, nc):
+    audit = await collect(nc, contract.PM_COMMAND)
+    name = "x" * 150  # longer than a username: the audit used to cut it at that limit
+    assert reply_text(await ask(cytube, bot, f"{name} arg")) == f"Unknown command: {name}"
+    await cytube.wait_for(lambda: len(audit) == 2)
+    assert [(a["command"], a["result"]) for a in audit] == [(name, "pending"), (name, "error")]
+    for a in audit:
+        assert contract.decode_event(contract.PM_COMMAND, json.dumps(a).encode()).command == name

@@ -94,6 +94,8 @@ class ChannelState:
         self.current_time = 0.0
         self.paused = True
         self.my_rank: float = -1.0
+        # kept though nothing reads them yet: the "tells the truth" issue (11) needs the
+        # channel's permissions to say what the bot may do
         self.playlist_locked = True
         self.permissions: dict[str, float] = {}
 
