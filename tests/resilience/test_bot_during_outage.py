@@ -29,7 +29,8 @@ async def test_bot_keeps_serving_while_dbservice_is_killed_and_backlog_drains_af
         replies = [reply_text(await ask(cytube, bot, cmd)) for cmd in COMMANDS]
         assert "Unknown command: frobnicate" in replies[4]
         assert all(replies), "every command answered while the DatabaseService is dead"
-        assert reply_text(await ask(cytube, bot, "stats")) == "stats are unavailable right now"
+        assert reply_text(await ask(cytube, bot, "stats")) == (
+            "stats are unavailable right now: no database service is running")
         for i in range(20):
             await cytube.user_chat(MOD, f"outage line {i}")
 

@@ -208,3 +208,17 @@ async def test_an_event_the_database_refuses_is_dead_lettered_alone(tmp_path):
         assert rows[0][:2] == (2, "apply_error") and "poisoned message" in rows[0][2]
         # the refused event's sequence is recorded too: a redelivery is not retried forever
         assert await store.apply_batch([batch[1]]) == [Outcome.DUPLICATE]
+
+
+async def test_a_store_opens_once(tmp_path):
+    from rosey.errors import LifecycleError
+    from rosey.store.store import StoreState
+
+    store = Store(tmp_path / "once.db")
+    async with store:
+        assert store.state is StoreState.OPEN
+        with pytest.raises(LifecycleError):
+            await store.open()
+    assert store.state is StoreState.CLOSED
+    with pytest.raises(LifecycleError):
+        await store.open()

@@ -15,6 +15,7 @@ import asyncio
 import time
 
 import structlog
+import structlog.contextvars
 
 from rosey import contract
 from rosey.errors import BadPayload, StoreError
@@ -59,19 +60,21 @@ class BatchApplier:
         full, I/O error, a lock held too long), until it commits: True. Once ``stop`` is
         set, a failure is not retried: False, and nothing of ``items`` was applied."""
         delay = FIRST_RETRY_DELAY
-        while True:
-            try:
-                await self.apply(items)
-                return True
-            except StoreError as exc:
-                self.metrics.apply_errors.inc()
-                if stop.is_set():
-                    log.error("batch_rollback", error=str(exc), size=len(items), retry_in=None)
-                    return False
-                log.error("batch_rollback", error=str(exc), size=len(items),
-                          retry_in=round(delay, 2))
-                await wait_or_stop(stop, delay)
-                delay = min(delay * 2, MAX_RETRY_DELAY)
+        # every line logged for this batch (rejections, rollbacks) says which batch it was
+        with structlog.contextvars.bound_contextvars(batch_first_seq=items[0].seq,
+                                                     batch_size=len(items)):
+            while True:
+                try:
+                    await self.apply(items)
+                    return True
+                except StoreError as exc:
+                    self.metrics.apply_errors.inc()
+                    if stop.is_set():
+                        log.error("batch_rollback", error=str(exc), retry_in=None)
+                        return False
+                    log.error("batch_rollback", error=str(exc), retry_in=round(delay, 2))
+                    await wait_or_stop(stop, delay)
+                    delay = min(delay * 2, MAX_RETRY_DELAY)
 
     async def apply(self, items: list[Incoming]) -> list[Outcome]:
         """Commit ``items`` in one transaction (raises StoreError with nothing applied)."""

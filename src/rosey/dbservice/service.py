@@ -20,12 +20,12 @@ import structlog
 from nats.aio.client import Client
 
 from rosey import contract
-from rosey.bus import connect
+from rosey.bus import connect, with_message_context
 from rosey.config import DbSettings
 from rosey.dbservice.consumer import JetStreamConsumer
 from rosey.dbservice.fallback import CoreSubscriber
 from rosey.dbservice.responder import QueryResponder
-from rosey.errors import ConnectAborted
+from rosey.errors import ConnectAborted, LifecycleError
 from rosey.metrics import DbMetrics, MetricsServer
 from rosey.store.store import Store, StoreState
 
@@ -86,7 +86,7 @@ class DatabaseService:
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> DatabaseService:
         if self.state is not ServiceState.UNOPENED:
-            raise RuntimeError(f"cannot start a DatabaseService that is {self.state.value}")
+            raise LifecycleError(f"cannot start a DatabaseService that is {self.state.value}")
         self.state = ServiceState.OPENING
         try:
             await self._start()
@@ -114,7 +114,8 @@ class DatabaseService:
                                 on_reconnected=self._on_reconnected, stop=self._stop)
         responder = QueryResponder(store=self.store, metrics=self.metrics)
         for subject in contract.QUERY_SUBJECTS:
-            await self.nc.subscribe(subject, queue=contract.QUEUE_GROUP, cb=responder.handle)
+            await self.nc.subscribe(subject, queue=contract.QUEUE_GROUP,
+                                    cb=with_message_context(responder.handle))
         if s.jetstream == "auto" and await self._has_jetstream():
             self.ingest = JetStreamConsumer(nc=self.nc, store=self.store, metrics=self.metrics,
                                             settings=s)
@@ -188,10 +189,11 @@ class DatabaseService:
         await self.aclose()
 
 
-async def run_database_service(settings: DbSettings, stop: asyncio.Event) -> None:
+async def run_database_service(settings: DbSettings, stop: asyncio.Event, *,
+                               metrics: DbMetrics | None = None) -> None:
     """Run until ``stop`` is set (the CLI's signal handler sets it)."""
     try:
-        async with DatabaseService(settings=settings, stop=stop):
+        async with DatabaseService(settings=settings, stop=stop, metrics=metrics):
             await stop.wait()
     except ConnectAborted:
         log.info("dbservice_stopped_before_nats_answered")

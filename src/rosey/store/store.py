@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import structlog
 
 from rosey import contract
-from rosey.errors import BadPayload, StoreError
+from rosey.errors import BadPayload, LifecycleError, StoreError
 from rosey.store.queries import run_query
 from rosey.store.schema import configure_connection, migrate
 from rosey.store.writes import apply_event
@@ -98,7 +98,7 @@ class Store:
     # --- lifecycle -------------------------------------------------------------------------
     async def open(self) -> Store:
         if self.state is not StoreState.UNOPENED:
-            raise RuntimeError(f"cannot open a store that is {self.state.value}")
+            raise LifecycleError(f"cannot open a store that is {self.state.value}")
         await self._on_writer(self._open_writer)
         await self._on_reader(self._open_reader)
         self.state = StoreState.OPEN
