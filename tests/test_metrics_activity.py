@@ -10,7 +10,7 @@ import structlog
 from rosey import contract
 from rosey.config import bot_settings, db_settings
 from rosey.errors import ConfigError
-from rosey.metrics import BotMetrics, DbMetrics, activity_logged, log_activity
+from rosey.metrics import BOT_QUERY_OUTCOMES, BotMetrics, DbMetrics, activity_logged, log_activity
 from tests.support.wait import eventually
 
 
@@ -33,8 +33,18 @@ def test_bot_totals_come_from_the_counters():
     m.pm_commands.labels("stats", "success").inc()
     m.pm_commands.labels("unknown", "error").inc()
     m.chat_messages.inc(9)
+    m.queries.labels(contract.QUERY_USER_STATS, "ok").inc(2)
+    m.queries.labels(contract.QUERY_USER_STATS, "timeout").inc()
     assert m.activity() == {"events_published": 4, "events_dropped": 1, "chat_messages": 9,
-                            "pm_commands": 2, "pm_command_errors": 1}
+                            "pm_commands": 2, "pm_command_errors": 1, "queries_failed": 1}
+
+
+def test_the_bot_query_counter_has_every_outcome_at_zero_from_the_start():
+    m = BotMetrics()
+    for subject in contract.QUERY_SUBJECTS:
+        for outcome in BOT_QUERY_OUTCOMES:
+            assert m.registry.get_sample_value(
+                "rosey_bot_queries_total", {"subject": subject, "outcome": outcome}) == 0
 
 
 async def test_one_line_per_busy_interval_none_when_idle_and_a_last_one_at_stop():

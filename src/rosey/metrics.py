@@ -36,7 +36,7 @@ from rosey.errors import BadPayload, ListenError
 __all__ = [
     "DbMetrics", "BotMetrics", "MetricsServer", "ReadyCheck", "LATENCY_BUCKETS",
     "E2E_BUCKETS", "BATCH_BUCKETS", "command_label", "DROP_REASONS", "QUERY_OUTCOMES",
-    "log_activity", "activity_logged", "ACTIVITY_INTERVAL_SECONDS",
+    "BOT_QUERY_OUTCOMES", "log_activity", "activity_logged", "ACTIVITY_INTERVAL_SECONDS",
 ]
 
 log = structlog.get_logger()
@@ -54,6 +54,8 @@ E2E_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 DROP_REASONS = ("outbox_full", "shutdown")
 QUERY_OUTCOMES = ("ok", "bad_request", "error")
+#: how a query the bot sent ended (``QueryFailed.outcome`` in rosey.bot, or ok)
+BOT_QUERY_OUTCOMES = ("ok", "not_connected", "no_responders", "timeout", "bad_reply", "refused")
 
 #: a readiness check returns (ready, {check_name: ok})
 ReadyCheck = Callable[[], tuple[bool, dict[str, bool]]]
@@ -177,6 +179,12 @@ class BotMetrics:
         self.ready = Gauge(
             "rosey_ready", "1 while /readyz answers 200 (all readiness checks pass).",
             registry=r)
+        self.queries = Counter(
+            "rosey_bot_queries", "Queries the bot sent to the DatabaseService, by outcome.",
+            ["subject", "outcome"], registry=r)
+        for subject in contract.QUERY_SUBJECTS:
+            for outcome in BOT_QUERY_OUTCOMES:
+                self.queries.labels(subject, outcome)
         for subject in contract.EVENT_SUBJECTS:
             self.publish_seconds.labels(subject)
             self.events_published.labels(subject)
@@ -194,6 +202,8 @@ class BotMetrics:
             "chat_messages": _sum(self.chat_messages, "_total"),
             "pm_commands": _sum(self.pm_commands, "_total"),
             "pm_command_errors": _sum(self.pm_commands, "_total", result="error"),
+            "queries_failed": _sum(self.queries, "_total") - _sum(self.queries, "_total",
+                                                                   outcome="ok"),
         }
 
 
