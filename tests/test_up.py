@@ -13,6 +13,7 @@ import sys
 
 from tests.support.cytube import CyTubeTestServer
 from tests.support.procs import free_port, http_status
+from tests.support.wait import eventually
 
 BOT, BOT_PW, MOD = "rosey", "bot-secret", "alice"
 
@@ -63,3 +64,29 @@ async def test_rosey_up_answers_a_moderator_from_the_database_and_exits_on_sigin
     assert stopped == {"rosey-db": 0, "nats-server": 0}  # a normal stop is a clean exit
     assert (tmp_path / "data" / "rosey.db").exists()
     assert "Server is ready" in (tmp_path / "data" / "nats-server.log").read_text()
+
+
+async def test_rosey_up_uses_the_nats_named_by_rosey_nats_url(tmp_path, nats_server):
+    """ROSEY_NATS_URL (like --nats-url) means: use that NATS, start none."""
+    db_port = free_port()
+    env = {**os.environ, "ROSEY_NATS_URL": nats_server.url, "ROSEY_LOG_FORMAT": "json",
+           "ROSEY_DATA_DIR": str(tmp_path / "data"), "ROSEY_DB_METRICS_PORT": str(db_port),
+           "ROSEY_BOT_METRICS_PORT": str(free_port()),
+           "ROSEY_CYTUBE_DOMAIN": f"http://127.0.0.1:{free_port()}", "ROSEY_CYTUBE_CHANNEL": "c"}
+    with open(tmp_path / "up.log", "wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "rosey.cli", "up", env=env, stdout=out,
+            stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL)
+    try:
+        await eventually(lambda: http_status(db_port, "/readyz") == 200, timeout=30,
+                         what="the DatabaseService ready on the given NATS")
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), 40) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    events = [json.loads(line).get("event") for line in (tmp_path / "up.log").read_text().splitlines()
+              if line.startswith("{")]
+    assert "up_nats_started" not in events
+    assert not (tmp_path / "data" / "nats-server.log").exists()
