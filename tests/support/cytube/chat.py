@@ -66,14 +66,6 @@ class Chat(People):
             return
         await self._send_chat(user.name, format_chat(msg), meta)
 
-    async def _send_chat(self, username: str, msg: str, meta: dict[str, Any], *,
-                         keep: bool = True) -> None:
-        msgobj = {"username": username, "msg": msg, "meta": meta, "time": now_ms()}
-        await self._broadcast("chatMsg", msgobj)
-        self._chat_log.append((username, msg))
-        if keep:
-            self._history.append(msgobj)
-
     @guarded()
     async def _on_pm(self, conn: Conn, data: Any) -> None:
         if not isinstance(data, dict) or not isinstance(data.get("msg"), str) \
@@ -113,9 +105,10 @@ class Chat(People):
 
     async def _deliver_pm(self, sender: User, target: User, text: str,
                           meta: dict[str, Any]) -> None:
-        msgobj = {"username": sender.name, "msg": format_chat(text), "meta": meta,
-                  "time": now_ms(), "to": target.name}
-        self._pm_log.append((sender.name, target.name, msgobj["msg"]))
+        formatted = format_chat(text)
+        msgobj = {"username": sender.name, "msg": formatted, "meta": meta, "time": now_ms(),
+                  "to": target.name}
+        self._pm_log.append((sender.name, target.name, formatted))
         await self._emit_user(target, "pm", msgobj)
         await self._emit_user(sender, "pm", msgobj)
 

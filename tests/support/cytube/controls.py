@@ -36,10 +36,10 @@ class TestControls(Chat):
                     muted=name.lower() in self.muted)
         self._members[user.lower] = user
         await self._send_user_join(user, include_self=False)
-        if rank >= 1 and confirm_after is None:
-            await self._confirm_rank(user, rank)
-        elif rank >= 1:
+        if rank >= 1 and confirm_after is not None:
             self._spawn(self._confirm_rank_later(user, rank, confirm_after, self._run))
+        elif rank >= 1:
+            await self._confirm_rank(user, rank)
         await self._send_usercount()
 
     async def _confirm_rank(self, user: User, rank: float) -> None:

@@ -52,10 +52,10 @@ def guarded(*, in_channel: bool = True) -> Callable[[_Guarded[S]], Callable[...,
 def exclusive(fn: Callable[Concatenate[S, P], Awaitable[T]]
               ) -> Callable[Concatenate[S, P], Awaitable[T]]:
     """Run a test-side control under the channel lock, like any handler."""
-    @functools.wraps(fn)
-    async def run_exclusive(self: S, *args: P.args, **kwargs: P.kwargs) -> T:
+    async def run_exclusive(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
         async with self._lock:
             return await fn(self, *args, **kwargs)
+    functools.update_wrapper(run_exclusive, fn)
     return run_exclusive
 
 
@@ -99,6 +99,16 @@ class ServerCore:
     _lock: asyncio.Lock
     _tasks: set[asyncio.Task[Any]]
     _run: int
+    _handlers: dict[str, Handler]
+    _commands: dict[str, Callable[[User, str, dict[str, Any]], Awaitable[None]]]
+
+    # --- implemented further down the stack (playlist.py, leader.py) ---------------------
+    async def _send_playlist(self, conn: Conn) -> None:
+        raise NotImplementedError
+
+    async def _resume_autolead(self) -> None:
+        raise NotImplementedError
+
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)

@@ -85,6 +85,14 @@ class People(ServerCore):
             if conn.rank >= min_rank and (exclude is None or conn is not exclude.conn):
                 await self._emit(conn, "chatMsg", msg)
 
+    async def _send_chat(self, username: str, msg: str, meta: dict[str, Any], *,
+                         keep: bool = True) -> None:
+        msgobj = {"username": username, "msg": msg, "meta": meta, "time": now_ms()}
+        await self._broadcast("chatMsg", msgobj)
+        self._chat_log.append((username, msg))
+        if keep:
+            self._history.append(msgobj)
+
     async def _set_afk(self, user: User, afk: bool) -> None:
         if user.afk == afk or self._members.get(user.lower) is not user:
             return
