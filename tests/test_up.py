@@ -12,7 +12,7 @@ import signal
 import sys
 
 from tests.support.cytube import CyTubeTestServer
-from tests.support.procs import free_port, http_status
+from tests.support.procs import exit_code_after, free_port, http_status, reaped
 from tests.support.wait import eventually
 
 BOT, BOT_PW, MOD = "rosey", "bot-secret", "alice"
@@ -34,28 +34,25 @@ async def test_rosey_up_answers_a_moderator_from_the_database_and_exits_on_sigin
             env=env, stdout=out, stderr=asyncio.subprocess.STDOUT,
             stdin=asyncio.subprocess.DEVNULL)
     try:
-        await server.add_user(MOD, 2)
-        await server.wait_for(lambda: BOT in server.users, timeout=60, what="bot joined")
-        await server.wait_for(lambda: server.users[BOT]["rank"] == 3, timeout=10)
-        await server.user_chat(MOD, "hello rosey")
+        async with reaped(proc):
+            await server.add_user(MOD, 2)
+            await server.wait_for(lambda: BOT in server.users, timeout=60, what="bot joined")
+            await server.wait_for(lambda: server.users[BOT]["rank"] == 3, timeout=10)
+            await server.user_chat(MOD, "hello rosey")
 
-        async def stats_from_database() -> bool:
-            seen = len(server.pms_to(MOD))
-            await server.user_pm(MOD, BOT, "stats")
-            await server.wait_for(lambda: len(server.pms_to(MOD)) > seen, timeout=10)
-            reply = " ".join(html.unescape(p) for p in server.pms_to(MOD)[seen:])
-            return f"Top chatters: {MOD} (1)" in reply
+            async def stats_from_database() -> bool:
+                seen = len(server.pms_to(MOD))
+                await server.user_pm(MOD, BOT, "stats")
+                await server.wait_for(lambda: len(server.pms_to(MOD)) > seen, timeout=10)
+                reply = " ".join(html.unescape(p) for p in server.pms_to(MOD)[seen:])
+                return f"Top chatters: {MOD} (1)" in reply
 
-        await server.wait_for(stats_from_database, timeout=60, what="stats answered")
-        for port in (db_port, bot_port):
-            assert await asyncio.to_thread(http_status, port, "/readyz") == 200
-        proc.send_signal(signal.SIGINT)
-        assert await asyncio.wait_for(proc.wait(), 40) == 0
-        await server.wait_for(lambda: BOT not in server.users, what="bot left")
+            await server.wait_for(stats_from_database, timeout=60, what="stats answered")
+            for port in (db_port, bot_port):
+                assert await asyncio.to_thread(http_status, port, "/readyz") == 200
+            assert await exit_code_after(proc, signal.SIGINT) == 0
+            await server.wait_for(lambda: BOT not in server.users, what="bot left")
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
         await server.stop()
     text = log_path.read_text()
     assert BOT_PW not in text
@@ -77,15 +74,10 @@ async def test_rosey_up_uses_the_nats_named_by_rosey_nats_url(tmp_path, nats_ser
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "rosey.cli", "up", env=env, stdout=out,
             stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL)
-    try:
+    async with reaped(proc):
         await eventually(lambda: http_status(db_port, "/readyz") == 200, timeout=30,
                          what="the DatabaseService ready on the given NATS")
-        proc.send_signal(signal.SIGINT)
-        assert await asyncio.wait_for(proc.wait(), 40) == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        assert await exit_code_after(proc, signal.SIGINT) == 0
     events = [json.loads(line).get("event") for line in (tmp_path / "up.log").read_text().splitlines()
               if line.startswith("{")]
     assert "up_nats_started" not in events

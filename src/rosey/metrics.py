@@ -67,6 +67,10 @@ def _sum(metric: Counter | Histogram, suffix: str, **labels: str) -> float:
                if sample.name.endswith(suffix) and labels.items() <= sample.labels.items())
 
 
+def _not_ok(queries: Counter) -> float:
+    return _sum(queries, "_total") - _sum(queries, "_total", outcome="ok")
+
+
 def command_label(name: str) -> str:
     """A moderator command as a bounded label value."""
     return name if name in contract.PM_COMMANDS else "unknown"
@@ -137,8 +141,7 @@ class DbMetrics:
             "batches": _sum(self.batch_size, "_count"),
             "apply_errors": _sum(self.apply_errors, "_total"),
             "queries_ok": _sum(self.queries, "_total", outcome="ok"),
-            "queries_failed": _sum(self.queries, "_total") - _sum(self.queries, "_total",
-                                                                   outcome="ok"),
+            "queries_failed": _not_ok(self.queries),
         }
 
 
@@ -202,8 +205,7 @@ class BotMetrics:
             "chat_messages": _sum(self.chat_messages, "_total"),
             "pm_commands": _sum(self.pm_commands, "_total"),
             "pm_command_errors": _sum(self.pm_commands, "_total", result="error"),
-            "queries_failed": _sum(self.queries, "_total") - _sum(self.queries, "_total",
-                                                                   outcome="ok"),
+            "queries_failed": _not_ok(self.queries),
         }
 
 

@@ -9,7 +9,8 @@ import signal
 import sys
 
 from tests.bot.conftest import BOT, BOT_PW
-from tests.support.procs import free_port, http_status
+from tests.support.procs import exit_code_after, free_port, http_status, reaped
+from tests.support.wait import eventually
 
 _get = http_status
 
@@ -37,7 +38,7 @@ async def test_rosey_bot_joins_and_leaves_cleanly_on_sigterm(cytube, nats_server
     port = free_port()
     log_path = tmp_path / "bot.log"
     proc = await _start_bot(cytube.url, cytube.channel, nats_server.url, port, log_path)
-    try:
+    async with reaped(proc):
         await cytube.wait_for(lambda: BOT in cytube.users, timeout=30, what="bot joined")
         await cytube.wait_for(lambda: _get(port, "/readyz") == 200, timeout=10)
         await cytube.add_user("carol", 1)
@@ -47,13 +48,8 @@ async def test_rosey_bot_joins_and_leaves_cleanly_on_sigterm(cytube, nats_server
         [line] = [a for a in _activity(log_path) if a["chat_messages"]]
         assert line["level"] == "info" and line["chat_messages"] == 1
         assert line["service"] == "rosey-bot"
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(proc.wait(), 20) == 0
+        assert await exit_code_after(proc, signal.SIGTERM, timeout=20) == 0
         await cytube.wait_for(lambda: BOT not in cytube.users, what="bot left the channel")
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
     text = log_path.read_text()
     assert "bot_stopped" in text and BOT_PW not in text
 
@@ -62,17 +58,9 @@ async def test_rosey_bot_serves_health_while_cytube_is_unreachable(nats_server, 
     port = free_port()
     dead = f"http://127.0.0.1:{free_port()}"
     proc = await _start_bot(dead, "testchan", nats_server.url, port, tmp_path / "bot.log")
-    try:
-        deadline = asyncio.get_running_loop().time() + 20
-        while _get(port, "/healthz") != 200:
-            assert asyncio.get_running_loop().time() < deadline, "no /healthz"
-            await asyncio.sleep(0.1)
+    async with reaped(proc):
+        await eventually(lambda: _get(port, "/healthz") == 200, timeout=20, what="/healthz")
         assert _get(port, "/readyz") == 503
         assert proc.returncode is None  # still running, still retrying
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(proc.wait(), 20) == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        assert await exit_code_after(proc, signal.SIGTERM, timeout=20) == 0
     assert "cytube_connect_failed" in (tmp_path / "bot.log").read_text()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import rosey.process
@@ -36,6 +38,22 @@ def stop_process(proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM,
     stopped = asyncio.run(rosey.process.stop_process(proc, sig=sig, timeout=timeout))
     if stopped.killed:
         raise AssertionError(f"process {proc.args!r} did not exit within {timeout}s of {sig}")
+    return stopped.code
+
+
+@contextlib.asynccontextmanager
+async def reaped(proc: asyncio.subprocess.Process) -> AsyncIterator[asyncio.subprocess.Process]:
+    """The process, SIGKILLed and reaped on the way out if the test left it running."""
+    try:
+        yield proc
+    finally:
+        await rosey.process.stop_process(proc, sig=signal.SIGKILL, timeout=10)
+
+
+async def exit_code_after(proc: asyncio.subprocess.Process, sig: int, timeout: float = 40) -> int:
+    """Send ``sig`` and wait for the exit code (a process that outlives ``timeout`` fails)."""
+    stopped = await rosey.process.stop_process(proc, sig=sig, timeout=timeout)
+    assert not stopped.killed, f"did not exit within {timeout}s of signal {sig}"
     return stopped.code
 
 
