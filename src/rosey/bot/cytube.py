@@ -168,7 +168,6 @@ class CyTubeSession:
         self._sio: socketio.AsyncClient | None = None
         self._http: aiohttp.ClientSession | None = None
         self._generation = 0
-        self._joined = False
         self._logged_in = False
         self._refusal = ""  # the server's connect_error message for the current attempt
         self._join_sent_at = 0.0
@@ -248,7 +247,7 @@ class CyTubeSession:
     async def emit(self, event: str, data: Any = None) -> None:
         """Send a non-chat event (``queue``, ``delete``, ...) now; NotJoined when away."""
         sio = self._sio
-        if sio is None or not self._joined:
+        if sio is None or not self.joined:
             raise NotJoined(f"not in the channel, cannot send {event}")
         try:
             await sio.emit(event, data)
@@ -322,7 +321,7 @@ class CyTubeSession:
         url = await discover(self._http, self._settings.domain, self._settings.channel,
                              timeout=self._policy.connect_timeout)
         self._generation += 1
-        self._joined = self._logged_in = False
+        self._logged_in = False
         self._dropped.clear()
         self._refusal = ""
         sio = socketio.AsyncClient(reconnection=False, handle_sigint=False,
@@ -400,8 +399,8 @@ class CyTubeSession:
     def _on_disconnect(self, generation: int) -> None:
         if generation != self._generation:
             return
-        was_joined = self._joined
-        self._joined = self._logged_in = False
+        was_joined = self.joined
+        self._logged_in = False
         self.phase = SessionPhase.WAITING
         self._can_send.clear()
         self._dropped.set()
@@ -423,8 +422,7 @@ class CyTubeSession:
                 self._safe(self._listener.on_pm if event == "pm" else self._listener.on_chat, line)
             return
         self._safe(self._listener.on_event, event, data)
-        if event == "userlist" and not self._joined:
-            self._joined = True
+        if event == "userlist" and not self.joined:
             self.phase = SessionPhase.JOINED
             self._update_can_send()
             if self._metrics is not None:
@@ -433,7 +431,7 @@ class CyTubeSession:
             self._safe(self._listener.on_joined)
 
     def _update_can_send(self) -> None:
-        if self._joined and self._logged_in:
+        if self.joined and self._logged_in:
             self._can_send.set()
 
     def _chat_line(self, data: Any, *, pm: bool) -> ChatLine | None:
@@ -442,7 +440,7 @@ class CyTubeSession:
         username = str(data.get("username") or "")
         stamp = data.get("time")
         when = float(stamp) / 1000.0 if isinstance(stamp, (int, float)) else time.time()
-        history = not pm and (not self._joined or when < self._join_sent_at)
+        history = not pm and (not self.joined or when < self._join_sent_at)
         own = bool(self.bot_name) and username.lower() == self.bot_name.lower()
         return ChatLine(username=username, text=plain_text(data["msg"]), time=when,
                         history=history, own=own, to=data.get("to") if pm else None)
