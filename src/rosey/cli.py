@@ -18,6 +18,7 @@ from rosey import __version__
 from rosey.config import check_parent_directory, db_settings
 from rosey.errors import ConfigError, RoseyError
 from rosey.log import configure_logging, log_format
+from rosey.metrics import DbMetrics, activity_logged
 
 __all__ = ["main", "db_main", "bot_main", "run_until_signalled"]
 
@@ -75,7 +76,14 @@ def _run_db(args: argparse.Namespace) -> int:
                            metrics_port=args.metrics_port)
     check_parent_directory(settings.db_path, "--db-path/ROSEY_DB_PATH")
     _log_setup("rosey-db", os.environ)
-    asyncio.run(run_until_signalled(lambda stop: run_database_service(settings, stop)))
+
+    async def run(stop: asyncio.Event) -> None:
+        metrics = DbMetrics()
+        async with activity_logged("dbservice_activity", metrics.activity, stop,
+                                   settings.activity_log_seconds):
+            await run_database_service(settings, stop, metrics=metrics)
+
+    asyncio.run(run_until_signalled(run))
     return 0
 
 

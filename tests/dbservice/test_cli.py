@@ -49,7 +49,8 @@ async def test_standalone_process_serves_events_and_queries_and_exits_0_on_sigte
     port = free_port()
     log = tmp_path / "db.log"
     proc = start_db_process(nats_server.url, tmp_path / "rosey.db", metrics_port=port,
-                            log_path=log, use_env=use_env)
+                            log_path=log, use_env=use_env,
+                            extra_env={"ROSEY_ACTIVITY_LOG_SECONDS": "0.3"})
     nc = await nats.connect(nats_server.url)
     try:
         await eventually(lambda: _is(port, "/readyz", 200), timeout=20, what="readyz 200")
@@ -72,6 +73,14 @@ async def test_standalone_process_serves_events_and_queries_and_exits_0_on_sigte
     assert all(line.get("service") == "rosey-db" for line in lines)
     bad = [line for line in lines if line["event"] == "event_rejected"]
     assert bad and bad[0]["subject"] == contract.USER_JOINED and bad[0]["reason"] == "bad_json"
+    assert bad[0]["batch_size"] >= 1  # the batch it came in, bound as log context
+    # at INFO there are no per-batch or per-query lines; the activity lines add up to the work
+    activity = [line for line in lines if line["event"] == "dbservice_activity"]
+    assert activity and {line["level"] for line in activity} == {"info"}
+    assert sum(line["events_applied"] for line in activity) == 1
+    assert sum(line["events_rejected"] for line in activity) == 1
+    assert sum(line["queries_ok"] for line in activity) >= 1
+    assert "batch_committed" not in events and "query_answered" not in events
 
 
 async def test_unreachable_nats_hints_once_backs_off_and_sigterm_exits_0(tmp_path):
