@@ -1,8 +1,9 @@
 """Moderator commands sent to the bot by PM: parse, authorize, audit, run, reply.
 
-Only users in the live userlist with a confirmed rank >= 2 are obeyed; anyone else (and the
-bot itself) is ignored without a reply (fail closed). Every obeyed command is audited twice
-on ``rosey.db.action.pm_command`` through the outbox, ``pending`` before it runs and
+Only users in the live userlist with rank >= 2 are obeyed; anyone else (and the bot itself) is
+ignored without a reply (fail closed). A rank of 1 that CyTube has not confirmed yet (``addUser``
+comes before ``setUserRank``) is given ``rank_wait`` seconds to be raised. Every obeyed
+command is audited twice on ``rosey.db.action.pm_command`` through the outbox, ``pending`` before it runs and
 ``success``/``error`` after, with the full argument text; the reply never waits on either.
 Replies go out as PMs split at 320 characters (see :mod:`rosey.bot.text`).
 
@@ -89,11 +90,12 @@ class Shell:
         session: sends replies, chat and channel requests.
         channel: the live channel (userlist for authorization, playlist for positions).
         publisher: the outbox for audit events.
-        query: asks the DatabaseService (``stats``, ``user``).
+        query: asks the DatabaseService (``stats``, ``user``); raises a ``QueryFailed`` leaf.
         expect: waits for CyTube's confirmation of an action.
         metrics: command counters and timings.
         context: static facts and live probes for ``info`` and ``status``.
         confirm_timeout: how long to wait for CyTube to confirm an action.
+        rank_wait: how long a PM from a user whose rank is still provisional waits for it.
     """
 
     def __init__(self, *, session: CyTubeSession, channel: ChannelState, publisher: Publisher,
