@@ -3,8 +3,9 @@
 Only users in the live userlist with rank >= 2 are obeyed; anyone else (and the bot itself) is
 ignored without a reply (fail closed). A rank of 1 that CyTube has not confirmed yet (``addUser``
 comes before ``setUserRank``) is given ``rank_wait`` seconds to be raised. Every obeyed
-command is audited twice on ``rosey.db.action.pm_command`` through the outbox, ``pending`` before it runs and
-``success``/``error`` after, with the full argument text; the reply never waits on either.
+command is audited twice on ``rosey.db.action.pm_command`` through the outbox, ``pending``
+before it runs and ``success``/``error`` after, with the full argument text; the reply never
+waits on either.
 Replies go out as PMs split at 320 characters (see :mod:`rosey.bot.text`).
 
 Channel actions are confirmed by watching the events CyTube sends back (``queue``,
