@@ -2,9 +2,11 @@
 
 :class:`CyTubeSession` owns one python-socketio ``AsyncClient`` per connection (a fresh one
 each time, since CyTube starts every socket from scratch) and reconnects by itself, so every
-attempt goes through the same two gates: a connect bucket that mirrors CyTube's per-address
-limit (5, then 1 per 10 s) and a capped, jittered exponential backoff. After *every* connect
-it sends ``joinChannel`` and ``login`` again.
+attempt goes through the same two gates: a connect bucket a little inside CyTube's
+per-address limit (5, then 1 per 10 s), emptied when CyTube still answers "Rate limit
+exceeded", and a capped, jittered exponential backoff. After *every* connect it sends
+``joinChannel`` and ``login`` again. ``state`` is the lifecycle (:class:`SessionState`);
+``phase`` says where an open session is with CyTube (:class:`SessionPhase`).
 
 Kicks are read, not blindly retried: a duplicate login, a ban or a channel that cannot be
 loaded waits ``fatal_kick_delay``; other kicks wait ``kick_delay``. Refused guest logins
