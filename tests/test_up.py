@@ -9,6 +9,7 @@ import html
 import json
 import os
 import signal
+import socket
 import sys
 
 from tests.support.cytube import CyTubeTestServer
@@ -82,3 +83,26 @@ async def test_rosey_up_uses_the_nats_named_by_rosey_nats_url(tmp_path, nats_ser
               if line.startswith("{")]
     assert "up_nats_started" not in events
     assert not (tmp_path / "data" / "nats-server.log").exists()
+
+
+async def test_rosey_up_stops_everything_when_the_database_service_cannot_start(tmp_path):
+    """The DatabaseService's port is taken: rosey up says so and exits 1, NATS stopped too."""
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        env = {**os.environ, "ROSEY_LOG_FORMAT": "json", "ROSEY_DATA_DIR": str(tmp_path / "data"),
+               "ROSEY_DB_METRICS_PORT": str(taken.getsockname()[1]),
+               "ROSEY_BOT_METRICS_PORT": str(free_port()),
+               "ROSEY_CYTUBE_DOMAIN": f"http://127.0.0.1:{free_port()}", "ROSEY_CYTUBE_CHANNEL": "c"}
+        env.pop("ROSEY_NATS_URL", None)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "rosey.cli", "up", env=env, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
+        async with reaped(proc):
+            out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1
+    assert "Address already in use" in err.decode()  # rosey-db's own line
+    assert "rosey-db exited with code 2" in err.decode()
+    stopped = [json.loads(line) for line in out.decode().splitlines()
+               if '"up_process_stopped"' in line]
+    assert {line["process"]: line["code"] for line in stopped} == {"rosey-db": 2, "nats-server": 0}

@@ -77,6 +77,21 @@ def run_up_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return 0
 
 
+async def _until_stopped_or_exited(stop: asyncio.Event, db_proc: asyncio.subprocess.Process) -> None:
+    """Wait for ``stop``; a DatabaseService that exits first (a port in use, a bad file) ends
+    ``rosey up`` with an error instead of leaving a bot with nothing behind it."""
+    stopping = asyncio.ensure_future(stop.wait())
+    exiting = asyncio.ensure_future(db_proc.wait())
+    try:
+        await asyncio.wait({stopping, exiting}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        exiting.cancel()
+    if not stop.is_set():
+        raise UpError(f"rosey-db exited with code {db_proc.returncode} (its lines above say why);"
+                      " stopping everything")
+
+
 def _report(name: str, stopped: Stopped | None) -> None:
     if stopped is None:
         return
@@ -117,7 +132,7 @@ async def run_up(args: argparse.Namespace, up: UpSettings, env: Mapping[str, str
         async with activity_logged("bot_activity", metrics.activity, stop,
                                    settings.activity_log_seconds):
             async with BotService(settings=settings, metrics=metrics):
-                await stop.wait()
+                await _until_stopped_or_exited(stop, db_proc)
     finally:
         if db_proc is not None:
             _report("rosey-db", await stop_process(db_proc, timeout=STOP_TIMEOUT))
