@@ -1,5 +1,6 @@
 """Runs in the cluster (a Job, dbservice image): wait until the consumer has nothing pending,
-then print one JSON line with the user's stats, the channel stats and the stream's count."""
+then print one JSON line with each user's stats (ROSEY_TEST_USERS, comma-separated), the
+channel stats, and the stream's message count, replica count and the servers holding it."""
 import asyncio
 import json
 import os
@@ -9,7 +10,7 @@ import time
 import nats
 import nats.errors
 
-USER = os.environ["ROSEY_TEST_USER"]
+USERS = [u for u in os.environ["ROSEY_TEST_USERS"].split(",") if u]
 
 
 async def main() -> None:
@@ -27,13 +28,24 @@ async def main() -> None:
         if time.monotonic() > deadline:
             sys.exit("the consumer never caught up")
         await asyncio.sleep(1)
-    user = json.loads((await nc.request("rosey.db.query.user_stats",
-                                        json.dumps({"username": USER}).encode(), timeout=5)).data)
+    users = {}
+    for user in USERS:
+        reply = await nc.request("rosey.db.query.user_stats",
+                                 json.dumps({"username": user}).encode(), timeout=5)
+        users[user] = json.loads(reply.data)
     channel = json.loads((await nc.request("rosey.db.query.channel_stats", b"{}", timeout=5)).data)
     stream = await js.stream_info("ROSEY_EVENTS", subjects_filter="rosey.db.message.log")
-    print(json.dumps({"user": user, "channel": channel,
+    cluster = stream.cluster
+    servers = []
+    if cluster is not None:
+        servers = [cluster.leader] + [r.name for r in (cluster.replicas or [])]
+        current = [r.current for r in (cluster.replicas or [])]
+    else:
+        current = []
+    print(json.dumps({"users": users, "channel": channel,
                       "stream_message_log": (stream.state.subjects or {}).get("rosey.db.message.log", 0),
-                      "stream_replicas": stream.config.num_replicas}), flush=True)
+                      "stream_replicas": stream.config.num_replicas,
+                      "stream_servers": servers, "replicas_current": current}), flush=True)
     await nc.close()
 
 
