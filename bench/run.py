@@ -190,10 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rosey-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    keep = bool(args.keep or args.workdir)
     try:
         rows = asyncio.run(_run(args, workdir))
+    except BaseException:
+        keep = True  # the processes' logs (ingest.log, nats-*.log, ...) say what went wrong
+        raise
     finally:
-        if args.keep or args.workdir:
+        if keep:
             say(f"files kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -53,6 +53,8 @@ from tests.support.procs import free_port
 __all__ = ["ThroughputResult", "run_throughput"]
 
 CEILING_DURABLE = "bench-ceiling"
+#: an ack floor that does not move for this long means the run is stuck, not slow
+STALL_SECONDS = 60.0
 
 
 @dataclass
@@ -152,9 +154,13 @@ async def _fresh_consumer(js: JetStreamContext, durable: str, *, create: bool) -
 
 async def _track_floor(js: JetStreamContext, durable: str, n: int, proc: subprocess.Popen[bytes],
                        timeout: float) -> tuple[float, float]:
-    """Poll the ack floor until ``n``; return (events/s, seconds) over the active window."""
+    """Poll the ack floor until ``n``; return (events/s, seconds) over the active window.
+
+    Gives up after ``timeout`` seconds, or once the floor has not moved for ``STALL_SECONDS``
+    (the consumer's ack wait and the service's own stall detection are both shorter)."""
     deadline = time.monotonic() + timeout
     t0 = floor0 = None
+    last_floor, moved_at = -1, time.monotonic()
     while True:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{durable}: ack floor did not reach {n} in {timeout}s")
@@ -163,6 +169,11 @@ async def _track_floor(js: JetStreamContext, durable: str, n: int, proc: subproc
         except NotFoundError:  # the service has not created its consumer yet
             floor = 0
         now = time.monotonic()
+        if floor != last_floor:
+            last_floor, moved_at = floor, now
+        elif now - moved_at > STALL_SECONDS:
+            raise TimeoutError(f"{durable}: ack floor stuck at {floor} of {n} for"
+                               f" {STALL_SECONDS:.0f}s")
         if floor > 0 and t0 is None:
             t0, floor0 = now, floor
         if floor >= n:
