@@ -177,9 +177,9 @@ class JetStreamConsumer:
                 if self._rebind.is_set():
                     log.info("consumer_rebinding")
                     self.metrics.consumer_restarts.inc()
-                    if inflight is not None:
-                        await inflight
-                        inflight = None
+                    if not await _settled(inflight):
+                        return
+                    inflight = None
                     await self._bind()
                 try:
                     if idle:
@@ -196,17 +196,12 @@ class JetStreamConsumer:
                 idle = False
                 if msgs:
                     self._last_delivery = time.monotonic()
-                    if inflight is not None:
-                        committed = await inflight
-                        inflight = None
-                        if not committed:  # stopping while the database fails
-                            return  # msgs stay unacknowledged, for redelivery
+                    if not await _settled(inflight):
+                        return  # msgs stay unacknowledged, for redelivery
                     inflight = asyncio.create_task(self._process(msgs, stop))
-            if inflight is not None:
-                committed = await inflight
-                inflight = None
-                if not committed:
-                    return
+            if not await _settled(inflight):
+                return
+            inflight = None
             await self._drain_delivered(stop)
         finally:
             if inflight is not None:
@@ -276,3 +271,8 @@ class JetStreamConsumer:
                 self._last_delivery = time.monotonic()
                 self.request_rebind()
 
+
+async def _settled(inflight: asyncio.Task[bool] | None) -> bool:
+    """Wait for the batch in flight. False: it was left uncommitted (the service is stopping
+    while the database fails), so nothing after it may be committed or acknowledged either."""
+    return True if inflight is None else await inflight
