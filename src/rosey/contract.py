@@ -571,27 +571,23 @@ def decode_query(subject: str, data: bytes) -> Query:
 def _high_water_mark(o: dict[str, Any], key: str) -> HighWaterMark:
     mark = _object(o, key)
     assert mark is not None
-    users = _int(mark, "users")
-    assert users is not None
-    return HighWaterMark(users, _int(mark, "timestamp", required=False))
+    return HighWaterMark(_need_int(mark, "users"), _int(mark, "timestamp", required=False))
 
 
 def _channel_stats_reply(value: Any) -> Reply:
     o = _reply_object(value)
     top = []
     for t in _objects(o.get("top_chatters", []), "top_chatters"):
-        lines = _int(t, "chat_lines")
-        assert lines is not None
-        top.append(TopChatter(_username(t), lines))
-    total = _int(o, "total_users_seen")
-    assert total is not None
+        top.append(TopChatter(_username(t), _need_int(t, "chat_lines")))
     return ChannelStatsReply(_high_water_mark(o, "high_water_mark"),
-                             _high_water_mark(o, "high_water_connected"), tuple(top), total)
+                             _high_water_mark(o, "high_water_connected"), tuple(top),
+                             _need_int(o, "total_users_seen"))
 
 
-def _ints(o: dict[str, Any], *keys: str) -> list[int]:
-    values = [_int(o, k) for k in keys]
-    return [v for v in values if v is not None]
+def _need_int(o: dict[str, Any], key: str) -> int:
+    value = _int(o, key)
+    assert value is not None  # a required field: _int raised when it is missing
+    return value
 
 
 def _user_stats_reply(value: Any) -> Reply:
@@ -602,30 +598,28 @@ def _user_stats_reply(value: Any) -> Reply:
     username = _username(o)
     if not found:
         return UserStatsReply(username)
-    first, last, lines, connected = _ints(o, "first_seen", "last_seen", "total_chat_lines",
-                                          "total_time_connected")
     return UserStatsReply(username, UserRecord(
-        username, first, last, lines, connected,
+        username, _need_int(o, "first_seen"), _need_int(o, "last_seen"),
+        _need_int(o, "total_chat_lines"), _need_int(o, "total_time_connected"),
         _int(o, "current_session_start", required=False)))
 
 
 def _outbound_get_reply(value: Any) -> Reply:
     messages = []
     for m in _objects(value, "the reply"):
-        mid, ts, retries = _ints(m, "id", "timestamp", "retry_count")
         text = _str(m, "message", limit=MAX_TEXT)
         assert text is not None
-        messages.append(OutboundMessage(mid, ts, text, retries))
+        messages.append(OutboundMessage(_need_int(m, "id"), _need_int(m, "timestamp"), text,
+                                        _need_int(m, "retry_count")))
     return OutboundGetReply(tuple(messages))
 
 
 def _recent_chat_reply(value: Any) -> Reply:
     lines = []
     for c in _objects(value, "the reply"):
-        (ts,) = _ints(c, "timestamp")
         text = _str(c, "message", limit=MAX_TEXT)
         assert text is not None
-        lines.append(ChatLine(ts, _username(c), text))
+        lines.append(ChatLine(_need_int(c, "timestamp"), _username(c), text))
     return RecentChatReply(tuple(lines))
 
 
