@@ -6,7 +6,9 @@ consumer, or the core-subscription fallback when the server has no JetStream.
 
 Shutdown (SIGTERM/SIGINT, or leaving ``async with``): stop taking messages, let the ingest
 loop commit and acknowledge what it fetched, drain the query subscriptions and the
-connection, close the file (checkpointing the WAL), stop the metrics server.
+connection, close the file (checkpointing the WAL), stop the metrics server. A database that
+fails at that point is not retried (shutdown stays bounded): under JetStream the batch stays
+unacknowledged and comes back to the next run; the core fallback logs it as lost.
 """
 
 from __future__ import annotations
