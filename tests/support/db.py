@@ -1,4 +1,4 @@
-"""Helpers for tests that run a DatabaseService against the real nats-server fixture."""
+"""Helpers for the DatabaseService and store tests: a running service, a query, a look at the file."""
 
 from __future__ import annotations
 
