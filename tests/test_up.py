@@ -39,6 +39,10 @@ async def test_rosey_up_answers_a_moderator_from_the_database_and_exits_on_sigin
             await server.add_user(MOD, 2)
             await server.wait_for(lambda: BOT in server.users, timeout=60, what="bot joined")
             await server.wait_for(lambda: server.users[BOT]["rank"] == 3, timeout=10)
+            # ask only once the DatabaseService is up: before that the bot answers at once
+            # ("unavailable"), and asking again and again runs into CyTube's PM throttle
+            await eventually(lambda: http_status(db_port, "/readyz") == 200, timeout=60,
+                             what="the DatabaseService ready")
             await server.user_chat(MOD, "hello rosey")
 
             async def stats_from_database() -> bool:
