@@ -92,3 +92,10 @@ async def test_a_launcher_is_used_once(tmp_path):
         with pytest.raises(LifecycleError, match="open"):
             await server.start()
     assert await server.stop() == server.stopped  # stopping twice is harmless
+
+
+async def test_a_log_path_that_cannot_be_written_is_a_clear_error_and_starts_nothing(tmp_path):
+    server = NatsServer(log_path=tmp_path / "missing-dir" / "nats.log")
+    with pytest.raises(NatsServerError, match="cannot write the nats-server log"):
+        await server.start()
+    assert server.pid is None and server.state is NatsServerState.UNOPENED

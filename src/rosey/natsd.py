@@ -127,6 +127,13 @@ class NatsServer:
         if binary is None:
             raise NatsServerError("nats-server is not installed (not on PATH, not in /usr/sbin): "
                                   "apt-get install nats-server, or point at a running one")
+        log_file: IO[str] | None = None
+        if self.log_path is not None:
+            try:
+                log_file = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - the reader closes it
+            except OSError as exc:
+                raise NatsServerError(f"cannot write the nats-server log {self.log_path}: "
+                                      f"{exc.strerror or exc}") from exc
         self.state = NatsServerState.OPENING
         try:
             self._proc = await asyncio.create_subprocess_exec(
@@ -135,9 +142,12 @@ class NatsServer:
                 env=self.env, start_new_session=True)  # a terminal's Ctrl-C is for our parent
         except OSError as exc:
             self.state = NatsServerState.CLOSED
+            if log_file is not None:
+                log_file.close()
             raise NatsServerError(f"cannot run {binary}: {exc.strerror or exc}") from exc
         assert self._proc.stderr is not None
-        self._reader = asyncio.create_task(self._read_log(self._proc.stderr), name="nats-server-log")
+        self._reader = asyncio.create_task(self._read_log(self._proc.stderr, log_file),
+                                           name="nats-server-log")
         waiting = asyncio.ensure_future(self._ready.wait())
         try:
             await asyncio.wait({waiting, self._reader}, timeout=self.ready_timeout,
@@ -186,10 +196,7 @@ class NatsServer:
         await self.stop()
 
     # --- the log -------------------------------------------------------------------------------
-    async def _read_log(self, stream: asyncio.StreamReader) -> None:
-        out: IO[str] | None = None
-        if self.log_path is not None:
-            out = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed below
+    async def _read_log(self, stream: asyncio.StreamReader, out: IO[str] | None) -> None:
         try:
             while raw := await stream.readline():
                 line = raw.decode("utf-8", "replace").rstrip("\n")
