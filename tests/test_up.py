@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import sys
+from pathlib import Path
 
 from tests.support.cytube import CyTubeTestServer
 from tests.support.procs import exit_code_after, free_port, http_status, reaped
@@ -55,6 +56,10 @@ async def test_rosey_up_answers_a_moderator_from_the_database_and_exits_on_sigin
             await server.wait_for(stats_from_database, timeout=60, what="stats answered")
             for port in (db_port, bot_port):
                 assert await asyncio.to_thread(http_status, port, "/readyz") == 200
+            [db_pid] = [line["pid"] for line in map(json.loads, log_path.read_text().splitlines())
+                        if line.get("event") == "up_db_started"]
+            db_environ = Path(f"/proc/{db_pid}/environ").read_bytes().split(b"\0")
+            assert not [v for v in db_environ if v.startswith(b"ROSEY_CYTUBE_")]
             assert await exit_code_after(proc, signal.SIGINT) == 0
             await server.wait_for(lambda: BOT not in server.users, what="bot left")
     finally:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import Mapping
 
@@ -119,11 +118,12 @@ async def run_up(args: argparse.Namespace, up: UpSettings, env: Mapping[str, str
             nats_url = nats.url
             log.info("up_nats_started", url=nats_url, pid=nats.pid,
                      log=str(data_dir / "nats-server.log"))
+        # the DatabaseService never sees the bot's account or passwords
         db_env = {k: v for k, v in env.items() if not k.startswith("ROSEY_CYTUBE_")}
         db_proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "rosey.db", "--nats-url", nats_url,
             "--db-path", str(data_dir / "rosey.db"), "--metrics-port", str(up.db_metrics_port),
-            env={**os.environ, **db_env}, stdin=asyncio.subprocess.DEVNULL,
+            env=db_env, stdin=asyncio.subprocess.DEVNULL,
             start_new_session=True)  # Ctrl-C reaches only us; we stop them in order
         log.info("up_db_started", pid=db_proc.pid, db_path=str(data_dir / "rosey.db"))
         settings = bot_settings(env, domain=args.domain, channel=args.channel,
