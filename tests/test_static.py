@@ -1,4 +1,4 @@
-"""Strict where it ships: mypy --strict on the files pyproject names (src, bench, tools), ruff on everything."""
+"""Strict where it ships: mypy --strict on pyproject's files (src, bench, tools); ruff on all code."""
 
 from __future__ import annotations
 
