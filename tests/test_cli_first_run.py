@@ -31,6 +31,7 @@ def one_clear_line(done: subprocess.CompletedProcess[str], *words: str) -> None:
     assert done.returncode == 2, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr + done.stdout, done.stderr
+    assert lines[0].startswith(("rosey-db: ", "rosey-bot: ", "rosey up: ")), lines[0]
     for word in words:
         assert word in lines[0]
 

@@ -101,14 +101,16 @@ def _run_up(args: argparse.Namespace) -> int:
     return run_up_from_args(args, os.environ)
 
 
-def _guard(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+def _guard(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace, prog: str) -> int:
+    """Run ``fn``; Rosey's own errors become one line on stderr (exit 2 for configuration, 1
+    otherwise) instead of a traceback."""
     try:
         return fn(args)
     except ConfigError as exc:
-        print(f"{sys.argv[0]}: configuration error: {exc}", file=sys.stderr)
+        print(f"{prog}: configuration error: {exc}", file=sys.stderr)
         return 2
     except RoseyError as exc:
-        print(f"{sys.argv[0]}: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
@@ -116,7 +118,7 @@ def _guard(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
 
 def db_main(argv: Sequence[str] | None = None) -> int:
     args = _db_parser("rosey-db").parse_args(argv)
-    return _guard(_run_db, args)
+    return _guard(_run_db, args, "rosey-db")
 
 
 def bot_main(argv: Sequence[str] | None = None) -> int:
@@ -125,7 +127,7 @@ def bot_main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="rosey-bot", formatter_class=argparse.RawDescriptionHelpFormatter)
     add_bot_arguments(p)
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    return _guard(_run_bot, p.parse_args(argv))
+    return _guard(_run_bot, p.parse_args(argv), "rosey-bot")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -149,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_up_arguments(up)
     up.set_defaults(func=_run_up)
     args = p.parse_args(argv)
-    return _guard(args.func, args)
+    return _guard(args.func, args, f"rosey {args.command}")
 
 
 if __name__ == "__main__":
