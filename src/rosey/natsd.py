@@ -126,7 +126,8 @@ class NatsServer:
         binary = self.binary or find_nats_server()
         if binary is None:
             raise NatsServerError("nats-server is not installed (not on PATH, not in /usr/sbin): "
-                                  "apt-get install nats-server, or point at a running one")
+                                  "apt-get install nats-server, or use a running NATS "
+                                  "(rosey up --nats-url / ROSEY_NATS_URL)")
         log_file: IO[str] | None = None
         if self.log_path is not None:
             try:
