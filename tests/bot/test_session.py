@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 from dataclasses import replace
 
@@ -144,12 +145,29 @@ async def test_chat_is_unescaped_history_and_own_echo_are_not_published(cytube, 
 
 async def test_a_burst_of_messages_stays_under_the_flood_limit(cytube, nats_server):
     async with running_bot(cytube, nats_server.url) as bot:
-        import asyncio
         # CyTube drops (and answers cooldown) beyond 20 at once: all 35 arriving proves none was
         texts = [f"line {i}" for i in range(35)]
         await asyncio.wait_for(asyncio.gather(*(bot.session.say(t) for t in texts)), 20)
         await cytube.wait_for(lambda: len([m for u, m in cytube.chat_texts() if u == BOT]) == 35)
         assert sorted(m for u, m in cytube.chat_texts() if u == BOT) == sorted(texts)
+
+
+async def test_bursts_after_a_short_pause_stay_under_the_flood_limit(cytube, nats_server):
+    # CyTube's limiter is no token bucket: after 20 messages it wants 100 ms between any two
+    # until the sender was quiet for 2 s, so a pause shorter than that earns no new burst
+    async with running_bot(cytube, nats_server.url) as bot:
+        def said() -> list[str]:
+            return [m for u, m in cytube.chat_texts() if u == BOT]
+
+        sent: list[str] = []
+        for burst in range(3):
+            texts = [f"burst {burst} line {i}" for i in range(12)]
+            sent += texts
+            await asyncio.wait_for(asyncio.gather(*(bot.session.say(t) for t in texts)), 20)
+            await asyncio.sleep(0.8)  # the traffic's shape: a pause shorter than CyTube's 2 s
+        await cytube.wait_for(lambda: len(said()) >= len(sent), timeout=10,
+                              what="every line reached the channel (none dropped by cooldown)")
+        assert sorted(said()) == sorted(sent)
 
 
 async def test_a_wrong_channel_password_is_not_retried_in_a_loop(nats_server):

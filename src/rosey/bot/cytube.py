@@ -32,7 +32,7 @@ import aiohttp
 import socketio  # type: ignore[import-untyped]
 import structlog
 
-from rosey.bot.limits import ConnectPolicy, SendPolicy, TokenBucket
+from rosey.bot.limits import ConnectPolicy, Pacer, SendPolicy, TokenBucket
 from rosey.bot.text import plain_text, split_message
 from rosey.config import BotSettings
 from rosey.errors import CyTubeError, DiscoveryError, Kicked
@@ -159,7 +159,8 @@ class CyTubeSession:
         self._send_policy = send
         self._connect_bucket = TokenBucket(capacity=self._policy.burst,
                                            rate=1.0 / self._policy.refill_seconds)
-        self._send_bucket = TokenBucket(capacity=send.burst, rate=send.per_second)
+        self._send_pacer = Pacer(burst=send.burst, per_second=send.per_second,
+                                 quiet=send.quiet_seconds)
         self.state = SessionState.UNOPENED
         self.phase = SessionPhase.IDLE
         self.bot_name = settings.user
@@ -261,7 +262,7 @@ class CyTubeSession:
             event, payload, fut = await self._outq.get()
             while not fut.done():
                 await self._can_send.wait()
-                await self._send_bucket.acquire()
+                await self._send_pacer.acquire()
                 sio = self._sio
                 if sio is None or not self._can_send.is_set():
                     continue
@@ -492,7 +493,7 @@ class CyTubeSession:
 
     def _ev_cooldown(self, data: Any, generation: int) -> None:
         if isinstance(data, (int, float)):
-            self._send_bucket.block_for(data / 1000.0 + self._send_policy.cooldown_margin)
+            self._send_pacer.block_for(data / 1000.0 + self._send_policy.cooldown_margin)
             log.warning("cytube_cooldown", ms=data)
 
     def _ev_noflood(self, data: Any, generation: int) -> None:

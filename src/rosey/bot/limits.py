@@ -1,20 +1,24 @@
 """Token buckets that keep the bot inside CyTube's own limits.
 
 Two limits matter. CyTube refuses a connection from an address that opened more than 5 in a
-burst, then more than 1 per 10 s (``connect_error "Rate limit exceeded"``). And it drops chat
-and PMs beyond a burst of 20, then 10/s, answering ``cooldown <ms>``. The bot mirrors both
-with a :class:`TokenBucket` a little below the server's numbers, so it never gets there.
-All timings are values passed in, so tests can make them fast.
+burst, then more than 1 per 10 s (``connect_error "Rate limit exceeded"``): a token bucket,
+mirrored by :class:`TokenBucket`. And it drops chat and PMs beyond a burst of 20, answering
+``cooldown <ms>``; that one is *not* a token bucket (``newRateLimiter`` in CyTube's
+``src/utilities.js``): after the burst it wants 100 ms between any two messages until the
+sender has been quiet for 2 s, so a short pause earns no new burst. :class:`Pacer` mirrors it.
+Both run a little inside the server's numbers, so the bot never gets there. All timings are
+values passed in, so tests can make them fast.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["TokenBucket", "ConnectPolicy", "SendPolicy"]
+__all__ = ["TokenBucket", "Pacer", "ConnectPolicy", "SendPolicy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +54,18 @@ class ConnectPolicy:
 
 @dataclass(frozen=True, slots=True)
 class SendPolicy:
-    """The chat/PM flood budget (CyTube drops beyond 20 then 10/s; keep below it)."""
+    """The chat/PM flood budget (CyTube: a burst of 20, then 10/s until 2 s of quiet).
+
+    Parameters:
+        burst: messages sent back to back after a quiet spell.
+        per_second: the pace after the burst.
+        quiet_seconds: how long the bot stays silent before it takes a new burst.
+        cooldown_margin: added to a ``cooldown`` the server asks for.
+    """
 
     burst: int = 15
     per_second: float = 8.0
+    quiet_seconds: float = 2.5
     cooldown_margin: float = 0.25
 
 
@@ -69,7 +81,6 @@ class TokenBucket:
         self._clock = clock
         self._tokens = float(capacity)
         self._stamp = clock()
-        self._blocked_until = 0.0
 
     def _refill(self) -> None:
         now = self._clock()
@@ -79,9 +90,7 @@ class TokenBucket:
     def wait_time(self) -> float:
         """Seconds until a token is available (0 when one is there now)."""
         self._refill()
-        blocked = max(0.0, self._blocked_until - self._clock())
-        missing = 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate
-        return max(blocked, missing)
+        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate
 
     def try_take(self) -> bool:
         if self.wait_time() > 0:
@@ -98,6 +107,48 @@ class TokenBucket:
         self._refill()
         self._tokens = 0.0
 
+
+
+class Pacer:
+    """CyTube's flood limiter seen from the sender: :meth:`acquire` waits until a message passes.
+
+    ``burst`` messages go at once; after that each one waits ``1 / per_second`` after the
+    previous one, until the sender has been silent for ``quiet`` seconds, which restores the
+    burst. :meth:`block_for` honours the server's ``cooldown``.
+    """
+
+    def __init__(self, *, burst: int, per_second: float, quiet: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if burst < 1 or per_second <= 0 or quiet < 0:
+            raise ValueError("a pacer needs burst >= 1, a positive pace and quiet >= 0")
+        self.burst = burst
+        self.interval = 1.0 / per_second
+        self.quiet = quiet
+        self._clock = clock
+        self._count = 0
+        self._last = -math.inf
+        self._blocked_until = 0.0
+
+    def wait_time(self) -> float:
+        """Seconds until the next message may go (0 when it may go now)."""
+        now = self._clock()
+        blocked = max(0.0, self._blocked_until - now)
+        if now - self._last > self.quiet or self._count < self.burst:
+            return blocked
+        return max(blocked, self._last + self.interval - now)
+
+    def try_take(self) -> bool:
+        if self.wait_time() > 0:
+            return False
+        now = self._clock()
+        self._count = 1 if now - self._last > self.quiet else self._count + 1
+        self._last = now
+        return True
+
+    async def acquire(self) -> None:
+        while not self.try_take():
+            await asyncio.sleep(self.wait_time())
+
     def block_for(self, seconds: float) -> None:
-        """Hand out nothing for ``seconds`` (CyTube's ``cooldown``)."""
+        """Send nothing for ``seconds`` (CyTube's ``cooldown``)."""
         self._blocked_until = max(self._blocked_until, self._clock() + seconds)

@@ -8,13 +8,13 @@
         ├── BadReply       the answer broke the wire contract
         └── QueryRefused   the DatabaseService answered ``{"success": false, "error": ...}``
 
-:func:`ask` raises the most specific one; the shell puts ``why`` in the moderator's reply.
+:func:`ask` raises the most specific one and logs nothing: the caller knows how often it asks
+(the shell logs each failure with its command, the outbound poll only when the outcome changes).
 """
 
 from __future__ import annotations
 
 import nats.errors
-import structlog
 from nats.aio.client import Client
 
 from rosey import contract
@@ -23,8 +23,6 @@ from rosey.errors import BadPayload, BusError
 
 __all__ = ["QueryFailed", "NotConnected", "NoResponders", "QueryTimeout", "BadReply",
            "QueryRefused", "ask"]
-
-log = structlog.get_logger()
 
 
 class QueryFailed(BusError):
@@ -75,24 +73,20 @@ class QueryRefused(QueryFailed):
 async def ask(nc: Client | None, query: contract.QueryOf[ReplyT], *, timeout: float) -> ReplyT:
     """Send ``query`` and return its typed reply; raise a :class:`QueryFailed` leaf if none."""
     subject = contract.query_subject(query)
+    if nc is None or not nc.is_connected:
+        raise NotConnected(subject)
     try:
-        if nc is None or not nc.is_connected:
-            raise NotConnected(subject)
-        try:
-            msg = await nc.request(subject, contract.encode(query), timeout=timeout)
-        except nats.errors.NoRespondersError:
-            raise NoResponders(subject) from None
-        except (TimeoutError, nats.errors.TimeoutError):
-            raise QueryTimeout(f"{subject}: no reply within {timeout}s") from None
-        except nats.errors.Error as exc:  # the connection went away mid-request
-            raise NotConnected(f"{subject}: {exc}") from None
-        try:
-            reply = contract.decode_reply(query, msg.data)
-        except BadPayload as exc:
-            raise BadReply(f"{subject}: {exc}") from None
-        if isinstance(reply, contract.ErrorReply):
-            raise QueryRefused(reply.error)
-    except QueryFailed as exc:
-        log.warning("query_failed", subject=subject, outcome=exc.outcome, detail=str(exc)[:300])
-        raise
+        msg = await nc.request(subject, contract.encode(query), timeout=timeout)
+    except nats.errors.NoRespondersError:
+        raise NoResponders(subject) from None
+    except TimeoutError:  # nats.errors.TimeoutError is one too
+        raise QueryTimeout(f"{subject}: no reply within {timeout}s") from None
+    except nats.errors.Error as exc:  # the connection went away mid-request
+        raise NotConnected(f"{subject}: {exc}") from None
+    try:
+        reply = contract.decode_reply(query, msg.data)
+    except BadPayload as exc:
+        raise BadReply(f"{subject}: {exc}") from None
+    if isinstance(reply, contract.ErrorReply):
+        raise QueryRefused(reply.error)
     return reply

@@ -293,14 +293,22 @@ class BotService:
     # --- outbound messages ------------------------------------------------------------------------
     async def _outbound_loop(self) -> None:
         said: set[int] = set()
+        failing = ""  # the outcome of the last failed poll, "" while polls succeed
         while True:
             await asyncio.sleep(self.settings.outbound_poll_interval)
             if not self.session.joined:
                 continue
             try:
                 reply = await self.query(contract.OutboundGetQuery())
-            except QueryFailed:
-                continue  # logged by ask(); asked again next round
+            except QueryFailed as exc:
+                if exc.outcome != failing:  # one line per change, not one per poll
+                    log.warning("outbound_poll_failed", outcome=exc.outcome,
+                                detail=str(exc)[:300])
+                failing = exc.outcome
+                continue
+            if failing:
+                log.info("outbound_poll_recovered", after=failing)
+                failing = ""
             said &= {m.id for m in reply.messages}
             for message in reply.messages:
                 mid, text = message.id, message.message

@@ -461,4 +461,5 @@ def _when(stamp: float) -> str:
 
 
 def _unavailable(exc: QueryFailed) -> str:
+    log.warning("query_failed", outcome=exc.outcome, detail=str(exc)[:300])
     return f"{UNAVAILABLE}: {exc.why}"
