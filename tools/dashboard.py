@@ -256,7 +256,14 @@ def rows() -> list[tuple[str, list[Panel]]]:
                   "Users in the channel's userlist and chat messages per second seen by the bot"
                   " (history replay excluded).",
                   q("rosey_channel_users", "users {{instance}}"),
-                  per_second("rosey_chat_messages_total", "chat messages/s"), w=24, h=7),
+                  per_second("rosey_chat_messages_total", "chat messages/s"), w=12, h=7),
+            graph("Bot queries to the DatabaseService by outcome",
+                  "Requests the bot sent to the DatabaseService per second (moderator commands"
+                  " and the outbound-message poll), by outcome: ok; not_connected (NATS is"
+                  " down); no_responders (no DatabaseService running); timeout; bad_reply (broke"
+                  " the wire contract); refused (the DatabaseService answered with an error).",
+                  per_second("rosey_bot_queries_total", "{{outcome}}", by="outcome"),
+                  unit="ops", stacked=True, w=12, h=7),
         ]),
     ]
 
