@@ -1,8 +1,8 @@
 """A real Prometheus for tests: Debian's binary, a temp config and store, a free port.
 
-Started the way ``tests/support/natsd.py`` starts nats-server: wait (bounded) until
-``/-/ready`` answers, raise with the log's tail if the process exits first, SIGTERM then kill
-on stop. The HTTP API calls go through aiohttp, so the test's event loop (which also runs the
+Started the way ``rosey.natsd`` starts nats-server: wait (bounded) until ``/-/ready``
+answers, raise with the log's tail if the process exits first; stopped like every process
+(``rosey.process.stop_process``: SIGTERM, a bounded wait, then kill). The HTTP API calls go through aiohttp, so the test's event loop (which also runs the
 CyTube test server) never blocks on them.
 """
 
