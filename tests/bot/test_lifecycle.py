@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 from rosey.bot.cytube import SessionPhase, SessionState
 from rosey.bot.publisher import PublisherState
 from rosey.bot.service import BotService, BotState
-from rosey.errors import ConfigError
+from rosey.errors import ConfigError, LifecycleError
 from rosey.metrics import BotMetrics
 from tests.bot.conftest import FAST, FAST_SEND, bot_settings, running_bot
 
@@ -24,7 +24,7 @@ async def test_states_follow_open_and_close_and_a_closed_bot_stays_closed(cytube
     assert bot.session.state is SessionState.CLOSED and bot.session.phase is SessionPhase.IDLE
     assert bot.publisher.state is PublisherState.CLOSED
     await bot.aclose()  # safe twice
-    with pytest.raises(RuntimeError, match="cannot be opened twice"):
+    with pytest.raises(LifecycleError, match="cannot be opened twice"):
         await bot.__aenter__()
     assert bot.state is BotState.CLOSED
 

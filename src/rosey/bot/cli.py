@@ -8,11 +8,10 @@ password), never from flags, so they stay out of ``ps`` and shell history.
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Mapping
 
 from rosey.config import bot_settings
-from rosey.metrics import BotMetrics, activity_logged
+from rosey.metrics import BotMetrics
 
 __all__ = ["BOT_HELP", "add_bot_arguments", "run_bot_from_args"]
 
@@ -48,16 +47,11 @@ def add_bot_arguments(parser: argparse.ArgumentParser) -> None:
 def run_bot_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Build settings (ConfigError propagates to the CLI guard) and run until signalled."""
     from rosey.bot.service import run_bot
-    from rosey.cli import run_until_signalled
+    from rosey.cli import run_service
 
     settings = bot_settings(env, domain=args.domain, channel=args.channel,
                             nats_url=args.nats_url, metrics_port=args.metrics_port)
-
-    async def run(stop: asyncio.Event) -> None:
-        metrics = BotMetrics()
-        async with activity_logged("bot_activity", metrics.activity, stop,
-                                   settings.activity_log_seconds):
-            await run_bot(settings, stop, metrics=metrics)
-
-    asyncio.run(run_until_signalled(run))
-    return 0
+    metrics = BotMetrics()
+    return run_service(lambda stop: run_bot(settings, stop, metrics=metrics),
+                       activity=("bot_activity", metrics.activity),
+                       interval=settings.activity_log_seconds)

@@ -35,7 +35,7 @@ import structlog
 from rosey.bot.limits import ConnectPolicy, Pacer, SendPolicy, TokenBucket
 from rosey.bot.text import plain_text, split_message
 from rosey.config import BotSettings
-from rosey.errors import CyTubeError, DiscoveryError, Kicked
+from rosey.errors import CyTubeError, DiscoveryError, Kicked, LifecycleError
 from rosey.metrics import BotMetrics
 
 __all__ = ["CyTubeSession", "SessionState", "SessionPhase", "ChatLine", "Listener", "discover",
@@ -184,7 +184,7 @@ class CyTubeSession:
     # --- lifecycle ------------------------------------------------------------------------------
     async def __aenter__(self) -> CyTubeSession:
         if self.state is not SessionState.UNOPENED:
-            raise RuntimeError(f"a CyTube session cannot be opened twice (state {self.state.value})")
+            raise LifecycleError(f"a CyTube session cannot be opened twice (state {self.state.value})")
         self._http = aiohttp.ClientSession()
         self.state = SessionState.OPEN
         self.phase = SessionPhase.CONNECTING

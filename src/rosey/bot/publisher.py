@@ -26,7 +26,7 @@ from nats.js import JetStreamContext
 
 from rosey import contract
 from rosey.config import StreamSettings
-from rosey.errors import StreamConfigError
+from rosey.errors import LifecycleError, StreamConfigError
 from rosey.metrics import BotMetrics
 from rosey.stream import ensure_stream
 
@@ -119,7 +119,7 @@ class Publisher:
     # --- lifecycle ------------------------------------------------------------------------------
     async def __aenter__(self) -> Publisher:
         if self.state is not PublisherState.UNOPENED:
-            raise RuntimeError(f"a publisher cannot be opened twice (state {self.state.value})")
+            raise LifecycleError(f"a publisher cannot be opened twice (state {self.state.value})")
         self.state = PublisherState.OPEN
         self._task = asyncio.create_task(self._drain_loop(), name="rosey-outbox")
         return self

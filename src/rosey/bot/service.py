@@ -30,6 +30,7 @@ from rosey.bot.queries import QueryFailed, ask
 from rosey.bot.shell import SAFE_SLASH, Predicate, Shell, ShellContext
 from rosey.config import BotSettings
 from rosey.contract import ReplyT
+from rosey.errors import LifecycleError
 from rosey.metrics import BotMetrics, MetricsServer
 
 __all__ = ["BotService", "BotState", "run_bot"]
@@ -94,7 +95,7 @@ class BotService:
     # --- lifecycle ------------------------------------------------------------------------------
     async def __aenter__(self) -> BotService:
         if self.state is not BotState.UNOPENED:
-            raise RuntimeError(f"a bot cannot be opened twice (state {self.state.value})")
+            raise LifecycleError(f"a bot cannot be opened twice (state {self.state.value})")
         self.state = BotState.OPENING
         try:
             # rosey_ready reads the /readyz answer at scrape time (on the metrics thread)
