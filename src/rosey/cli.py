@@ -20,7 +20,7 @@ from rosey.errors import ConfigError, RoseyError
 from rosey.log import configure_logging, log_format
 from rosey.metrics import DbMetrics, activity_logged
 
-__all__ = ["main", "db_main", "bot_main", "run_until_signalled"]
+__all__ = ["main", "db_main", "bot_main", "run_until_signalled", "run_service"]
 
 log = structlog.get_logger()
 
@@ -59,6 +59,19 @@ async def run_until_signalled(start: Callable[[asyncio.Event], Awaitable[None]])
             loop.remove_signal_handler(sig)
 
 
+def run_service(serve: Callable[[asyncio.Event], Awaitable[None]], *,
+                activity: tuple[str, Callable[[], Mapping[str, float]]], interval: float) -> int:
+    """Run ``serve(stop)`` until SIGTERM/SIGINT, writing the INFO activity line
+    ``activity = (event, totals)`` every ``interval`` seconds meanwhile."""
+
+    async def run(stop: asyncio.Event) -> None:
+        async with activity_logged(*activity, stop, interval):
+            await serve(stop)
+
+    asyncio.run(run_until_signalled(run))
+    return 0
+
+
 def _db_parser(prog: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=DB_HELP,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -77,14 +90,10 @@ def _run_db(args: argparse.Namespace) -> int:
     check_parent_directory(settings.db_path, "--db-path/ROSEY_DB_PATH")
     _log_setup("rosey-db", os.environ)
 
-    async def run(stop: asyncio.Event) -> None:
-        metrics = DbMetrics()
-        async with activity_logged("dbservice_activity", metrics.activity, stop,
-                                   settings.activity_log_seconds):
-            await run_database_service(settings, stop, metrics=metrics)
-
-    asyncio.run(run_until_signalled(run))
-    return 0
+    metrics = DbMetrics()
+    return run_service(lambda stop: run_database_service(settings, stop, metrics=metrics),
+                       activity=("dbservice_activity", metrics.activity),
+                       interval=settings.activity_log_seconds)
 
 
 def _run_bot(args: argparse.Namespace) -> int:
