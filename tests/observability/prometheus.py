@@ -2,8 +2,9 @@
 
 Started the way ``rosey.natsd`` starts nats-server: wait (bounded) until ``/-/ready``
 answers, raise with the log's tail if the process exits first; stopped like every process
-(``rosey.process.stop_process``: SIGTERM, a bounded wait, then kill). The HTTP API calls go through aiohttp, so the test's event loop (which also runs the
-CyTube test server) never blocks on them.
+(``rosey.process.stop_process``: SIGTERM, a bounded wait, then kill). The HTTP API calls go
+through aiohttp, so the test's event loop (which also runs the CyTube test server) never
+blocks on them.
 """
 
 from __future__ import annotations
