@@ -7,6 +7,24 @@ Guarantees, given the store's sequence bookkeeping (:mod:`rosey.store.store`):
   an ack-wait expiry) is recognised by its stream sequence and only acknowledged;
 - a bad event is dead-lettered and acknowledged in the same way, never redelivered forever.
 
+One acknowledgement per batch (``AckPolicy.ALL``): acking the batch's highest stream sequence
+acknowledges every event at or below it that is still pending. That is safe only while every
+event the consumer has delivered since binding reached this process, in order, and every
+earlier batch committed first. So:
+
+- at binding, a consumer with events delivered but unacknowledged (they went to a process
+  that died) or with another ack policy is deleted and created again from its ack floor: the
+  held events come back at once (a SIGKILL costs the restart, not the ack wait) and nothing
+  unapplied can be acknowledged away. ``applied_events`` makes the repeats harmless. The
+  DatabaseService runs as a one-replica StatefulSet, so no live process can hold them;
+- every batch's delivery sequences must follow on from the last one seen; a gap (a delivery
+  this process never received) is never acknowledged past: the consumer rebinds, which
+  recreates it from the ack floor;
+- at most one batch commits at a time, in delivery order, and is acknowledged after its commit;
+- while a batch is held (committing, retrying a failing database, or fetched and waiting for
+  the batch before it), every ``ack_wait / 3`` its events get ``+WPI`` (in progress), so a long
+  commit never lets the server redeliver them.
+
 The fetch loop is supervised. Any error, a reconnection to NATS, or a consumer that reports
 pending events while fetches stay empty makes it recreate the pull subscription (nats.py's
 pull subscriptions are known to go quiet after a server restart), re-ensuring the stream and
@@ -16,6 +34,7 @@ the consumer first, since a restarted server may have lost them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Any
 
@@ -24,7 +43,7 @@ import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from rosey import contract
@@ -57,7 +76,7 @@ def consumer_config(start_after: int, *, ack_wait: float = 10.0) -> ConsumerConf
     return ConsumerConfig(
         durable_name=contract.CONSUMER_NAME,
         description="Rosey DatabaseService",
-        ack_policy=AckPolicy.EXPLICIT,
+        ack_policy=AckPolicy.ALL,
         ack_wait=ack_wait,
         max_deliver=-1,
         max_ack_pending=MAX_ACK_PENDING,
@@ -89,6 +108,10 @@ class JetStreamConsumer:
         self._rebind = asyncio.Event()
         self._psub: JetStreamContext.PullSubscription | None = None
         self._last_delivery = time.monotonic()
+        #: the delivery (consumer) sequence the next message must carry
+        self._next_delivery = 1
+        #: fetched batches not yet acknowledged, with when they were fetched
+        self._held: dict[int, tuple[float, list[Msg]]] = {}
 
     def request_rebind(self) -> None:
         """Ask the loop to recreate its pull subscription (called on NATS reconnect)."""
@@ -98,24 +121,61 @@ class JetStreamConsumer:
     async def _bind(self) -> None:
         await ensure_stream(self.js, self.settings.stream, update=True)
         await self._check_stream_identity()
-        try:
-            await self.js.consumer_info(contract.STREAM_NAME, contract.CONSUMER_NAME)
-        except NotFoundError:
-            start_after = self.store.applied_floor
-            await self.js.add_consumer(contract.STREAM_NAME, consumer_config(
-                start_after, ack_wait=self.settings.ack_wait_seconds))
-            log.info("consumer_created", consumer=contract.CONSUMER_NAME, start_after=start_after)
         if self._psub is not None:
             try:
                 await self._psub.unsubscribe()
             except Exception as exc:  # the old subscription may already be gone
                 log.debug("old_pull_subscription_unsubscribe_failed", error=str(exc))
+            self._psub = None
+        info = await self._ensure_consumer()
+        self._next_delivery = (int(info.delivered.consumer_seq or 0) if info.delivered else 0) + 1
         self._psub = await self.js.pull_subscribe_bind(
             durable=contract.CONSUMER_NAME, stream=contract.STREAM_NAME)
         self._rebind.clear()
         self._last_delivery = time.monotonic()
         self.bound = True
-        log.info("consumer_bound", stream=contract.STREAM_NAME, consumer=contract.CONSUMER_NAME)
+        log.info("consumer_bound", stream=contract.STREAM_NAME, consumer=contract.CONSUMER_NAME,
+                 next_delivery=self._next_delivery)
+
+    async def _ensure_consumer(self) -> ConsumerInfo:
+        """The durable consumer, with nothing delivered and unacknowledged (see the module
+        docstring) and this run's ack wait."""
+        await self.nc.flush()  # this process's own acks reach the server before it is asked
+        try:
+            info: ConsumerInfo = await self.js.consumer_info(contract.STREAM_NAME,
+                                                             contract.CONSUMER_NAME)
+        except NotFoundError:
+            return await self._create_consumer(self.store.applied_floor, reason="missing")
+        config = info.config
+        policy = AckPolicy(config.ack_policy)  # nats-py leaves the server's string as it is
+        if policy is not AckPolicy.ALL or info.num_ack_pending:
+            floor = int(info.ack_floor.stream_seq) if info.ack_floor else 0
+            try:
+                await self.js.delete_consumer(contract.STREAM_NAME, contract.CONSUMER_NAME)
+            except NotFoundError:
+                pass
+            reason = ("held_by_a_previous_process" if policy is AckPolicy.ALL
+                      else f"ack_policy_{policy.value}")
+            return await self._create_consumer(max(floor, self.store.applied_floor),
+                                               reason=reason,
+                                               unacknowledged=int(info.num_ack_pending or 0))
+        wanted = consumer_config(0, ack_wait=self.settings.ack_wait_seconds)
+        if (config.ack_wait, config.max_ack_pending) != (wanted.ack_wait, wanted.max_ack_pending):
+            # an existing durable keeps its settings; these two can be updated in place
+            updated: ConsumerConfig = dataclasses.replace(
+                config, ack_wait=wanted.ack_wait, max_ack_pending=wanted.max_ack_pending)
+            info = await self.js.add_consumer(contract.STREAM_NAME, updated)
+            log.info("consumer_updated", ack_wait=wanted.ack_wait,
+                     max_ack_pending=wanted.max_ack_pending)
+        return info
+
+    async def _create_consumer(self, start_after: int, *, reason: str,
+                               unacknowledged: int = 0) -> ConsumerInfo:
+        info = await self.js.add_consumer(contract.STREAM_NAME, consumer_config(
+            start_after, ack_wait=self.settings.ack_wait_seconds))
+        log.info("consumer_created", consumer=contract.CONSUMER_NAME, start_after=start_after,
+                 reason=reason, unacknowledged=unacknowledged)
+        return info
 
     async def _check_stream_identity(self) -> None:
         """A stream whose last sequence is below what this file applied was recreated (or
@@ -130,6 +190,7 @@ class JetStreamConsumer:
     # --- the loop --------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         info_task = asyncio.create_task(self._watch(stop), name="rosey-consumer-info")
+        keep_task = asyncio.create_task(self._keep_in_progress(), name="rosey-consumer-wpi")
         delay = 0.2
         try:
             while not stop.is_set():
@@ -147,7 +208,8 @@ class JetStreamConsumer:
         finally:
             self.bound = False
             info_task.cancel()
-            await asyncio.gather(info_task, return_exceptions=True)
+            keep_task.cancel()
+            await asyncio.gather(info_task, keep_task, return_exceptions=True)
             if self._psub is not None:
                 try:
                     await self._psub.unsubscribe()
@@ -196,6 +258,9 @@ class JetStreamConsumer:
                 idle = False
                 if msgs:
                     self._last_delivery = time.monotonic()
+                    if not self._in_sequence(msgs):
+                        self.request_rebind()  # never acknowledge past a missed delivery
+                        continue
                     if not await _settled(inflight):
                         return  # msgs stay unacknowledged, for redelivery
                     inflight = asyncio.create_task(self._process(msgs, stop))
@@ -226,10 +291,27 @@ class JetStreamConsumer:
                 await asyncio.sleep(TOPUP_SECONDS * 4)  # let in-flight deliveries land
             if msgs:
                 quiet_rounds = 0
+                if not self._in_sequence(msgs):
+                    return  # the next run recreates the consumer from its ack floor
                 if not await self._process(msgs, stop):
                     return
             else:
                 quiet_rounds += 1
+
+    def _in_sequence(self, msgs: list[Msg]) -> bool:
+        """Do ``msgs`` carry the next delivery sequences, without a gap? Then hold them
+        (kept in progress until acknowledged). A gap means the server delivered something
+        this process never received: acking past it could acknowledge an unapplied event."""
+        first = msgs[0].metadata.sequence.consumer
+        for offset, msg in enumerate(msgs):
+            got = msg.metadata.sequence.consumer
+            if got != self._next_delivery + offset:
+                log.warning("delivery_gap", expected=self._next_delivery + offset, got=got,
+                            action="recreate the consumer from its ack floor")
+                return False
+        self._next_delivery += len(msgs)
+        self._held[first] = (time.monotonic(), msgs)
+        return True
 
     async def _process(self, msgs: list[Msg], stop: asyncio.Event) -> bool:
         """Commit, then acknowledge: True. A batch that cannot be committed before stop is
@@ -239,12 +321,36 @@ class JetStreamConsumer:
             meta = msg.metadata
             items.append(incoming_from(msg.subject, msg.data, seq=meta.sequence.stream,
                                        received=meta.timestamp.timestamp()))
-        if not await self.applier.commit(items, stop):
-            log.warning("batch_left_for_redelivery", size=len(items))
-            return False
-        for msg in msgs:
-            await msg.ack()
-        return True
+        try:
+            if not await self.applier.commit(items, stop):
+                log.warning("batch_left_for_redelivery", size=len(items))
+                return False
+            # AckPolicy.ALL: the highest stream sequence acknowledges the whole batch (and
+            # nothing else: every earlier delivery is in a batch that committed before)
+            await max(msgs, key=lambda m: m.metadata.sequence.stream).ack()
+            return True
+        finally:
+            self._held.pop(msgs[0].metadata.sequence.consumer, None)
+
+    async def _keep_in_progress(self) -> None:
+        """Every ack_wait / 3, tell the server that events held longer than that are still
+        being worked on (+WPI), so a slow commit or a failing database never makes it
+        redeliver them. Runs until cancelled."""
+        every = max(0.05, self.settings.ack_wait_seconds / 3)
+        while True:
+            await asyncio.sleep(every)
+            now = time.monotonic()
+            for fetched_at, msgs in list(self._held.values()):
+                if now - fetched_at < every or not self.nc.is_connected:
+                    continue
+                try:
+                    for msg in msgs:
+                        await msg.in_progress()
+                except (nats.errors.Error, OSError) as exc:
+                    log.debug("in_progress_failed", error=str(exc) or type(exc).__name__)
+                    continue
+                log.debug("batch_kept_in_progress", size=len(msgs),
+                          held_seconds=round(now - fetched_at, 2))
 
     async def _watch(self, stop: asyncio.Event) -> None:
         """Every few seconds: pending gauge, floor advance, stall detection."""
