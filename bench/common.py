@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -242,14 +242,16 @@ def _get_status(port: int, path: str) -> int:
 
 
 # --- JetStream -----------------------------------------------------------------------------
-async def preload(js: JetStreamContext, n: int, *, window: int = 512, seed: int = 1) -> float:
-    """Publish ``n`` events into the stream with ``window`` acknowledgements in flight.
+async def preload(js: JetStreamContext, n: int, *, window: int = 512, seed: int = 1,
+                  source: Iterable[tuple[str, bytes]] | None = None) -> float:
+    """Publish ``n`` events (the bench mix, or ``source``) into the stream with ``window``
+    acknowledgements in flight.
 
     Returns the publish rate (events/s), a by-product worth printing.
     """
     started = time.perf_counter()
     pending: list[Any] = []
-    for subject, data in events(n, seed=seed):
+    for subject, data in source if source is not None else events(n, seed=seed):
         pending.append(js.publish(subject, data))
         if len(pending) >= window:
             await asyncio.gather(*pending)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from bench.common import Row, fmt_mib, fmt_ms, fmt_rate, fmt_us
 
-PARTS = ("throughput", "store", "publish", "steady")
+PARTS = ("throughput", "catchup", "recovery", "startup", "store", "publish", "steady")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +41,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="fetch/commit batch size, ceiling and service alike (256, the default)")
     p.add_argument("--repeat", type=int, default=3,
                    help="alternating ceiling/service runs; medians are reported (3)")
+    p.add_argument("--catchup-events", type=int, default=200_000,
+                   help="backlog the catch-up part starts on (200000 chat lines)")
+    p.add_argument("--catchup-users", type=int, default=1_000,
+                   help="users those chat lines come from (1000)")
+    p.add_argument("--recovery-rate", type=float, default=200,
+                   help="events/s published across the SIGKILL in the recovery part (200)")
+    p.add_argument("--recovery-seconds", type=float, default=9,
+                   help="length of each recovery run; the kill comes a third of the way in (9)")
+    p.add_argument("--startup-repeat", type=int, default=5,
+                   help="starts of each process in the startup part (5)")
     p.add_argument("--publish-calls", type=int, default=100_000,
                    help="Publisher.publish calls timed (100000)")
     p.add_argument("--publish-rate", type=float, default=10_000,
@@ -63,7 +74,8 @@ def _parser() -> argparse.ArgumentParser:
 
 #: --quick: every part at a size that finishes in about a minute (flags given explicitly win)
 QUICK = {"events": 10_000, "naive_events": 500, "repeat": 1, "publish_calls": 10_000,
-         "steady_seconds": 5.0}
+         "steady_seconds": 5.0, "catchup_events": 20_000, "recovery_seconds": 4.5,
+         "startup_repeat": 2}
 
 
 def _shrink(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -105,6 +117,51 @@ async def _run(args: argparse.Namespace, workdir: Path) -> list[Row]:
                 f"{ingest.commit_seconds / ingest.window:.0%}",
                 f"{ingest.processed / max(ingest.batches, 1):.0f} events/batch"),
         ]
+    if "catchup" in parts:
+        from bench.catchup import run_catchup
+
+        say(f"catchup: {args.catchup_events} chat lines from {args.catchup_users} users,"
+            f" from process start, {args.repeat} runs each")
+        c = await run_catchup(events_n=args.catchup_events, users=args.catchup_users,
+                              repeat=args.repeat, workdir=workdir, say=say)
+        rows += [
+            Row("catch-up ceiling from process start (fetch 500, 1 ack/batch)",
+                fmt_rate(c.ceiling_rate),
+                f"{statistics.median(c.ceiling):.2f} s; runs "
+                + ", ".join(f"{t:.2f}" for t in c.ceiling)),
+            Row("catch-up from process start (DatabaseService, last event queried)",
+                fmt_rate(c.service_rate),
+                f"{c.ratio:.2f} x ceiling (paired {', '.join(f'{r:.2f}' for r in c.ratios)});"
+                f" {statistics.median(c.service):.2f} s",
+                ">= 0.80 x ceiling", "PASS" if c.ratio >= 0.8 else "MISS"),
+        ]
+    if "recovery" in parts:
+        from bench.recovery import run_recovery
+
+        say(f"recovery: SIGKILL of the DatabaseService at {args.recovery_rate:,.0f} ev/s,"
+            f" {args.repeat} runs")
+        runs = await run_recovery(rate=args.recovery_rate, seconds=args.recovery_seconds,
+                                  repeat=args.repeat, workdir=workdir, say=say)
+        worst = max(r.max_latency for r in runs)
+        rows += [
+            Row(f"max publish-to-committed across a SIGKILL @ {args.recovery_rate:,.0f} ev/s",
+                fmt_ms(worst),
+                "runs " + ", ".join(fmt_ms(r.max_latency) for r in runs)
+                + "; kill -> first commit " + ", ".join(fmt_ms(r.restarted_in) for r in runs),
+                "<= 3 s", "PASS" if worst <= 3.0 else "MISS"),
+            Row("  events sent / applied exactly once",
+                f"{sum(r.sent for r in runs)} / {sum(r.counts[1] for r in runs)}", "", "all",
+                "PASS" if all(r.counts == (r.sent,) * 3 for r in runs) else "MISS"),
+        ]
+    if "startup" in parts:
+        from bench.startup import run_startup
+
+        say(f"startup: exec -> /readyz 200, {args.startup_repeat} starts of each process")
+        st_ = await run_startup(repeat=args.startup_repeat, workdir=workdir, say=say)
+        for name, times in (("rosey-db", st_.db), ("rosey-bot", st_.bot)):
+            rows.append(Row(f"start-to-ready {name} (exec -> /readyz 200)",
+                            fmt_ms(statistics.median(times)),
+                            f"median of {len(times)}; max {fmt_ms(max(times))}", "reported"))
     if "store" in parts:
         from bench.store import run_store
 

@@ -17,13 +17,17 @@ ROOT = Path(__file__).resolve().parents[1]
 #: one row of each part's table (bench/run.py)
 ROWS = ("naive service", "bare ceiling", "durable ingest", "Store.apply_batch per event",
         "with one refused event per batch", "Publisher.publish() p99",
-        "publish-to-committed p99", "events sent / committed", "RSS DatabaseService")
+        "publish-to-committed p99", "events sent / committed", "RSS DatabaseService",
+        "catch-up ceiling from process start", "catch-up from process start",
+        "max publish-to-committed across a SIGKILL", "events sent / applied exactly once",
+        "start-to-ready rosey-db", "start-to-ready rosey-bot")
 
 
 def test_every_benchmark_part_runs_to_its_table(tmp_path) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--events", "2000", "--naive-events", "100",
          "--publish-calls", "2000", "--steady-rate", "200", "--steady-seconds", "2",
+         "--catchup-events", "2000", "--recovery-seconds", "3", "--startup-repeat", "1",
          "--workdir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert "Traceback" not in run.stderr, run.stderr
