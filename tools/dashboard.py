@@ -264,6 +264,14 @@ def rows() -> list[tuple[str, list[Panel]]]:
                   " the wire contract); refused (the DatabaseService answered with an error).",
                   per_second("rosey_bot_queries_total", "{{outcome}}", by="outcome"),
                   unit="ops", stacked=True, w=12, h=7),
+            graph("Bot rank and moderation",
+                  "The bot's own effective rank in its channel (-1 before login, 2 = moderator)"
+                  " and whether that rank and the channel's permissions allow every moderator"
+                  " command (1) or some are refused before trying (0: the bot's status and"
+                  " /readyz say which and why; e.g. an unregistered channel allows no kick,"
+                  " mute or ban).",
+                  q("rosey_bot_rank", "rank {{instance}}"),
+                  q("rosey_bot_can_moderate", "can moderate {{instance}}"), w=12, h=7),
         ]),
     ]
 

@@ -117,6 +117,12 @@ class BotSettings:
         metrics_port: where ``/metrics``, ``/healthz`` and ``/readyz`` are served.
         outbox_size: events held while NATS is slow or away; the oldest go first when full.
         activity_log_seconds: how often the INFO ``bot_activity`` line is written.
+        reconnect_max_delay: the longest wait between two attempts to reach CyTube; each wait
+            is jittered down by up to 20 %, so with the default 20 s a bot returns 16-20 s
+            after CyTube does, inside CyTube's connect limit (the connect bucket allows 4,
+            then 1 per 12 s).
+        pause_limit: how long a ``pause`` may hold the channel: after that the bot hands the
+            leader back and CyTube's own clock runs again.
     """
 
     domain: str
@@ -131,6 +137,8 @@ class BotSettings:
     query_timeout: float = 2.0
     outbound_poll_interval: float = 2.0
     activity_log_seconds: float = 60.0
+    reconnect_max_delay: float = 20.0
+    pause_limit: float = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +215,14 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _seconds(env: Mapping[str, str], name: str, cli: float | None, default: float) -> float:
+    """A positive number of seconds: the flag's value if given, else ``name``, else ``default``."""
+    value = _positive(env, name, default) if cli is None else cli
+    if not value > 0:
+        raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+    return value
+
+
 def _str(env: Mapping[str, str], name: str, cli: str | None, default: str | None) -> str:
     if cli:
         return cli
@@ -241,7 +257,8 @@ def db_settings(env: Mapping[str, str], *, nats_url: str | None = None,
 
 def bot_settings(env: Mapping[str, str], *, domain: str | None = None,
                  channel: str | None = None, nats_url: str | None = None,
-                 metrics_port: int | None = None) -> BotSettings:
+                 metrics_port: int | None = None, reconnect_max_delay: float | None = None,
+                 pause_limit: float | None = None) -> BotSettings:
     """BotSettings from ``ROSEY_*`` variables (``*_FILE`` for secrets), command-line values winning."""
     return BotSettings(
         domain=_str(env, "ROSEY_CYTUBE_DOMAIN", domain, None),
@@ -256,6 +273,9 @@ def bot_settings(env: Mapping[str, str], *, domain: str | None = None,
         query_timeout=_float(env, "ROSEY_QUERY_TIMEOUT_SECONDS", 2.0),
         outbound_poll_interval=_float(env, "ROSEY_OUTBOUND_POLL_SECONDS", 2.0),
         activity_log_seconds=_positive(env, "ROSEY_ACTIVITY_LOG_SECONDS", 60.0),
+        reconnect_max_delay=_seconds(env, "ROSEY_RECONNECT_MAX_SECONDS", reconnect_max_delay,
+                                     20.0),
+        pause_limit=_seconds(env, "ROSEY_PAUSE_LIMIT_SECONDS", pause_limit, 600.0),
     )
 
 

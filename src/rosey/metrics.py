@@ -36,7 +36,7 @@ from rosey.errors import BadPayload, ListenError
 __all__ = [
     "DbMetrics", "BotMetrics", "MetricsServer", "ReadyCheck", "LATENCY_BUCKETS",
     "E2E_BUCKETS", "BATCH_BUCKETS", "command_label", "DROP_REASONS", "QUERY_OUTCOMES",
-    "BOT_QUERY_OUTCOMES", "log_activity", "activity_logged", "ACTIVITY_INTERVAL_SECONDS",
+    "BOT_QUERY_OUTCOMES", "BOT_COMMANDS", "log_activity", "activity_logged", "ACTIVITY_INTERVAL_SECONDS",
 ]
 
 log = structlog.get_logger()
@@ -71,9 +71,13 @@ def _not_ok(queries: Counter) -> float:
     return _sum(queries, "_total") - _sum(queries, "_total", outcome="ok")
 
 
+#: the wire contract's moderator commands plus the bot's extensions (docs/moderation-commands.md)
+BOT_COMMANDS: tuple[str, ...] = (*contract.PM_COMMANDS, "resume")
+
+
 def command_label(name: str) -> str:
     """A moderator command as a bounded label value."""
-    return name if name in contract.PM_COMMANDS else "unknown"
+    return name if name in BOT_COMMANDS else "unknown"
 
 
 class DbMetrics:
@@ -193,7 +197,14 @@ class BotMetrics:
             self.events_published.labels(subject)
             for reason in DROP_REASONS:
                 self.events_dropped.labels(subject, reason)
-        for command in (*contract.PM_COMMANDS, "unknown"):
+        self.bot_rank = Gauge(
+            "rosey_bot_rank", "The bot's own effective rank in the channel (-1 before login).",
+            registry=r)
+        self.can_moderate = Gauge(
+            "rosey_bot_can_moderate",
+            "1 while the bot's rank and the channel's permissions allow every moderator "
+            "command; 0 while some are refused before trying.", registry=r)
+        for command in (*BOT_COMMANDS, "unknown"):
             for result in ("success", "error"):
                 self.pm_commands.labels(command, result)
 
@@ -245,6 +256,8 @@ class MetricsServer:
     Parameters:
         registry: the registry ``/metrics`` exposes.
         ready: called for ``/readyz``; must only read simple, thread-safe values.
+        detail: optional facts listed under the checks in ``/readyz`` (never gating it), read
+            the same way.
         host, port: where to listen; port 0 picks a free one (read it back from ``.port``).
 
     Raises:
@@ -254,9 +267,11 @@ class MetricsServer:
     PATHS = ("/metrics", "/healthz", "/readyz")
 
     def __init__(self, *, registry: CollectorRegistry, ready: ReadyCheck,
-                 host: str = "0.0.0.0", port: int = 0) -> None:
+                 host: str = "0.0.0.0", port: int = 0,
+                 detail: Callable[[], Mapping[str, str]] | None = None) -> None:
         self._metrics_app = make_wsgi_app(registry)
         self._ready = ready
+        self._detail = detail
         try:
             self._server = make_server(host, port, self._app, _ThreadingWSGIServer,
                                        handler_class=_QuietHandler)
@@ -276,6 +291,8 @@ class MetricsServer:
             ok, checks = self._ready()
             body = "".join(f"{name}: {'ok' if good else 'fail'}\n"
                            for name, good in sorted(checks.items()))
+            if self._detail is not None:  # facts beside the checks; they do not gate
+                body += "".join(f"{name}: {value}\n" for name, value in self._detail().items())
             start_response("200 OK" if ok else "503 Service Unavailable",
                            [("Content-Type", "text/plain")])
             return [body.encode() or b"ok\n"]

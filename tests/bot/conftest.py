@@ -76,8 +76,12 @@ async def collect(nc, subject: str) -> Collected:
 
 async def ask(server: CyTubeTestServer, bot: BotService, text: str, *, sender: str = MOD,
               timeout: float = 10.0) -> list[str]:
-    """PM ``text`` to the bot as ``sender``; return the reply PMs (unescaped), all of them."""
-    import html
+    """PM ``text`` to the bot as ``sender``; return the reply PMs as typed, all of them.
+
+    CyTube escapes and filters PMs (``_x_`` arrives as ``<em>x</em>``); the bot's own
+    :func:`~rosey.bot.text.plain_text` undoes that, and test_text checks it round-trips.
+    """
+    from rosey.bot.text import plain_text
 
     done = bot.metrics.registry.get_sample_value("rosey_pm_command_seconds_count") or 0
     before_sent = bot.session.sent["pm"]
@@ -95,7 +99,7 @@ async def ask(server: CyTubeTestServer, bot: BotService, text: str, *, sender: s
     parts = sum(1 for d in bot_pms()[before_sent:] if d["to"].lower() == sender.lower())
     await server.wait_for(lambda: len(server.pms_to(sender)) - before_seen >= parts,
                           timeout=timeout, what="reply PMs delivered")
-    return [html.unescape(p) for p in server.pms_to(sender)[before_seen:]]
+    return [plain_text(p) for p in server.pms_to(sender)[before_seen:]]
 
 
 def reply_text(parts: list[str]) -> str:

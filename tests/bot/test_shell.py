@@ -10,6 +10,7 @@ from rosey import contract
 from rosey.bot.cytube import ChatLine
 from rosey.bot.shell import USAGE
 from rosey.bot.text import MAX_MESSAGE
+from rosey.metrics import BOT_COMMANDS
 from tests.bot.conftest import BOT, MOD, ask, collect, reply_text, running_bot
 
 
@@ -31,7 +32,9 @@ async def _queue(cytube, bot, *ids):
 async def test_help_lists_every_command_in_whole_pms_under_320(cytube, bot):
     parts = await ask(cytube, bot, "help")
     assert len(parts) > 1 and all(len(p) <= MAX_MESSAGE for p in parts)
-    assert reply_text(parts).split(" | ") == ["Commands:"] + [USAGE[c] for c in contract.PM_COMMANDS]
+    assert reply_text(parts).split(" | ") == ["Commands:"] + [USAGE[c] for c in BOT_COMMANDS]
+    assert "resume - resume playback (gives leader back)" in parts[-1] or any(
+        "resume" in p for p in parts)
 
 
 async def test_info_status_users_describe_the_channel(cytube, bot):
@@ -53,7 +56,8 @@ async def test_say_speaks_in_chat_and_refuses_chat_commands(cytube, bot):
 async def test_pm_reaches_another_user(cytube, bot):
     assert reply_text(await ask(cytube, bot, "pm bob psst there")) == "Sent to bob"
     await cytube.wait_for(lambda: "psst there" in cytube.pms_to("bob"))
-    assert "not in the channel" in reply_text(await ask(cytube, bot, "pm nobody hi"))
+    assert reply_text(await ask(cytube, bot, "pm nobody hi")) == \
+        "CyTube refused: PM failed: nobody isn't connected to this channel."
 
 
 async def test_afk_on_and_off(cytube, bot):
@@ -75,7 +79,8 @@ async def test_add_playlist_current_and_next(cytube, bot):
     assert "aaaaaaaaaaa" in reply_text(await ask(cytube, bot, "current"))
     assert "ccccccccccc" in reply_text(await ask(cytube, bot, "next"))
     assert cytube.current_uid == cytube.playlist[1]["uid"]
-    assert "I cannot play" in reply_text(await ask(cytube, bot, "add ftp://nope"))
+    assert reply_text(await ask(cytube, bot, "add ftp://nope")) == \
+        "ftp://nope is not a link CyTube can play"
 
 
 async def test_remove_move_and_jump_by_position(cytube, bot):
@@ -102,11 +107,15 @@ async def test_pause_takes_leader_and_pauses(cytube, bot):
     assert bot.channel.paused
 
 
-async def test_voteskip_votes(cytube, bot):
+async def test_voteskip_reports_cytubes_count_and_a_vote_that_did_not_count(cytube, bot):
     await _queue(cytube, bot, "aaaaaaaaaaa", "bbbbbbbbbbb")
-    assert reply_text(await ask(cytube, bot, "voteskip")) == "Voted to skip"
-    assert ("voteskip", None) in cytube.events_from(BOT) or any(
-        e == "voteskip" for e, _ in cytube.events_from(BOT))
+    # three users (the bot, alice, bob): CyTube needs 2 votes
+    assert reply_text(await ask(cytube, bot, "voteskip")) == "Voted to skip (1 of 2 needed)"
+    # CyTube counts one vote per address; a second one changes nothing and says so
+    assert reply_text(await ask(cytube, bot, "voteskip")) == \
+        "CyTube counted no new vote (1 of 2 needed): a vote from my address is already in"
+    assert [e for e, _ in cytube.events_from(BOT)].count("voteskip") == 2
+    assert cytube.current_uid == cytube.playlist[0]["uid"]
 
 
 async def test_kick_ban_mute_unmute(cytube, bot):
@@ -119,13 +128,17 @@ async def test_kick_ban_mute_unmute(cytube, bot):
     await cytube.wait_for(lambda: "carol" not in cytube.muted)
     assert reply_text(await ask(cytube, bot, "kick carol being rude")) == "Kicked carol"
     assert ("carol", "being rude") in cytube.kicked and "carol" not in cytube.users
-    assert reply_text(await ask(cytube, bot, "ban dave spam")) == "Banned dave"
+    assert reply_text(await ask(cytube, bot, "ban dave spam")) == \
+        "Banned dave (on the channel's banlist)"
     assert "dave" in cytube.banned and "dave" not in cytube.users
-    # the bot does not act on someone of its own rank or above
+    # someone of the bot's rank or above: CyTube refuses, and the reply quotes it
     await cytube.add_user("boss", 3)
     await cytube.wait_for(lambda: bot.channel.is_moderator("boss"))
-    assert "rank equal to or above mine" in reply_text(await ask(cytube, bot, "kick boss"))
-    assert "boss" in cytube.users
+    assert reply_text(await ask(cytube, bot, "kick boss")) == \
+        "CyTube refused: You do not have permission to kick boss"
+    assert reply_text(await ask(cytube, bot, "mute boss")) == \
+        "CyTube refused: /mute failed - boss has equal or higher rank than you."
+    assert "boss" in cytube.users and "boss" not in cytube.muted
 
 
 async def test_unknown_command_is_answered(cytube, bot):

@@ -94,10 +94,13 @@ class ChannelState:
         self.current_time = 0.0
         self.paused = True
         self.my_rank: float = -1.0
-        # kept though nothing reads them yet: the "tells the truth" issue (11) needs the
-        # channel's permissions to say what the bot may do
-        self.playlist_locked = True
+        #: what the channel asks of each action (``setPermissions``); empty until it came
         self.permissions: dict[str, float] = {}
+        self.playlist_locked = True
+        #: False after ``channelNotRegistered``: nobody can kick, mute or ban there
+        self.registered = True
+        #: the last ``voteskip {count, need}`` CyTube sent (None before any)
+        self.voteskip: tuple[int, int] | None = None
 
     # --- queries ------------------------------------------------------------------------------
     def user(self, name: str) -> User | None:
@@ -138,6 +141,27 @@ class ChannelState:
     def chat_count(self) -> int:
         return len(self.users)
 
+    def needs(self, permission: str) -> float | None:
+        """The rank ``permission`` needs here, as CyTube's ``hasPermission`` decides it.
+
+        With the playlist unlocked, a ``playlist...`` permission is also granted at the rank of
+        its ``oplaylist...`` twin, so the lower of the two counts. None when the channel has no
+        such permission at all (an unregistered channel has no kick, mute or ban): nobody may.
+        """
+        need = self.permissions.get(permission)
+        if not self.playlist_locked and permission.startswith("playlist"):
+            open_need = self.permissions.get("o" + permission)
+            if open_need is not None:
+                need = open_need if need is None else min(need, open_need)
+        return need
+
+    def may(self, permission: str) -> bool:
+        """Whether the bot's own rank allows ``permission`` (True while permissions are unknown)."""
+        if not self.permissions:
+            return True
+        need = self.needs(permission)
+        return need is not None and self.my_rank >= need
+
     # --- events -------------------------------------------------------------------------------
     def apply(self, event: str, data: Any) -> Change:
         """Apply one server event; unknown events and malformed payloads change nothing."""
@@ -161,10 +185,18 @@ class ChannelState:
 
     def _on_setPermissions(self, data: Any) -> Change:
         self.permissions = {str(k): float(v) for k, v in dict(data).items()}
-        return NOTHING
+        return Change(status=True)
 
     def _on_setPlaylistLocked(self, data: Any) -> Change:
         self.playlist_locked = bool(data)
+        return Change(status=True)
+
+    def _on_channelNotRegistered(self, data: Any) -> Change:
+        self.registered = False
+        return Change(status=True)
+
+    def _on_voteskip(self, data: Any) -> Change:
+        self.voteskip = (int(data["count"]), int(data["need"]))
         return NOTHING
 
     def _on_userlist(self, data: Any) -> Change:
@@ -234,7 +266,13 @@ class ChannelState:
 
     def _on_playlist(self, data: Any) -> Change:
         self.playlist = [PlaylistItem.from_payload(it) for it in data]
+        if self.current_uid is not None and self.item(self.current_uid) is None:
+            self._nothing_current()  # cleared (``playlist []``); a setCurrent follows otherwise
         return Change(status=True)
+
+    def _nothing_current(self) -> None:
+        self.current_uid, self.current_media = None, None
+        self.current_time, self.paused = 0.0, True
 
     def _on_queue(self, data: Any) -> Change:
         item = PlaylistItem.from_payload(data["item"])
@@ -256,6 +294,8 @@ class ChannelState:
     def _on_delete(self, data: Any) -> Change:
         uid = int(data["uid"])
         self.playlist = [it for it in self.playlist if it.uid != uid]
+        if uid == self.current_uid:
+            self._nothing_current()  # CyTube sends setCurrent next if anything is left
         return Change(status=True)
 
     def _on_moveVideo(self, data: Any) -> Change:

@@ -23,6 +23,11 @@ Every flag can also be given as an environment variable (the flag wins):
   --channel       ROSEY_CYTUBE_CHANNEL   channel name
   --nats-url      ROSEY_NATS_URL         NATS server URL(s) (default nats://127.0.0.1:4222)
   --metrics-port  ROSEY_METRICS_PORT     port for /metrics, /healthz, /readyz (default 9102)
+  --reconnect-max-seconds  ROSEY_RECONNECT_MAX_SECONDS  longest wait between reconnect
+                  attempts, jittered down by up to 20 % (default 20; CyTube allows 1 connect
+                  per 10 s per address after a burst of 5)
+  --pause-limit-seconds    ROSEY_PAUSE_LIMIT_SECONDS    how long a `pause` may hold the
+                  channel before the bot hands the leader back (default 600)
 Account (environment only; *_FILE variants read the value from a file):
   ROSEY_CYTUBE_USER, ROSEY_CYTUBE_PASSWORD (empty: guest login),
   ROSEY_CYTUBE_CHANNEL_PASSWORD.
@@ -42,6 +47,11 @@ def add_bot_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nats-url", help="NATS URL(s) [ROSEY_NATS_URL]")
     parser.add_argument("--metrics-port", type=int,
                         help="metrics/health port [ROSEY_METRICS_PORT]")
+    parser.add_argument("--reconnect-max-seconds", type=float,
+                        help="longest wait between reconnect attempts "
+                             "[ROSEY_RECONNECT_MAX_SECONDS]")
+    parser.add_argument("--pause-limit-seconds", type=float,
+                        help="how long a pause may hold the channel [ROSEY_PAUSE_LIMIT_SECONDS]")
 
 
 def run_bot_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -50,7 +60,9 @@ def run_bot_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from rosey.cli import run_service
 
     settings = bot_settings(env, domain=args.domain, channel=args.channel,
-                            nats_url=args.nats_url, metrics_port=args.metrics_port)
+                            nats_url=args.nats_url, metrics_port=args.metrics_port,
+                            reconnect_max_delay=args.reconnect_max_seconds,
+                            pause_limit=args.pause_limit_seconds)
     metrics = BotMetrics()
     return run_service(lambda stop: run_bot(settings, stop, metrics=metrics),
                        activity=("bot_activity", metrics.activity),

@@ -277,8 +277,10 @@ class CyTubeSession:
     # --- connecting -------------------------------------------------------------------------------
     def _backoff(self, attempt: int) -> float:
         p = self._policy
-        base = min(p.max_delay, p.initial_delay * 2.0 ** max(0, attempt - 1))
-        return base * random.uniform(1 - p.jitter, 1 + p.jitter)
+        # min() first: 2 ** attempt overflows a float long before an outage ends
+        exponent = min(max(0, attempt - 1), 64)
+        base = min(p.max_delay, p.initial_delay * 2.0 ** exponent)
+        return base * random.uniform(1 - p.jitter, 1)
 
     async def _pause(self, seconds: float, why: str) -> None:
         self.phase = SessionPhase.WAITING

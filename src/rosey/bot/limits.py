@@ -28,8 +28,10 @@ class ConnectPolicy:
     Parameters:
         burst, refill_seconds: the connect bucket, a little inside CyTube's (5, then 1 per
             10 s) so the bot never reaches it; a "Rate limit exceeded" empties it anyway.
-        initial_delay, max_delay, jitter: the exponential backoff between failed attempts;
-            each delay is multiplied by a random factor in ``[1 - jitter, 1 + jitter]``.
+        initial_delay, max_delay, jitter: the exponential backoff between failed attempts,
+            capped at ``max_delay``; each delay is multiplied by a random factor in
+            ``[1 - jitter, 1]``, so it never exceeds the cap (the default 20 s gives 16-20 s
+            once capped: back soon after an outage, and slower than the bucket's 1 per 12 s).
         kick_delay: wait after a kick that may be retried (channel reloading, ...).
         fatal_kick_delay: wait after a kick that must not be retried soon (duplicate login,
             bans, channel could not be loaded).
@@ -42,7 +44,7 @@ class ConnectPolicy:
     burst: int = 4
     refill_seconds: float = 12.0
     initial_delay: float = 1.0
-    max_delay: float = 120.0
+    max_delay: float = 20.0
     jitter: float = 0.2
     kick_delay: float = 30.0
     fatal_kick_delay: float = 900.0

@@ -3,7 +3,9 @@
 The CyTube server does not parse URLs; the client does, and sends ``queue {id, type}``. This
 module follows ``www/js/util.js`` (see ``cytube-protocol.md`` section 5): a shorthand
 ``xx:ID``, the known hosts, ``rtmp://``, ``.m3u8``, ``.json``, and any other ``https`` URL as a
-raw file.
+raw file. A known host may be given without its scheme (``youtu.be/ID``); anything else needs
+its full URL, and a host without a dot is not a link: ``add garbage`` is refused here rather
+than sent to CyTube as the raw file ``https://garbage``.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def parse_media_link(url: str) -> MediaRef | None:
         return MediaRef(ident, kind) if ident else None
     if url.startswith("rtmp://"):
         return MediaRef(url, "rt")
-    if "://" not in url:
+    bare = "://" not in url
+    if bare:
         url = "https://" + url
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
@@ -60,11 +63,13 @@ def parse_media_link(url: str) -> MediaRef | None:
     path = parts.path
     query = parse_qs(parts.query)
     segments = [s for s in path.split("/") if s]
-    if parts.scheme not in ("http", "https") or not host:
-        return None
+    if parts.scheme not in ("http", "https") or "." not in host:
+        return None  # "garbage", "https://garbage": not a link at all
     ref = _known_host(host, segments, query, url)
     if ref is not None:
         return ref
+    if bare:
+        return None  # a raw file, stream or manifest needs its full https:// URL
     if path.endswith(".m3u8"):
         return MediaRef(url, "hl")
     if path.endswith(".json"):

@@ -10,6 +10,8 @@
 
 :func:`ask` raises the most specific one and logs nothing: the caller knows how often it asks
 (the shell logs each failure with its command, the outbound poll only when the outcome changes).
+Given ``metrics``, every call counts once in ``rosey_bot_queries_total{subject,outcome}``:
+``ok``, or the failure's :attr:`QueryFailed.outcome`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from nats.aio.client import Client
 from rosey import contract
 from rosey.contract import ReplyT
 from rosey.errors import BadPayload, BusError
+from rosey.metrics import BotMetrics
 
 __all__ = ["QueryFailed", "NotConnected", "NoResponders", "QueryTimeout", "BadReply",
            "QueryRefused", "ask"]
@@ -70,9 +73,23 @@ class QueryRefused(QueryFailed):
         self.why = f"the database service could not answer ({error or 'no reason given'})"
 
 
-async def ask(nc: Client | None, query: contract.QueryOf[ReplyT], *, timeout: float) -> ReplyT:
+async def ask(nc: Client | None, query: contract.QueryOf[ReplyT], *, timeout: float,
+              metrics: BotMetrics | None = None) -> ReplyT:
     """Send ``query`` and return its typed reply; raise a :class:`QueryFailed` leaf if none."""
     subject = contract.query_subject(query)
+    try:
+        reply = await _ask(nc, subject, query, timeout)
+    except QueryFailed as exc:
+        if metrics is not None:
+            metrics.queries.labels(subject, exc.outcome).inc()
+        raise
+    if metrics is not None:
+        metrics.queries.labels(subject, "ok").inc()
+    return reply
+
+
+async def _ask(nc: Client | None, subject: str, query: contract.QueryOf[ReplyT],
+               timeout: float) -> ReplyT:
     if nc is None or not nc.is_connected:
         raise NotConnected(subject)
     try:

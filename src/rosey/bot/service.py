@@ -27,7 +27,7 @@ from rosey.bot.cytube import ChatLine, CyTubeSession, cancel_and_wait
 from rosey.bot.limits import ConnectPolicy, SendPolicy
 from rosey.bot.publisher import Publisher
 from rosey.bot.queries import QueryFailed, ask
-from rosey.bot.shell import SAFE_SLASH, Predicate, Shell, ShellContext
+from rosey.bot.shell import SAFE_SLASH, Predicate, Shell, ShellContext, capabilities, refusals
 from rosey.config import BotSettings
 from rosey.contract import ReplyT
 from rosey.errors import LifecycleError
@@ -70,11 +70,14 @@ class BotService:
         self.started_at = time.time()
         self.channel = ChannelState(channel=settings.channel, bot_name=settings.user)
         self.publisher = Publisher(js=None, metrics=self.metrics, maxsize=settings.outbox_size)
-        self.session = CyTubeSession(settings=settings, listener=self, metrics=self.metrics,
-                                     connect_policy=connect_policy, send_policy=send_policy)
+        self.session = CyTubeSession(
+            settings=settings, listener=self, metrics=self.metrics,
+            connect_policy=connect_policy or ConnectPolicy(max_delay=settings.reconnect_max_delay),
+            send_policy=send_policy)
         self.shell = Shell(
             session=self.session, channel=self.channel, publisher=self.publisher, query=self.query,
             expect=self.expect, metrics=self.metrics, confirm_timeout=confirm_timeout,
+            pause_limit=settings.pause_limit, spawn=self._spawn,
             context=ShellContext(channel=settings.channel, started_at=self.started_at,
                                  version=__version__, nats_connected=self.nats_connected,
                                  outbox_depth=lambda: self.publisher.depth))
@@ -91,6 +94,7 @@ class BotService:
         self._present: dict[str, str] = {}
         self._counts: tuple[int, int] | None = None
         self._high = (0, 0)
+        self._capabilities = ""
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def __aenter__(self) -> BotService:
@@ -102,7 +106,7 @@ class BotService:
             self.metrics.ready.set_function(lambda: float(self.ready()[0]))
             if self._serve_metrics:
                 self.metrics_server = MetricsServer(
-                    registry=self.metrics.registry, ready=self.ready,
+                    registry=self.metrics.registry, ready=self.ready, detail=self.ready_detail,
                     host=self.settings.metrics_host, port=self.settings.metrics_port).start()
                 log.info("metrics_serving", port=self.metrics_server.port)
             await self.publisher.__aenter__()
@@ -176,9 +180,14 @@ class BotService:
                   "cytube": self.session.joined and self.session.logged_in}
         return all(checks.values()), checks
 
+    def ready_detail(self) -> dict[str, str]:
+        """Shown under the checks in ``/readyz``: what the bot may do here (never gating)."""
+        return {"moderation": self._capabilities or "not joined yet"}
+
     async def query(self, query: contract.QueryOf[ReplyT]) -> ReplyT:
         """Ask the DatabaseService; a :class:`~rosey.bot.queries.QueryFailed` leaf says why not."""
-        return await ask(self.nc, query, timeout=self.settings.query_timeout)
+        return await ask(self.nc, query, timeout=self.settings.query_timeout,
+                         metrics=self.metrics)
 
     # --- waiting for CyTube's confirmations -----------------------------------------------------
     def expect(self, predicate: Predicate) -> asyncio.Future[Any]:
@@ -222,9 +231,43 @@ class BotService:
             self._publish_counts()
         if change.status:
             self._status_dirty.set()
+        if event in ("rank", "setPermissions", "setPlaylistLocked", "channelNotRegistered",
+                     "userlist", "setUserRank"):
+            self._check_capabilities()
+        if event == "changeMedia" and self._leading():
+            # while the bot leads, CyTube's clock is stopped: a new item would sit at 0 s
+            self._spawn(self.shell.hand_back("media_changed"), "bot-hand-back")
         self._resolve_waiters(event, data)
 
+    def _leading(self) -> bool:
+        me = self.session.bot_name
+        return bool(me) and self.channel.leader.lower() == me.lower()
+
+    def _check_capabilities(self) -> None:
+        """Export what the bot's rank allows in this channel (logged by the status loop)."""
+        s = self.channel
+        self.metrics.bot_rank.set(s.my_rank)
+        self.metrics.can_moderate.set(0 if refusals(s) or not s.permissions else 1)
+
+    def _log_capabilities(self) -> None:
+        """Once the join has settled, log what the bot may do here whenever that changes."""
+        s = self.channel
+        if not (self.session.joined and self.session.logged_in and s.permissions):
+            return
+        summary = capabilities(s)
+        if summary == self._capabilities:
+            return
+        self._capabilities = summary
+        cannot = refusals(s)
+        if cannot:
+            log.warning("bot_cannot_moderate", rank=s.my_rank, registered=s.registered,
+                        why=cannot)
+        else:
+            log.info("bot_can_moderate", rank=s.my_rank, registered=s.registered)
+
     def on_chat(self, line: ChatLine) -> None:
+        if not line.history:
+            self._resolve_waiters("chatMsg", line)  # echoes and [server] notices confirm actions
         if line.history or line.own or not line.username or line.username.startswith("["):
             return
         self.metrics.chat_messages.inc()
@@ -232,6 +275,7 @@ class BotService:
                                contract.MessageLog(line.username, line.text, line.time))
 
     def on_pm(self, line: ChatLine) -> None:
+        self._resolve_waiters("pm", line)  # the echo of the bot's own PM confirms it
         if line.own or line.history:
             return
         self._spawn(self.shell.handle(line), "bot-pm-command")
@@ -289,6 +333,7 @@ class BotService:
                 pass
             await asyncio.sleep(0.2)  # debounce: a join burst is one update
             self._status_dirty.clear()
+            self._log_capabilities()
             self.publish_status()
 
     # --- outbound messages ------------------------------------------------------------------------

@@ -8,32 +8,38 @@ before it runs and ``success``/``error`` after, with the full argument text; the
 waits on either.
 Replies go out as PMs split at 320 characters (see :mod:`rosey.bot.text`).
 
-Channel actions are confirmed by watching the events CyTube sends back (``queue``,
-``delete``, ``setCurrent``, ``userLeave``...), since CyTube acknowledges none of them.
+Every action's reply and audit result come from what CyTube answered, never from having sent
+the request: a confirmation (``queue``, ``delete``, ``setCurrent``, ``userLeave``, the PM's
+echo, a ``[server]`` notice and the banlist, the ``voteskip`` count...) or a refusal
+(``errorMsg``, ``queueFail``, ``noflood``). Where CyTube stays silent, the reply says so.
+A command the bot's own rank does not allow in this channel (``setPermissions``) is answered
+with that reason before anything is sent. ``pause`` makes the bot leader, which stops CyTube's
+own clock, so the bot hands the leader back on ``resume``, on a media change, and when a pause
+outlives ``pause_limit``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import structlog
 
 from rosey import contract
-from rosey.bot.channel import MODERATOR, ChannelState
+from rosey.bot.channel import ChannelState
 from rosey.bot.cytube import ChatLine, CyTubeSession
 from rosey.bot.media import parse_media_link
 from rosey.bot.publisher import Publisher
 from rosey.bot.queries import QueryFailed
 from rosey.contract import ReplyT
 from rosey.errors import CyTubeError, RoseyError
-from rosey.metrics import BotMetrics, command_label
+from rosey.metrics import BOT_COMMANDS, BotMetrics, command_label
 
 __all__ = ["Shell", "ShellContext", "CommandError", "REPLY_JOINER", "Expect", "Query", "Predicate",
-           "UNAVAILABLE", "USAGE", "SAFE_SLASH"]
+           "UNAVAILABLE", "USAGE", "SAFE_SLASH", "NEEDS", "refusals", "capabilities"]
 
 log = structlog.get_logger()
 
@@ -52,10 +58,54 @@ USAGE: dict[str, str] = {
     "current": "current - what is playing", "add": "add <url> [next] - queue a video",
     "remove": "remove <#> - delete an item", "move": "move <#> <#> - move an item",
     "jump": "jump <#> - play an item now", "next": "next - skip to the next item",
-    "pause": "pause - pause playback (takes leader)", "kick": "kick <user> [reason]",
+    "pause": "pause - pause playback (takes leader)",
+    "resume": "resume - resume playback (gives leader back)", "kick": "kick <user> [reason]",
     "voteskip": "voteskip - vote to skip", "ban": "ban <user> [reason]",
     "mute": "mute <user>", "unmute": "unmute <user>",
 }
+
+#: the channel permissions (CyTube's names, ``cytube-protocol.md`` section 7) each command needs
+NEEDS: dict[str, tuple[str, ...]] = {
+    "say": ("chat",), "add": ("playlistadd",), "remove": ("playlistdelete",),
+    "move": ("playlistmove",), "jump": ("playlistjump",), "next": ("playlistjump",),
+    "pause": ("leaderctl",), "resume": ("leaderctl",), "voteskip": ("voteskip",),
+    "kick": ("kick",), "ban": ("ban",), "mute": ("mute",), "unmute": ("mute",),
+}
+
+
+def _lacking(channel: ChannelState, permission: str) -> str | None:
+    """Why the bot may not use ``permission`` here, or None when it may."""
+    if channel.may(permission):
+        return None
+    need = channel.needs(permission)
+    if need is None:
+        why = "" if channel.registered else " (the channel is not registered)"
+        return f"this channel gives nobody the {permission} permission{why}"
+    return f"it needs rank {_rank(need)} ({permission}) and mine is {_rank(channel.my_rank)}"
+
+
+def refusals(channel: ChannelState) -> dict[str, str]:
+    """Commands the bot's rank does not allow in ``channel``, each with the reason."""
+    out: dict[str, str] = {}
+    for command, permissions in NEEDS.items():
+        for permission in permissions:
+            why = _lacking(channel, permission)
+            if why is not None:
+                out[command] = why
+                break
+    return out
+
+
+def capabilities(channel: ChannelState) -> str:
+    """One line: the bot's rank and what it cannot do here."""
+    cannot = refusals(channel)
+    head = f"rank {_rank(channel.my_rank)}" + ("" if channel.registered else ", unregistered channel")
+    if not channel.permissions:
+        return f"{head}, channel permissions not received yet"
+    if not cannot:
+        return f"{head}, every command allowed"
+    return f"{head}, cannot: {', '.join(cannot)}"
+
 
 #: (event, data) -> this is the event we wait for
 Predicate = Callable[[str, Any], bool]
@@ -97,11 +147,15 @@ class Shell:
         context: static facts and live probes for ``info`` and ``status``.
         confirm_timeout: how long to wait for CyTube to confirm an action.
         rank_wait: how long a PM from a user whose rank is still provisional waits for it.
+        pause_limit: how long a pause may hold the leader before the bot hands it back.
+        spawn: starts a background task the owner stops on close (the pause limit's timer).
     """
 
     def __init__(self, *, session: CyTubeSession, channel: ChannelState, publisher: Publisher,
                  query: Query, expect: Expect, metrics: BotMetrics, context: ShellContext,
-                 confirm_timeout: float = 5.0, rank_wait: float = 1.5) -> None:
+                 confirm_timeout: float = 5.0, rank_wait: float = 1.5,
+                 pause_limit: float = 600.0,
+                 spawn: Callable[[Coroutine[Any, Any, None], str], Any] | None = None) -> None:
         self._session = session
         self._channel = channel
         self._publisher = publisher
@@ -111,6 +165,9 @@ class Shell:
         self._ctx = context
         self._confirm_timeout = confirm_timeout
         self._rank_wait = rank_wait
+        self._pause_limit = pause_limit
+        self._spawn = spawn or (lambda coro, name: asyncio.create_task(coro, name=name))
+        self._pause_timer: asyncio.Task[None] | None = None
 
     # --- entry ----------------------------------------------------------------------------------
     async def handle(self, line: ChatLine) -> None:
@@ -123,12 +180,17 @@ class Shell:
             return
         name, _, args = text.partition(" ")
         name = name.lower().lstrip("!") or name.lower()  # a lone "!" stays a (bad) name
-        args = args.strip()
+        # every log line while the command runs says which command and whose
+        with structlog.contextvars.bound_contextvars(command=command_label(name),
+                                                     moderator=line.username):
+            await self._handle(line.username, name, args.strip())
+
+    async def _handle(self, caller: str, name: str, args: str) -> None:
         started = time.monotonic()
-        self._audit(line.username, name, args, "pending")
+        self._audit(caller, name, args, "pending")
         result: Literal["success", "error"]
         try:
-            reply = await self._run(name, args, line.username)
+            reply = await self._run(name, args, caller)
             result, error = "success", None
         except CommandError as exc:
             reply = str(exc)
@@ -137,15 +199,15 @@ class Shell:
             reply = f"{name} failed: {exc}"
             result, error = "error", str(exc)
         except Exception as exc:  # the command boundary: a bug still gets a reply and an audit row
-            log.exception("pm_command_crashed", username=line.username, command=command_label(name))
+            log.exception("pm_command_crashed", username=caller, command=command_label(name))
             reply = f"{name} failed: internal error"
             result, error = "error", f"internal error: {type(exc).__name__}"
-        self._audit(line.username, name, args, result, error)
+        self._audit(caller, name, args, result, error)
         self._metrics.pm_commands.labels(command_label(name), result).inc()
-        log.info("pm_command", username=line.username, command=command_label(name), result=result,
+        log.info("pm_command", username=caller, command=command_label(name), result=result,
                  error=error, duration_ms=round((time.monotonic() - started) * 1000, 2))
         try:
-            await self._session.pm(line.username, reply, joiner=REPLY_JOINER)
+            await self._session.pm(caller, reply, joiner=REPLY_JOINER)
         finally:
             self._metrics.pm_command_seconds.observe(time.monotonic() - started)
 
@@ -167,8 +229,11 @@ class Shell:
             timestamp=time.time(), error=error))
 
     async def _run(self, name: str, args: str, caller: str) -> str:
-        if name not in contract.PM_COMMANDS:
+        if name not in BOT_COMMANDS:
             raise CommandError(f"Unknown command: {name}")
+        why = refusals(self._channel).get(name)
+        if why is not None:
+            raise CommandError(f"I can't {name} here: {why}")
         method: Callable[[str, str], Awaitable[str]] = getattr(self, "cmd_" + name)
         return await method(args, caller)
 
@@ -177,6 +242,25 @@ class Shell:
             return await asyncio.wait_for(fut, self._confirm_timeout)
         except TimeoutError:
             raise CommandError(f"CyTube did not confirm {what}") from None
+
+    async def _answer(self, send: Callable[[], Awaitable[None]], ok: Predicate,
+                      refused: Predicate, silent: str) -> Any:
+        """Send, then wait for CyTube's confirmation (its data is returned) or its refusal
+        (a CommandError quoting it); ``silent`` is the reply when CyTube says neither."""
+        good, bad = self._expect(ok), self._expect(refused)
+        try:
+            await send()
+            await asyncio.wait({good, bad}, timeout=self._confirm_timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for fut in (good, bad):
+                if not fut.done():
+                    fut.cancel()
+        if not good.cancelled():
+            return good.result()
+        if not bad.cancelled():
+            raise CommandError(f"CyTube refused: {_refusal_text(bad.result())}")
+        raise CommandError(silent)
 
     def _position(self, raw: str) -> int:
         try:
@@ -195,7 +279,7 @@ class Shell:
 
     # --- information ------------------------------------------------------------------------------
     async def cmd_help(self, args: str, caller: str) -> str:
-        return "Commands:\n" + "\n".join(USAGE[c] for c in contract.PM_COMMANDS)
+        return "Commands:\n" + "\n".join(USAGE[c] for c in BOT_COMMANDS)
 
     async def cmd_info(self, args: str, caller: str) -> str:
         s = self._channel
@@ -212,6 +296,7 @@ class Shell:
             f"outbox: {self._ctx.outbox_depth()}",
             f"users: {s.chat_count} in list, {s.usercount} connected",
             f"playlist: {len(s.playlist)} items, playing: {cur}",
+            f"me: {capabilities(s)}",
             f"uptime: {_duration(time.time() - self._ctx.started_at)}",
         ])
 
@@ -297,16 +382,24 @@ class Shell:
             raise CommandError("usage: " + USAGE["say"])
         if args.startswith("/") and not args.startswith(SAFE_SLASH):
             raise CommandError("say does not send chat commands")
-        await self._session.say(args)
+        await self._answer(
+            lambda: self._session.say(args),
+            lambda e, d: e == "chatMsg" and isinstance(d, ChatLine) and d.own,
+            lambda e, d: e in ("noflood", "spamFiltered"),
+            "CyTube did not show it in chat (no echo came back)")
         return "Said it"
 
     async def cmd_pm(self, args: str, caller: str) -> str:
         to, _, msg = args.partition(" ")
         if not to or not msg.strip():
             raise CommandError("usage: " + USAGE["pm"])
-        name = self._present(to)
-        await self._session.pm(name, msg.strip())
-        return f"Sent to {name}"
+        echo: ChatLine = await self._answer(
+            lambda: self._session.pm(to, msg.strip()),
+            lambda e, d: e == "pm" and isinstance(d, ChatLine) and d.own
+            and str(d.to or "").lower() == to.lower(),
+            lambda e, d: e == "errorMsg" and _error(d).startswith(_PM_ERRORS),
+            f"CyTube did not confirm the PM to {to}")
+        return f"Sent to {echo.to or to}"
 
     # --- playlist ---------------------------------------------------------------------------------
     async def cmd_add(self, args: str, caller: str) -> str:
@@ -315,7 +408,9 @@ class Shell:
             raise CommandError("usage: " + USAGE["add"])
         ref = parse_media_link(parts[0])
         if ref is None:
-            raise CommandError(f"I cannot play {parts[0]}")
+            raise CommandError(f"{parts[0]} is not a link CyTube can play")
+        if len(parts) == 2 and (why := _lacking(self._channel, "playlistnext")) is not None:
+            raise CommandError(f"I can't add next here: {why}")
         fut = self._expect(lambda e, d: isinstance(d, dict) and (
             (e == "queue" and (d.get("item") or {}).get("media", {}).get("id") == ref.id
              and d["item"]["media"].get("type") == ref.type)
@@ -377,13 +472,13 @@ class Shell:
 
     async def cmd_pause(self, args: str, caller: str) -> str:
         s = self._channel
-        if s.my_rank < MODERATOR:
-            raise CommandError("I need moderator rank to take leader and pause")
         media = s.current_media
         if media is None:
             raise CommandError("Nothing is playing")
         me = self._session.bot_name
         if s.leader.lower() != me.lower():
+            if s.leader:
+                raise CommandError(f"{s.leader} leads playback; I will not take it from them")
             fut = self._expect(lambda e, d: e == "setLeader" and str(d).lower() == me.lower())
             await self._session.emit("assignLeader", {"name": me})
             await self._confirm(fut, "leader")
@@ -393,56 +488,156 @@ class Shell:
                                                  "currentTime": max(0.0, s.current_time),
                                                  "paused": True})
         await self._confirm(paused, "the pause")
-        return f"Paused {media.title} (I hold leader until it is taken back)"
+        self._arm_pause_limit()
+        return (f"Paused {media.title} (I lead playback until resume, a media change, or "
+                f"{_duration(self._pause_limit)})")
+
+    async def cmd_resume(self, args: str, caller: str) -> str:
+        s = self._channel
+        me = self._session.bot_name
+        if s.leader.lower() != me.lower():
+            if s.leader:
+                raise CommandError(f"{s.leader} leads playback, not me: only they or a "
+                                   "moderator in CyTube can resume")
+            raise CommandError("I do not lead playback: CyTube's own clock is running it")
+        media = s.current_media
+        left = self._expect(lambda e, d: e == "setLeader" and not d)
+        running = self._expect(lambda e, d: e == "mediaUpdate" and isinstance(d, dict)
+                               and not d.get("paused"))
+        self._disarm_pause_limit()
+        await self._session.emit("assignLeader", {"name": ""})
+        await self._confirm(left, "giving back leader")
+        if media is None:
+            running.cancel()
+            return "Gave back leader (nothing is playing)"
+        await self._confirm(running, "the resume")
+        return f"Resumed {media.title}: CyTube's clock runs it again"
+
+    def _arm_pause_limit(self) -> None:
+        self._disarm_pause_limit()
+        self._pause_timer = self._spawn(self._pause_expires(), "bot-pause-limit")
+
+    def _disarm_pause_limit(self) -> None:
+        if self._pause_timer is not None and self._pause_timer is not asyncio.current_task():
+            self._pause_timer.cancel()
+        self._pause_timer = None
+
+    async def _pause_expires(self) -> None:
+        await asyncio.sleep(self._pause_limit)
+        self._pause_timer = None
+        await self.hand_back("pause_limit")
+
+    async def hand_back(self, reason: str) -> None:
+        """Give the leader back to CyTube if the bot holds it, so its clock runs again."""
+        me = self._session.bot_name
+        if not me or self._channel.leader.lower() != me.lower():
+            return
+        self._disarm_pause_limit()
+        log.warning("leader_handed_back", reason=reason, limit_seconds=self._pause_limit)
+        try:
+            await self._session.emit("assignLeader", {"name": ""})
+        except CyTubeError as exc:  # not joined: CyTube drops a leaving leader by itself
+            log.warning("leader_hand_back_failed", reason=reason, error=str(exc))
 
     async def cmd_voteskip(self, args: str, caller: str) -> str:
-        await self._session.emit("voteskip")
-        return "Voted to skip"
+        s = self._channel
+        before_uid = s.current_uid
+        before = s.voteskip[0] if s.voteskip else 0
+        counts = await self._answer(
+            lambda: self._session.emit("voteskip"),
+            lambda e, d: e == "voteskip" and isinstance(d, dict),
+            lambda e, d: False,
+            "CyTube did not say whether my vote counted (it sends counts only where "
+            "voteskip is allowed and I may see them)")
+        if s.current_uid != before_uid:
+            item = s.item(s.current_uid) if s.current_uid is not None else None
+            return f"The voteskip passed: now playing {item.media.title if item else 'nothing'}"
+        count, need = int(counts.get("count", 0)), int(counts.get("need", 0))
+        if count <= before:
+            raise CommandError(f"CyTube counted no new vote ({count} of {need} needed): "
+                               "a vote from my address is already in")
+        return f"Voted to skip ({count} of {need} needed)"
 
     # --- moderation (chat commands) ---------------------------------------------------------------
-    def _outranked(self, name: str) -> None:
-        user = self._channel.user(name)
-        if user is not None and user.rank >= self._channel.my_rank:
-            raise CommandError(f"{user.name} has a rank equal to or above mine")
-
-    async def _leave_command(self, verb: str, args: str, must_be_here: bool) -> str:
+    def _target(self, verb: str, args: str) -> tuple[str, str]:
         target, _, reason = args.partition(" ")
         if not target:
             raise CommandError("usage: " + USAGE[verb])
         here = self._channel.user(target)
-        if here is None and must_be_here:
-            raise CommandError(f"{target} is not in the channel")
-        self._outranked(target)
-        name = here.name if here else target
-        fut = self._expect(lambda e, d: e == "userLeave" and isinstance(d, dict)
-                           and str(d.get("name", "")).lower() == name.lower())
-        await self._session.say(f"/{verb} {name} {reason.strip()}".rstrip())
-        if here is not None:
-            await self._confirm(fut, f"the {verb}")
-        else:
-            fut.cancel()
-        return f"{verb.capitalize()}{'ned' if verb == 'ban' else 'ed'} {name}"
+        return (here.name if here else target), reason.strip()
 
     async def cmd_kick(self, args: str, caller: str) -> str:
-        return await self._leave_command("kick", args, must_be_here=True)
+        name, reason = self._target("kick", args)
+        if self._channel.user(name) is None:  # CyTube ignores an unknown name silently
+            raise CommandError(f"{name} is not in the channel")
+        await self._answer(
+            lambda: self._session.say(f"/kick {name} {reason}".rstrip()),
+            lambda e, d: e == "userLeave" and _named(d, name),
+            lambda e, d: e == "errorMsg" and _mentions(d, name),
+            f"CyTube did not confirm the kick of {name}")
+        return f"Kicked {name}"
 
     async def cmd_ban(self, args: str, caller: str) -> str:
-        return await self._leave_command("ban", args, must_be_here=False)
-
-    async def _mute(self, verb: str, args: str, muted: bool) -> str:
-        target = args.split()[0] if args.split() else ""
-        if not target:
-            raise CommandError("usage: " + USAGE[verb])
-        name = self._present(target)
-        self._outranked(name)
-        await self._session.say(f"/{verb} {name}")
-        return f"{verb.capitalize()}d {name}"
+        name, reason = self._target("ban", args)
+        lower = name.lower()
+        await self._answer(
+            lambda: self._session.say(f"/ban {name} {reason}".rstrip()),
+            lambda e, d: e == "chatMsg" and isinstance(d, ChatLine) and d.username == "[server]"
+            and d.text.lower().endswith(f" namebanned {lower}"),
+            lambda e, d: e == "errorMsg" and (_mentions(d, name) or "ban" in _error(d)),
+            f"CyTube did not confirm the ban of {name}")
+        banlist = await self._answer(
+            lambda: self._session.emit("requestBanlist"),
+            lambda e, d: e == "banlist" and isinstance(d, list),
+            lambda e, d: False, f"CyTube announced the ban of {name} but sent no banlist")
+        if not any(isinstance(b, dict) and str(b.get("name", "")).lower() == lower
+                   for b in banlist):
+            raise CommandError(f"CyTube announced the ban but {name} is not on the banlist")
+        return f"Banned {name} (on the channel's banlist)"
 
     async def cmd_mute(self, args: str, caller: str) -> str:
-        return await self._mute("mute", args, True)
+        name, _ = self._target("mute", args)
+        await self._answer(
+            lambda: self._session.say(f"/mute {name}"),
+            lambda e, d: e == "setUserMeta" and _named(d, name)
+            and bool((d.get("meta") or {}).get("muted")),
+            lambda e, d: e == "errorMsg" and _mentions(d, name),
+            f"CyTube did not confirm the mute of {name}")
+        return f"Muted {name}"
 
     async def cmd_unmute(self, args: str, caller: str) -> str:
-        return await self._mute("unmute", args, False)
+        name, _ = self._target("unmute", args)
+        here = self._channel.user(name) is not None
+        await self._answer(
+            lambda: self._session.say(f"/unmute {name}"),
+            lambda e, d: e == "setUserMeta" and _named(d, name)
+            and not (d.get("meta") or {}).get("muted"),
+            lambda e, d: e == "errorMsg" and _mentions(d, name),
+            f"CyTube did not confirm the unmute of {name}" if here else
+            f"CyTube says nothing when unmuting someone who is not here: {name} is unmuted "
+            "if they were muted")
+        return f"Unmuted {name}"
+
+
+_PM_ERRORS = ("You can't PM yourself", "PM failed", "You must be signed in")
+
+
+def _error(data: Any) -> str:
+    return str(data.get("msg", "") if isinstance(data, dict) else data or "")
+
+
+def _refusal_text(data: Any) -> str:
+    if isinstance(data, ChatLine):
+        return data.text
+    return _error(data) or str(data)
+
+
+def _named(data: Any, name: str) -> bool:
+    return isinstance(data, dict) and str(data.get("name", "")).lower() == name.lower()
+
+
+def _mentions(data: Any, name: str) -> bool:
+    return name.lower() in _error(data).lower()
 
 
 def _rank(rank: float) -> str:

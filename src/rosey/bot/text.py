@@ -1,8 +1,17 @@
 """Text in and out of CyTube: HTML chat to plain text, and replies split to fit a message.
 
-CyTube sends chat and PM text as HTML (entities, ``&#40;``, auto-link ``<a>`` tags); the bot
-parses and stores what the person typed. CyTube silently cuts a message at 320 characters, so
-every reply goes through :func:`split_message`, which never cuts text away.
+CyTube sends chat and PM text as HTML: escaped (entities, ``&#40;``), rewritten by the
+channel's chat filters, and with links wrapped in ``<a>``. The bot parses and stores what the
+person typed, so :func:`plain_text` undoes all three. A new channel has five default filters
+(``cytube-protocol.md`` section 4.1): `` `x` `` -> ``<code>x</code>``, ``*x*`` ->
+``<strong>x</strong>``, ``_x_`` -> ``<em>x</em>``, ``~~x~~`` -> ``<s>x</s>`` and ``[sp]x[/sp]``
+-> ``<span class="spoiler">x</span>``. Each replaces one marker by one tag, and what a person
+types is escaped first (a typed ``<em>`` arrives as ``&lt;em&gt;``), so every such tag in a
+message came from a filter and turns back into its marker. A channel whose admins changed the
+filters cannot be undone in general; the defaults are what a new channel has.
+
+CyTube silently cuts a message at 320 characters, so every reply goes through
+:func:`split_message`, which never cuts text away.
 """
 
 from __future__ import annotations
@@ -11,17 +20,28 @@ import html
 import re
 from typing import Final
 
-__all__ = ["MAX_MESSAGE", "plain_text", "split_message"]
+__all__ = ["MAX_MESSAGE", "FILTER_MARKERS", "plain_text", "split_message"]
 
 #: CyTube's default ``max-chat-message-length``
 MAX_MESSAGE: Final = 320
 
 _TAG = re.compile(r"<[^>]*>")
 
+#: the tags CyTube's five default chat filters put in, and the marker each one replaced
+FILTER_MARKERS: Final[dict[str, str]] = {
+    "<code>": "`", "</code>": "`",
+    "<strong>": "*", "</strong>": "*",
+    "<em>": "_", "</em>": "_",
+    "<s>": "~~", "</s>": "~~",
+    '<span class="spoiler">': "[sp]", "</span>": "[/sp]",
+}
+_FILTER_TAG = re.compile("|".join(re.escape(tag) for tag in FILTER_MARKERS))
+
 
 def plain_text(msg: str) -> str:
-    """CyTube's escaped, auto-linked HTML -> the text the person typed."""
-    return html.unescape(_TAG.sub("", msg))
+    """CyTube's escaped, filtered, auto-linked HTML -> the text the person typed."""
+    typed = _FILTER_TAG.sub(lambda m: FILTER_MARKERS[m[0]], msg)
+    return html.unescape(_TAG.sub("", typed))
 
 
 def split_message(text: str, limit: int = MAX_MESSAGE, *, joiner: str = "\n") -> list[str]:

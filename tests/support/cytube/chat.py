@@ -6,7 +6,7 @@ from typing import Any
 
 from tests.support.cytube.core import guarded
 from tests.support.cytube.limits import Limiter
-from tests.support.cytube.model import DEFAULT_PERMISSIONS, Conn, User
+from tests.support.cytube.model import Conn, User
 from tests.support.cytube.people import People
 from tests.support.cytube.wire import (
     CONTROL,
@@ -21,7 +21,8 @@ __all__ = ["Chat"]
 
 
 class Chat(People):
-    """``chatMsg``, ``pm`` and ``/kick``, ``/ban``, ``/mute``, ``/unmute``, ``/afk``, ``/me``, ``/sp``."""
+    """``chatMsg``, ``pm`` and ``/kick``, ``/ban``, ``/mute``, ``/unmute``, ``/afk``, ``/me``, ``/sp``;
+    ``requestBanlist``."""
 
     @guarded()
     async def _on_chat(self, conn: Conn, data: Any) -> None:
@@ -30,7 +31,7 @@ class Chat(People):
                 "msg": "Unexpected error for message chatMsg: msg must be a string"})
             return
         user = conn.user
-        if user is None or user.rank < DEFAULT_PERMISSIONS["chat"]:
+        if user is None or not self._may(user.rank, "chat"):
             return
         meta = data.get("meta")
         await self._chat(user, data["msg"], meta if isinstance(meta, dict) else {},
@@ -113,7 +114,7 @@ class Chat(People):
         await self._emit_user(sender, "pm", msgobj)
 
     async def _cmd_kick(self, actor: User, msg: str, meta: dict[str, Any]) -> None:
-        if actor.rank < DEFAULT_PERMISSIONS["kick"]:
+        if not self._may(actor.rank, "kick"):
             return
         args = msg.split(" ")[1:]
         if not args or not args[0].strip():
@@ -137,7 +138,7 @@ class Chat(People):
             await self._emit_user(actor, "errorMsg", {"msg": "No ban target specified."})
             return
         name = args[0].lower()
-        if actor.rank < DEFAULT_PERMISSIONS["ban"]:
+        if not self._may(actor.rank, "ban"):
             error = "You do not have ban permissions on this channel"
         elif name == actor.lower:
             await self._emit_user(actor, "costanza", {"msg": "You can't ban yourself"})
@@ -152,13 +153,25 @@ class Chat(People):
             await self._emit_user(actor, "errorMsg", {"msg": error})
             return
         self.banned.add(name)
-        await self._mod_message(f"{actor.name} namebanned {name}", DEFAULT_PERMISSIONS["ban"])
+        self._ban_records[name] = {"id": len(self._ban_records) + 1, "ip": "*", "name": name,
+                                   "reason": " ".join(args[1:])[:255], "bannedby": actor.name}
+        await self._mod_message(f"{actor.name} namebanned {name}", self._needs("ban"))
         target = self._find(name)
         if target is not None:
             await self._kick_user(target, "You're banned!")
 
+    @guarded()
+    async def _on_request_banlist(self, conn: Conn, data: Any) -> None:
+        """kickban.js sendBanlist: registered channels only, to users with ``ban``."""
+        if not self.registered or not self._perm(conn, "ban"):
+            return
+        await self._emit(conn, "banlist", [
+            self._ban_records.get(name) or {"id": 0, "ip": "*", "name": name, "reason": "",
+                                            "bannedby": ""}
+            for name in sorted(self.banned)])
+
     async def _cmd_mute(self, actor: User, msg: str, meta: dict[str, Any]) -> None:
-        if actor.rank < DEFAULT_PERMISSIONS["mute"]:
+        if not self._may(actor.rank, "mute"):
             return
         args = msg.split(" ")[1:]
         if not args:
@@ -178,10 +191,10 @@ class Chat(People):
         self.muted.add(name)
         await self._send_user_meta(target)
         await self._mod_message(f"{actor.name} muted {target.name}",
-                                DEFAULT_PERMISSIONS["mute"])
+                                self._needs("mute"))
 
     async def _cmd_unmute(self, actor: User, msg: str, meta: dict[str, Any]) -> None:
-        if actor.rank < DEFAULT_PERMISSIONS["mute"]:
+        if not self._may(actor.rank, "mute"):
             return
         args = msg.split(" ")[1:]
         if not args:
@@ -198,7 +211,7 @@ class Chat(People):
         target.muted = False
         await self._send_user_meta(target)
         await self._mod_message(f"{actor.name} unmuted {target.name}",
-                                DEFAULT_PERMISSIONS["mute"])
+                                self._needs("mute"))
 
     async def _cmd_afk(self, actor: User, msg: str, meta: dict[str, Any]) -> None:
         await self._set_afk(actor, not actor.afk)

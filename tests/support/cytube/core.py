@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -18,7 +19,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import socketio
 
 from tests.support.cytube.limits import RateLimit, TokenBucket
-from tests.support.cytube.model import DEFAULT_PERMISSIONS, Conn, Item, LoginReply, User
+from tests.support.cytube.model import Conn, Item, LoginReply, User
 from tests.support.cytube.wire import NO_DATA
 
 __all__ = ["ServerCore", "guarded", "exclusive", "Handler"]
@@ -63,6 +64,9 @@ class ServerCore:
     """State shared by the handler modules (set up by ``CyTubeTestServer.__init__``)."""
 
     channel: str
+    registered: bool
+    permissions: dict[str, float]
+    open_playlist: bool
     channel_password: str | None
     guest_login_delay: float | None
     port: int | None
@@ -71,6 +75,7 @@ class ServerCore:
     kicked: list[tuple[str, str]]
     errors: list[BaseException]
     banned: set[str]
+    _ban_records: dict[str, dict[str, Any]]
     muted: set[str]
     login_replies: list[LoginReply]
     _accounts: dict[str, tuple[str, str, float]]
@@ -140,7 +145,18 @@ class ServerCore:
         await self._emit(user.conn, event, data)
 
     def _perm(self, conn: Conn, perm: str) -> bool:
-        return conn.rank >= DEFAULT_PERMISSIONS[perm]
+        return self._may(conn.rank, perm)
+
+    def _may(self, rank: float, perm: str) -> bool:
+        """permissions.js hasPermission: an open playlist also grants ``playlist*`` at the
+        ``oplaylist*`` rank; a permission the channel lacks is granted to nobody."""
+        if perm.startswith("playlist") and self.open_playlist \
+                and rank >= self.permissions.get("o" + perm, math.inf):
+            return True
+        return rank >= self.permissions.get(perm, math.inf)
+
+    def _needs(self, perm: str) -> float:
+        return self.permissions.get(perm, math.inf)
 
     def _find(self, name: str) -> User | None:
         return self._members.get(name.lower())

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from tests.support.cytube.core import guarded
-from tests.support.cytube.model import DEFAULT_PERMISSIONS, Conn, LoginReply, User
+from tests.support.cytube.model import Conn, LoginReply, User
 from tests.support.cytube.playlist import Playlist
 from tests.support.cytube.wire import CHANNEL_NAME, EMPTY_MD5, RESERVED_NAMES, USER_NAME, js_num
 
@@ -80,11 +80,11 @@ class Joining(Playlist):
             await self._send_user_join(user, include_self=False)
         conn.in_channel = True
         self._room_conns.append(conn)
-        await self._emit(conn, "setPermissions", DEFAULT_PERMISSIONS)
-        await self._emit(conn, "setPlaylistLocked", True)
+        await self._emit(conn, "setPermissions", self.permissions)
+        await self._emit(conn, "setPlaylistLocked", not self.open_playlist)
         await self._emit(conn, "emoteList", [])
         if user is not None and user.muted:
-            await self._send_user_meta(user, min_rank=DEFAULT_PERMISSIONS["mute"])
+            await self._send_user_meta(user, min_rank=self._needs("mute"))
         for msg in list(self._history):
             await self._emit(conn, "chatMsg", msg)
         await self._emit(conn, "drinkCount", 0)
@@ -98,6 +98,8 @@ class Joining(Playlist):
             await self._emit(conn, "changeMedia", self._full_update())
         await self._send_userlist(conn)
         await self._send_usercount()
+        if not self.registered:
+            await self._emit(conn, "channelNotRegistered")
 
     def _channel_opts(self) -> dict[str, Any]:
         return {
@@ -218,7 +220,7 @@ class Joining(Playlist):
         self._members[user.lower] = user
         await self._send_user_join(user, include_self=True)
         if user.muted:
-            await self._send_user_meta(user, min_rank=DEFAULT_PERMISSIONS["mute"])
+            await self._send_user_meta(user, min_rank=self._needs("mute"))
         if user.lower in self.banned:
             await self._mod_message(f"{user.name} was kicked (name is banned)")
             await self._kick_user(user, "You are banned from this channel.")

@@ -19,7 +19,9 @@ class Leader(Playlist):
 
     @guarded()
     async def _on_voteskip(self, conn: Conn, data: Any) -> None:
-        if conn.ip in self._votes:
+        """voteskip.js handleVoteskip: one vote per IP (a repeat counts nothing but still
+        sends the counts again), then update: pass, or send ``voteskip {count, need}``."""
+        if not self._perm(conn, "voteskip"):
             return
         self._votes.add(conn.ip)
         if conn.user is not None:
@@ -34,10 +36,8 @@ class Leader(Playlist):
             await self._send_chat("[voteskip]", f"Voteskip passed: {info}",
                                   dict(SERVER_WHISPER), keep=False)
             self._votes.clear()
-            await self._send_voteskip()
-            await self._play_next()
-        else:
-            await self._send_voteskip()
+            await self._play_next()  # the media change sends {count: 0, need: 0} first
+        await self._send_voteskip()
 
     @guarded()
     async def _on_assign_leader(self, conn: Conn, data: Any) -> None:

@@ -8,7 +8,8 @@ from typing import Any, Final
 
 from tests.support.cytube.limits import Limiter
 
-__all__ = ["DEFAULT_PERMISSIONS", "LoginReply", "Conn", "User", "Item"]
+__all__ = ["DEFAULT_PERMISSIONS", "UNREGISTERED_PERMISSIONS", "LoginReply", "Conn", "User",
+           "Item"]
 
 # As recorded from CyTube 3.86 (a registered channel with default settings).
 DEFAULT_PERMISSIONS: Final[dict[str, float]] = {
@@ -23,6 +24,19 @@ DEFAULT_PERMISSIONS: Final[dict[str, float]] = {
     "emoteimport": 3, "playlistlock": 2, "leaderctl": 2, "drink": 1.5, "chat": 0,
     "chatclear": 2, "exceedmaxitems": 2, "deletefromchannellib": 2,
     "exceedmaxdurationperuser": 2,
+}
+
+# permissions.js loadUnregistered: an unregistered channel (no owner) gets these and an open
+# playlist; kick, mute and ban are absent, so nobody can use them there.
+UNREGISTERED_PERMISSIONS: Final[dict[str, float]] = {
+    "seeplaylist": -1, "playlistadd": -1, "playlistnext": 0, "playlistmove": 0,
+    "playlistdelete": 0, "playlistjump": 0, "playlistaddlist": 0, "oplaylistadd": -1,
+    "oplaylistnext": 0, "oplaylistmove": 0, "oplaylistdelete": 0, "oplaylistjump": 0,
+    "oplaylistaddlist": 0, "playlistaddcustom": 0, "playlistaddlive": 0, "exceedmaxlength": 0,
+    "addnontemp": 0, "settemp": 0, "playlistshuffle": 0, "playlistclear": 0, "pollctl": 0,
+    "pollvote": -1, "viewhiddenpoll": 1.5, "voteskip": -1, "viewvoteskip": 1.5,
+    "playlistlock": 2, "leaderctl": 0, "drink": 0, "chat": 0, "chatclear": 2,
+    "exceedmaxitems": 2, "deletefromchannellib": 2,
 }
 
 

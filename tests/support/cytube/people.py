@@ -18,7 +18,7 @@ class People(ServerCore):
 
     def _rank_in_channel(self, conn: Conn) -> float:
         assert conn.user is not None
-        if conn.registered:
+        if conn.registered and self.registered:  # an unregistered channel has no ranks
             return max(conn.user.rank, self._channel_ranks.get(conn.user.lower, 1))
         return conn.user.rank
 

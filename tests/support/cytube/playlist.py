@@ -163,6 +163,19 @@ class Playlist(People):
         await self._broadcast("moveVideo", {"from": data.get("from"), "after": after})
 
     @guarded()
+    async def _on_clear_playlist(self, conn: Conn, data: Any) -> None:
+        """playlist.js handleClear: everything goes, ``playlist []`` tells the room."""
+        if not self._perm(conn, "playlistclear"):
+            return
+        self._items.clear()
+        self._current = None
+        if self._lead_in_task is not None:
+            self._lead_in_task.cancel()
+            self._lead_in_task = None
+        await self._broadcast("playlist", [])
+        await self._broadcast("setPlaylistMeta", self._meta())
+
+    @guarded()
     async def _on_jump(self, conn: Conn, data: Any) -> None:
         if not isinstance(data, (str, int)) or not self._perm(conn, "playlistjump"):
             return

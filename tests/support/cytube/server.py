@@ -75,7 +75,14 @@ from tests.support.cytube.core import Handler
 from tests.support.cytube.joining import Joining
 from tests.support.cytube.leader import Leader
 from tests.support.cytube.limits import RateLimit, TokenBucket
-from tests.support.cytube.model import Conn, Item, LoginReply, User
+from tests.support.cytube.model import (
+    DEFAULT_PERMISSIONS,
+    UNREGISTERED_PERMISSIONS,
+    Conn,
+    Item,
+    LoginReply,
+    User,
+)
 from tests.support.cytube.wire import CHANNEL_NAME, HISTORY_LENGTH, format_chat, js_num, now_ms
 
 __all__ = ["CyTubeTestServer", "HandlerErrors", "release_polls_on_close"]
@@ -105,6 +112,11 @@ class CyTubeTestServer(TestControls, Joining, Leader):
             ``chatMsg`` dicts (sent as given). Only the last 15 are kept.
         guest_login_delay: CyTube's ``guest-login-delay`` in seconds (60 there); ``None``
             (the default) leaves it out, so any number of guests may log in.
+        permissions: changes to the default permissions (``{"kick": 3}``), sent in
+            ``setPermissions`` and enforced.
+        registered: ``False`` hosts an unregistered channel: ``loadUnregistered``'s open
+            permission set (no kick, mute or ban), an open playlist, no channel ranks (the
+            accounts' ranks are ignored), and ``channelNotRegistered`` at the end of the join.
 
     What tests read: ``url``, ``port``, ``users``, ``playlist``, ``current_uid``, ``leader``
     (None when the server leads), ``kicked``, ``banned`` and ``muted`` (lowercased names),
@@ -124,8 +136,14 @@ class CyTubeTestServer(TestControls, Joining, Leader):
                  channel_password: str | None = None,
                  rate_limit: bool | RateLimit | tuple[float, float] = True,
                  history: Iterable[Mapping[str, Any] | tuple[Any, ...]] | None = None,
-                 guest_login_delay: float | None = None) -> None:
+                 guest_login_delay: float | None = None,
+                 permissions: Mapping[str, float] | None = None,
+                 registered: bool = True) -> None:
         assert CHANNEL_NAME.match(channel), f"invalid channel name {channel!r}"
+        self.registered = registered
+        self.permissions = dict(DEFAULT_PERMISSIONS if registered else UNREGISTERED_PERMISSIONS)
+        self.permissions.update(permissions or {})
+        self.open_playlist = not registered
         assert guest_login_delay is None or guest_login_delay > 0, "delay must be positive"
         self.guest_login_delay = guest_login_delay
         self.channel = channel.lower()
@@ -148,6 +166,7 @@ class CyTubeTestServer(TestControls, Joining, Leader):
         self.kicked: list[tuple[str, str]] = []
         self.errors: list[BaseException] = []
         self.banned: set[str] = set()
+        self._ban_records: dict[str, dict[str, Any]] = {}
         self.muted: set[str] = set()
         self.login_replies: list[LoginReply] = []
         self._last_guest_login: dict[str, float] = {}  # ip -> monotonic time of a success
@@ -192,7 +211,8 @@ class CyTubeTestServer(TestControls, Joining, Leader):
             "queue": self._on_queue, "delete": self._on_delete, "moveMedia": self._on_move,
             "jumpTo": self._on_jump, "playNext": self._on_play_next,
             "voteskip": self._on_voteskip, "assignLeader": self._on_assign_leader,
-            "mediaUpdate": self._on_media_update,
+            "mediaUpdate": self._on_media_update, "clearPlaylist": self._on_clear_playlist,
+            "requestBanlist": self._on_request_banlist,
         }
         self._commands: dict[str, Command] = {
             "kick": self._cmd_kick, "ban": self._cmd_ban, "mute": self._cmd_mute,

@@ -11,7 +11,8 @@ from typing import Any, Final
 __all__ = [
     "MAX_CHAT_LENGTH", "HISTORY_LENGTH", "DEFAULT_MEDIA_SECONDS", "LEAD_IN_SECONDS", "LIVE_TYPES",
     "KNOWN_TYPES", "CHANNEL_NAME", "USER_NAME", "RESERVED_NAMES", "CONTROL", "EMPTY_MD5",
-    "SERVER_WHISPER", "NO_DATA", "escape_text", "format_chat", "js_num", "now_ms", "format_time",
+    "SERVER_WHISPER", "NO_DATA", "DEFAULT_FILTERS", "escape_text", "apply_filters",
+    "format_chat", "js_num", "now_ms", "format_time",
     "format_link", "cloak_ip",
 ]
 
@@ -30,6 +31,17 @@ RESERVED_NAMES: Final = (re.compile(r"^(.*?[-_])?admin(istrator)?([-_].*)?$", re
 CONTROL: Final = re.compile(r"[\x00-\x1f]+")
 # src/channel/chat.js LINK, applied to the already escaped text as CyTube does.
 _LINK = re.compile(r"(\w+://(?:[^:/\[\]\s]+|\[[0-9a-f:]+\])(?::\d+)?(?:/[^/\s]*)*)", re.I)
+# chat.js LINK_PLACEHOLDER: links wait behind it while the filters run
+_LINK_PLACEHOLDER: Final = "\ueeee"
+_PLACEHOLDER_RE: Final = re.compile(_LINK_PLACEHOLDER)
+# filters.js DEFAULT_FILTERS: name, source, flags, replacement (none of them filterlinks)
+DEFAULT_FILTERS: Final = (
+    (re.compile(r"`(.+?)`"), r"<code>\1</code>"),
+    (re.compile(r"\*(.+?)\*"), r"<strong>\1</strong>"),
+    (re.compile(r"_(.+?)_"), r"<em>\1</em>"),
+    (re.compile(r"~~(.+?)~~"), r"<s>\1</s>"),
+    (re.compile(r"\[sp\](.*?)\[\/sp\]", re.I), r'<span class="spoiler">\1</span>'),
+)
 _ESCAPES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("'", "&#39;"),
             ("(", "&#40;"), (")", "&#41;"))
 
@@ -47,11 +59,30 @@ def escape_text(text: str) -> str:
     return text
 
 
+def apply_filters(text: str) -> str:
+    """A new channel's five default chat filters (``src/channel/filters.js``), in order."""
+    for pattern, replace in DEFAULT_FILTERS:
+        text = pattern.sub(replace, text)
+    return text
+
+
 def format_chat(text: str) -> str:
-    """The ``msg`` CyTube sends for typed ``text``: escaped, then links wrapped in ``<a>``."""
-    return _LINK.sub(
-        lambda m: f'<a href="{m[1]}" target="_blank" rel="noopener noreferrer">{m[1]}</a>',
-        escape_text(text))
+    """The ``msg`` CyTube sends for typed chat or PM ``text`` (``chat.js`` formatMessage).
+
+    Escaped first (xss.js); then the links found in the escaped text are set aside behind a
+    placeholder, the channel's filters run on the rest (the defaults are not ``filterlinks``
+    filters, so a link is never rewritten), and each link comes back wrapped in ``<a>``.
+    """
+    escaped = escape_text(text)
+    links = _LINK.findall(escaped)
+    filtered = apply_filters(_LINK.sub(_LINK_PLACEHOLDER, escaped))
+    wrapped = iter(links)
+
+    def restore(_: re.Match[str]) -> str:
+        link = next(wrapped, "")
+        return f'<a href="{link}" target="_blank" rel="noopener noreferrer">{link}</a>' \
+            if link else ""
+    return _PLACEHOLDER_RE.sub(restore, filtered)
 
 
 def js_num(value: float) -> float:
