@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -47,7 +48,7 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def test_values(images: dict[str, str]) -> dict[str, Any]:
+def chart_values(images: dict[str, str]) -> dict[str, Any]:
     def image(ref: str) -> dict[str, str]:
         repo, tag = ref.rsplit(":", 1)
         return {"repository": repo, "tag": tag, "pullPolicy": "Never"}
@@ -270,7 +271,8 @@ class Rosey:
 
 
 def release(images: dict[str, str], namespace: str, values: dict[str, Any]) -> Iterator[Rosey]:
-    cfg = helm.Config(namespace=namespace)
+    # the path explicitly: the library does not see KUBECONFIG set by conftest at run time
+    cfg = helm.Config(namespace=namespace, kubeconfig_path=os.environ.get("KUBECONFIG"))
     try:
         cfg.check_reachable()
         rosey = Rosey(namespace, images, values, int(values.get("nats", {}).get("replicas", 1)), cfg)
@@ -285,12 +287,12 @@ def release(images: dict[str, str], namespace: str, values: dict[str, Any]) -> I
 def production(images: dict[str, str], namespace: str) -> Iterator[Rosey]:
     prod = yaml.safe_load((CHART / "values-production.yaml").read_text())
     # the production NATS sizing (512Mi request per server) is kept: a 2-core CI node has room
-    yield from release(images, namespace, deep_merge(prod, test_values(images)))
+    yield from release(images, namespace, deep_merge(prod, chart_values(images)))
 
 
 @pytest.fixture
 def default(images: dict[str, str], namespace: str) -> Iterator[Rosey]:
-    yield from release(images, namespace, test_values(images))
+    yield from release(images, namespace, chart_values(images))
 
 
 def test_production_install_survives_pod_deletions(production: Rosey) -> None:
