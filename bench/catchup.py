@@ -28,6 +28,7 @@ from pathlib import Path
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js.api import AckPolicy
 from nats.js.errors import NotFoundError
 
 from bench.common import (
@@ -118,7 +119,8 @@ async def _delete(js: JetStreamContext, durable: str) -> None:
 async def _ceiling(js: JetStreamContext, url: str, n: int, workdir: Path) -> float:
     await _delete(js, CEILING_DURABLE)
     await js.add_consumer(contract.STREAM_NAME, dataclasses.replace(
-        consumer_config(0), durable_name=CEILING_DURABLE, description="bench: catch-up ceiling"))
+        consumer_config(0), durable_name=CEILING_DURABLE, description="bench: catch-up ceiling",
+        ack_policy=AckPolicy.ALL))
     started = time.monotonic()
     proc = start_worker("ceiling", "--nats-url", url, "--durable", CEILING_DURABLE,
                         "--batch", str(CEILING_BATCH), "--count", str(n),

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from bench.common import Row, fmt_mib, fmt_ms, fmt_rate, fmt_us
 
-PARTS = ("throughput", "catchup", "recovery", "startup", "store", "publish", "steady")
+PARTS = ("throughput", "catchup", "recovery", "startup", "store", "publish", "roundtrip",
+         "steady")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="length of each recovery run; the kill comes a third of the way in (9)")
     p.add_argument("--startup-repeat", type=int, default=5,
                    help="starts of each process in the startup part (5)")
+    p.add_argument("--roundtrip-samples", type=int, default=50,
+                   help="moderator PMs per command in the roundtrip part (50)")
     p.add_argument("--publish-calls", type=int, default=100_000,
                    help="Publisher.publish calls timed (100000)")
     p.add_argument("--publish-rate", type=float, default=10_000,
@@ -75,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 #: --quick: every part at a size that finishes in about a minute (flags given explicitly win)
 QUICK = {"events": 10_000, "naive_events": 500, "repeat": 1, "publish_calls": 10_000,
          "steady_seconds": 5.0, "catchup_events": 20_000, "recovery_seconds": 4.5,
-         "startup_repeat": 2}
+         "startup_repeat": 2, "roundtrip_samples": 10}
 
 
 def _shrink(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -194,6 +197,23 @@ async def _run(args: argparse.Namespace, workdir: Path) -> list[Row]:
             Row("  publisher drain (1 ack in flight)", fmt_rate(p.drain_rate),
                 f"outbox peaked at {p.max_depth}"),
         ]
+        spaced = max(100, min(args.publish_calls // 10, 10_000))
+        say(f"publish: {spaced} calls 1 ms apart (each one cold)")
+        q = await run_publish(calls=spaced, rate=1_000, burst=1, workdir=workdir)
+        rows.append(Row("Publisher.publish() p99, calls 1 ms apart", fmt_us(q.p99),
+                        f"p50 {fmt_us(q.p50)}, p99.9 {fmt_us(q.p999)}, max {fmt_us(q.max)}",
+                        "<= 50 us", "PASS" if q.p99 <= 50e-6 else "MISS"))
+    if "roundtrip" in parts:
+        from bench.roundtrip import run_roundtrip
+
+        say(f"roundtrip: moderator PM -> reply, {args.roundtrip_samples} PMs per command")
+        rt = await run_roundtrip(samples=args.roundtrip_samples, workdir=workdir, say=say)
+        for command, what in (("info", "bot state"), ("stats", "a DatabaseService query")):
+            rows.append(Row(f"moderator round trip PM -> reply, {command} ({what})",
+                            fmt_ms(rt.median(command)),
+                            f"p99 {fmt_ms(rt.p(command, 99))}, max"
+                            f" {fmt_ms(max(rt.seconds[command]))}; audit: 1 publish() call",
+                            "reported"))
     if "steady" in parts:
         from bench.steady import run_steady
 

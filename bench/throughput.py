@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nats.js import JetStreamContext
+from nats.js.api import AckPolicy
 from nats.js.errors import NotFoundError
 
 from bench.common import (
@@ -148,7 +149,7 @@ async def _fresh_consumer(js: JetStreamContext, durable: str, *, create: bool) -
         pass
     if create:
         config = dataclasses.replace(consumer_config(0), durable_name=durable,
-                                     description="bench: bare ceiling")
+                                     description="bench: bare ceiling", ack_policy=AckPolicy.ALL)
         await js.add_consumer(contract.STREAM_NAME, config)
 
 

@@ -20,7 +20,9 @@ ROWS = ("naive service", "bare ceiling", "durable ingest", "Store.apply_batch pe
         "publish-to-committed p99", "events sent / committed", "RSS DatabaseService",
         "catch-up ceiling from process start", "catch-up from process start",
         "max publish-to-committed across a SIGKILL", "events sent / applied exactly once",
-        "start-to-ready rosey-db", "start-to-ready rosey-bot")
+        "start-to-ready rosey-db", "start-to-ready rosey-bot",
+        "Publisher.publish() p99, calls 1 ms apart", "moderator round trip PM -> reply, info",
+        "moderator round trip PM -> reply, stats")
 
 
 def test_every_benchmark_part_runs_to_its_table(tmp_path) -> None:
@@ -28,6 +30,7 @@ def test_every_benchmark_part_runs_to_its_table(tmp_path) -> None:
         [sys.executable, "-m", "bench", "--quick", "--events", "2000", "--naive-events", "100",
          "--publish-calls", "2000", "--steady-rate", "200", "--steady-seconds", "2",
          "--catchup-events", "2000", "--recovery-seconds", "3", "--startup-repeat", "1",
+         "--roundtrip-samples", "2",
          "--workdir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert "Traceback" not in run.stderr, run.stderr

@@ -123,3 +123,21 @@ async def test_the_event_being_published_is_never_the_one_dropped(nats_server):
         assert (published, dropped) == (3, 1)
     finally:
         await nc.close()
+
+
+async def test_an_unencodable_payload_is_counted_and_the_events_around_it_still_go_out(nc):
+    """Encoding happens in the drain (off the handler path): a payload JSON cannot encode
+    is dropped there with a log line and reason="unencodable", and neither stops the drain
+    nor reorders the events before and after it."""
+    m = _metrics()
+    async with Publisher(js=nc.jetstream(), metrics=m, maxsize=10) as pub:
+        pub.publish(contract.USER_JOINED, contract.UserJoined("before", 1.0))
+        assert pub.publish(contract.USER_JOINED, {"username": object()})  # queued, not raised
+        pub.publish(contract.USER_JOINED, contract.UserJoined("after", 1.0))
+        await asyncio.wait_for(pub.flush(), 10)
+    msgs = await _stream_msgs(nc.jetstream(), 2)
+    assert [json.loads(x.data)["username"] for x in msgs] == ["before", "after"]
+    assert _value(m, "rosey_events_dropped_total", subject=contract.USER_JOINED,
+                  reason="unencodable") == 1
+    assert _value(m, "rosey_events_published_total", subject=contract.USER_JOINED) == 2
+    assert _value(m, "rosey_outbox_depth") == 0

@@ -1,10 +1,14 @@
 """The bot's way onto the bus: a bounded outbox drained into JetStream.
 
 Channel handlers call :meth:`Publisher.publish`, which is O(1) and never awaits: the event is
-encoded, stamped with a unique ``Nats-Msg-Id`` (kept across retries, so JetStream drops the
-duplicate when an ack was lost) and appended to the outbox. A background task publishes the
-oldest event, waits for its acknowledgement, and retries for as long as it takes (ack timeout,
-NATS away, reconnects). When the outbox is full the *oldest* event is dropped and counted
+stamped with a unique ``Nats-Msg-Id`` (kept across retries, so JetStream drops the
+duplicate when an ack was lost) and appended to the outbox, as given. A background task
+encodes the oldest event (JSON costs more than the rest of ``publish()`` together, so it stays
+off the handler path: bench/), publishes it, waits for its acknowledgement, and retries for as
+long as it takes (ack timeout, NATS away, reconnects). A payload must not be changed after it
+was handed to ``publish()``; the contract's dataclasses are built fresh for each event. A
+payload that cannot be encoded is logged and counted (``reason="unencodable"``), never retried.
+When the outbox is full the *oldest* event is dropped and counted
 (``rosey_events_dropped_total{reason="outbox_full"}``); on close the drain gets a bounded time
 and whatever is left is counted as ``reason="shutdown"``. Nothing else is dropped.
 """
@@ -38,7 +42,7 @@ log = structlog.get_logger()
 @dataclass(frozen=True, slots=True)
 class OutboxEvent:
     subject: str
-    data: bytes
+    payload: Any  # encoded by the drain, not on the handler path
     msg_id: str
     enqueued: float  # monotonic seconds
 
@@ -80,6 +84,7 @@ class Publisher:
         self._outbox: deque[OutboxEvent] = deque()
         # the event being published; out of the deque, so "drop the oldest" never drops it
         self._inflight: OutboxEvent | None = None
+        self._inflight_data = b""  # its encoding, kept across retries
         # message ids: unique per process (a fresh random prefix) and per event (a counter)
         self._id_prefix = uuid.uuid4().hex[:16]
         self._ids = itertools.count(1)
@@ -94,8 +99,8 @@ class Publisher:
         if self.state in (PublisherState.CLOSING, PublisherState.CLOSED):
             self._metrics.events_dropped.labels(subject, "shutdown").inc()
             return ""
-        event = OutboxEvent(subject, contract.encode(payload),
-                            f"{self._id_prefix}-{next(self._ids)}", time.monotonic())
+        event = OutboxEvent(subject, payload, f"{self._id_prefix}-{next(self._ids)}",
+                            time.monotonic())
         if len(self._outbox) >= self._maxsize:
             dropped = self._outbox.popleft()
             self._metrics.events_dropped.labels(dropped.subject, "outbox_full").inc()
@@ -166,14 +171,22 @@ class Publisher:
                 await self._ready.wait()
                 continue
             if self._inflight is None:
-                self._inflight = self._outbox.popleft()
+                event = self._outbox.popleft()
+                try:
+                    self._inflight_data = contract.encode(event.payload)
+                except (TypeError, ValueError) as exc:  # a bug in the caller, not in NATS
+                    self._metrics.events_dropped.labels(event.subject, "unencodable").inc()
+                    self._metrics.outbox_depth.set(self.depth)
+                    log.error("event_unencodable", subject=event.subject, error=str(exc))
+                    continue
+                self._inflight = event
             event = self._inflight
             js = self._js
             try:
                 if not self._stream_ok:
                     await ensure_stream(js, self._stream, update=False)
                     self._stream_ok = True
-                await js.publish(event.subject, event.data, timeout=self._ack_timeout,
+                await js.publish(event.subject, self._inflight_data, timeout=self._ack_timeout,
                                        headers={contract.MSG_ID_HEADER: event.msg_id})
             except (TimeoutError, nats.errors.Error, OSError, StreamConfigError) as exc:
                 if isinstance(exc, (nats.errors.NoRespondersError, StreamConfigError)):
