@@ -41,3 +41,13 @@ def test_unknown_shorthand_and_garbage_are_refused():
     assert parse_media_link("zz:abc") is None
     assert parse_media_link("") is None
     assert parse_media_link("ftp://x/y") is None
+
+
+def test_a_word_or_a_bare_unknown_host_is_not_a_link():
+    # "add garbage" once went to CyTube as the raw file https://garbage
+    assert parse_media_link("garbage") is None
+    assert parse_media_link("https://garbage") is None
+    assert parse_media_link("garbage.example/clip.mp4") is None  # raw files need https://
+    assert parse_media_link("https://garbage.example/clip.mp4") == \
+        MediaRef("https://garbage.example/clip.mp4", "fi")
+    assert parse_media_link("youtu.be/xy_zw_abcde") == MediaRef("xy_zw_abcde", "yt")

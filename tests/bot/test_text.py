@@ -1,4 +1,7 @@
+import pytest
+
 from rosey.bot.text import MAX_MESSAGE, plain_text, split_message
+from tests.support.cytube import format_chat
 
 
 def test_plain_text_unescapes_entities_and_parentheses():
@@ -39,3 +42,27 @@ def test_a_word_longer_than_the_limit_is_split_not_cut():
 
 def test_blank_lines_are_dropped():
     assert split_message("a\n\n  \nb") == ["a\nb"]
+
+
+TYPED = [
+    "say 2*3*4 = 24", "add youtu.be/xy_zw_abcde next", "`code` and `more`", "~~gone~~ ~single~",
+    "[sp]hidden[/sp] *_both_*", "_a https://x.example/_b_ c_", "***", "a*b", "<em>typed</em>",
+    "(1) & 'two' \"three\" > four", "snake_case_name and __dunder__",
+]
+
+
+@pytest.mark.parametrize("typed", TYPED)
+def test_plain_text_undoes_cytubes_default_filters(typed):
+    # format_chat is the stand-in's copy of CyTube's escaping, filters and link wrapping
+    assert plain_text(format_chat(typed)) == typed
+
+
+def test_the_five_filters_arrive_as_tags():
+    assert format_chat("`a` *b* _c_ ~~d~~ [sp]e[/sp]") == (
+        '<code>a</code> <strong>b</strong> <em>c</em> <s>d</s> <span class="spoiler">e</span>')
+
+
+def test_links_are_not_filtered_but_wrapped():
+    url = "https://youtu.be/ab_cd_efghi"
+    assert format_chat(f"add {url}") == (
+        f'add <a href="{url}" target="_blank" rel="noopener noreferrer">{url}</a>')

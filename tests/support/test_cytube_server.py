@@ -585,3 +585,77 @@ async def test_a_socket_that_has_not_joined_cannot_chat(server, clients):
     await insider.sio.emit("chatMsg", {"msg": "from inside", "meta": {}})
     await server.wait_for(lambda: server.chat_texts(), what="a chat line")
     assert server.chat_texts() == [("demomod", "from inside")]
+
+
+async def test_the_five_default_filters_rewrite_chat_and_pms_but_not_links(server, clients):
+    await server.add_user("SimMod", rank=2)
+    client = await joined(clients, server, "demouser", "userpw")
+    typed = "`m` *b* _i_ ~~s~~ [SP]x[/sp] youtu.be/xy_zw_abcde https://youtu.be/ab_cd_efghi"
+    await client.sio.emit("chatMsg", {"msg": typed, "meta": {}})
+    echo = await client.wait("chatMsg", lambda d: d["username"] == "demouser")
+    link = "https://youtu.be/ab_cd_efghi"
+    assert echo["msg"] == (
+        '<code>m</code> <strong>b</strong> <em>i</em> <s>s</s> <span class="spoiler">x</span> '
+        f'youtu.be/xy<em>zw</em>abcde <a href="{link}" target="_blank" '
+        f'rel="noopener noreferrer">{link}</a>')
+    await client.sio.emit("pm", {"to": "SimMod", "msg": "2*3*4 = 24", "meta": {}})
+    assert (await client.wait("pm"))["msg"] == "2<strong>3</strong>4 = 24"
+
+
+async def test_ban_refusals_notice_and_banlist(server, clients):
+    mod = await joined(clients, server, "demomod", "modpw")
+    await mod.sio.emit("chatMsg", {"msg": "/ban demoowner"})  # absent, higher rank
+    assert (await mod.wait("errorMsg"))["msg"] == "You don't have permission to ban demoowner"
+    await mod.sio.emit("chatMsg", {"msg": "/ban troll spamming"})
+    notice = await mod.wait("chatMsg", lambda d: d["username"] == "[server]"
+                            and "namebanned" in d["msg"])
+    assert notice["msg"] == "demomod namebanned troll"
+    await mod.sio.emit("requestBanlist")
+    assert await mod.wait("banlist") == [{"id": 1, "ip": "*", "name": "troll",
+                                          "reason": "spamming", "bannedby": "demomod"}]
+    user = await joined(clients, server, "demouser", "userpw")
+    await user.sio.emit("requestBanlist")  # no ban permission: no answer
+    await user.sio.emit("pm", {"to": "demouser", "msg": "me", "meta": {}})
+    assert (await user.wait("errorMsg"))["msg"] == "You can't PM yourself!"
+    assert user.of("banlist") == []
+
+
+async def test_a_repeated_voteskip_counts_nothing_but_answers_the_counts(server, clients):
+    await server.add_user("a")
+    await server.add_user("b")
+    mod = await joined(clients, server, "demomod", "modpw")
+    await mod.sio.emit("queue", {"id": "one", "type": "yt", "pos": "end"})
+    await mod.wait("changeMedia")
+    await mod.sio.emit("voteskip")
+    await mod.sio.emit("voteskip")
+    await server.wait_for(lambda: mod.of("voteskip")[-2:] == [{"count": 1, "need": 2}] * 2)
+
+
+async def test_clear_playlist_sends_an_empty_playlist(server, clients):
+    mod = await joined(clients, server, "demomod", "modpw")
+    await mod.sio.emit("queue", {"id": "one", "type": "yt", "pos": "end"})
+    await mod.wait("changeMedia")
+    before = len(mod.of("playlist"))
+    await mod.sio.emit("clearPlaylist")
+    await server.wait_for(lambda: mod.of("playlist")[before:] == [[]])
+    assert server.playlist == [] and server.current_uid is None
+
+
+async def test_an_unregistered_channel_has_the_open_permissions_and_says_so(clients):
+    srv = CyTubeTestServer(accounts=ACCOUNTS, rate_limit=False, registered=False)
+    await srv.start()
+    try:
+        owner = await clients(srv).connect()
+        await owner.join("demoowner", "ownerpw")
+        await owner.wait("channelNotRegistered")
+        await owner.wait("login")
+        perms = owner.of("setPermissions")[0]
+        assert "kick" not in perms and "ban" not in perms and perms["leaderctl"] == 0
+        assert owner.of("setPlaylistLocked") == [False]
+        await srv.add_user("bob")
+        await owner.sio.emit("chatMsg", {"msg": "/ban bob"})
+        assert (await owner.wait("errorMsg"))["msg"] == \
+            "You do not have ban permissions on this channel"
+        assert srv.users["demoowner"]["rank"] == 1  # no channel ranks without an owner
+    finally:
+        await srv.stop()

@@ -32,16 +32,27 @@ Modelled:
   Timing follows the recordings: the channel "loads" for ``JOIN_DELAY`` and a password check
   takes ``PASSWORD_CHECK_DELAY``, so a guest login sent with ``joinChannel`` lands before the
   join burst and a registered one after it.
-- Chat: 320-character cut, control characters to spaces, xss.js escaping, link wrapping,
+- Chat: 320-character cut, control characters to spaces, xss.js escaping, the five default
+  chat filters of a new channel (`` `x` `` ``*x*`` ``_x_`` ``~~x~~`` ``[sp]x[/sp]`` to
+  ``<code>`` ``<strong>`` ``<em>`` ``<s>`` ``<span class="spoiler">``; links are set aside
+  while they run, as ``chat.js`` filterMessage does, so a URL is never rewritten), link wrapping,
   greentext, the per-socket flood limiter (burst 20, 10/s, reset after 2 s quiet: ``cooldown
   100``), 15 messages of history replayed on join, mutes (``noflood``), AFK (``/afk`` toggles;
   chatting clears it). Commands: ``/kick``, ``/ban``, ``/mute``, ``/unmute``, ``/afk``, ``/me``,
   ``/sp``; any other ``/word`` is plain chat.
-- PMs with CyTube's errors, echoed to the sender; they share the flood limiter.
+- PMs with CyTube's errors, escaped and filtered like chat, echoed to the sender; they share
+  the flood limiter.
+- Moderation answers as CyTube gives them: ``errorMsg`` refusals, ``[server]`` notices to
+  those with the permission, ``requestBanlist`` -> ``banlist`` (registered channels, ``ban``
+  permission); permissions as sent in ``setPermissions`` are enforced (``permissions=`` changes
+  them; ``registered=False`` hosts an unregistered channel with ``loadUnregistered``'s set and
+  ``channelNotRegistered``).
 - Playlist: ``queue`` (permissions, queue rate limit, duplicates, ``after``, the first item
   starting with a 3 s lead-in and one ``mediaUpdate`` when it ends), ``delete``, ``moveMedia``,
-  ``jumpTo``, ``playNext``, ``voteskip`` (per IP; passing posts a ``[voteskip]`` chat and plays
-  the next item), ``assignLeader`` (kicks a sender below rank 2), the leader's ``mediaUpdate``.
+  ``jumpTo``, ``playNext``, ``clearPlaylist`` (``playlist []``), ``voteskip`` (per IP; every vote,
+  a repeated one too, answers ``voteskip {count, need}`` to those with ``viewvoteskip``;
+  passing posts a ``[voteskip]`` chat and plays the next item), ``assignLeader`` (kicks a
+  sender without ``leaderctl``), the leader's ``mediaUpdate``.
   Titles are the media id; live types (``li tw rt cu hl``) last 0 s, others
   ``DEFAULT_MEDIA_SECONDS``. Raw files (``fi``) are refused as on the recorded server.
 - ``stop()`` drops every TCP connection with no goodbye, like a crashed or restarted process;
@@ -49,12 +60,12 @@ Modelled:
   on a reload), mutes, bans and simulated users.
 
 Not modelled: other channels, cookies and web logins, IP bans, the
-new-account chat delay, per-IP socket limit, polls, emotes, filters, drinks (always 0), ``/clear``,
+new-account chat delay, per-IP socket limit, polls, emotes, editing filters, drinks (always 0),
+``/clear``,
 ``/smute``, ``/kickanons``, ``/ipban``, ``/say``, ``setTemp``, ``requestPlaylist``,
-shuffle/clear/lock of the playlist, user playlists, the server's playback timer beyond the
+shuffle/lock of the playlist, user playlists, the server's playback timer beyond the
 lead-in (no periodic ``mediaUpdate``, no advancing at the end of an item), ``usercount``
-throttling (sent at once), and
-``channelNotRegistered`` (the channel counts as registered).
+throttling (sent at once).
 """
 
 from __future__ import annotations
