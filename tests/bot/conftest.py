@@ -34,6 +34,24 @@ async def cytube() -> AsyncIterator[CyTubeTestServer]:
         await server.stop()
 
 
+@pytest.fixture
+async def bot(cytube, nats_server) -> AsyncIterator[BotService]:
+    """A moderator bot in a channel with a moderator (alice) and a registered user (bob)."""
+    await cytube.add_user(MOD, 2)
+    await cytube.add_user("bob", 1)
+    async with running_bot(cytube, nats_server.url) as b:
+        await cytube.wait_for(lambda: b.channel.is_moderator(MOD) and b.channel.user("bob"))
+        yield b
+
+
+async def queue_items(server: CyTubeTestServer, bot: BotService, *ids: str) -> None:
+    """Queue YouTube ``ids`` as the bot and wait until it sees them all."""
+    for mid in ids:
+        await bot.session.emit("queue", {"id": mid, "type": "yt", "pos": "end"})
+    await server.wait_for(lambda: len(bot.channel.playlist) == len(ids))
+    await server.wait_for(lambda: bot.channel.current_media is not None)
+
+
 def bot_settings(server: CyTubeTestServer, nats_url: str, **kw) -> BotSettings:
     base = dict(domain=server.url, channel=server.channel, user=BOT, password=Secret(BOT_PW),
                 nats_url=nats_url, metrics_port=0, metrics_host="127.0.0.1",

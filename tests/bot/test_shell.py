@@ -11,22 +11,7 @@ from rosey.bot.cytube import ChatLine
 from rosey.bot.shell import USAGE
 from rosey.bot.text import MAX_MESSAGE
 from rosey.metrics import BOT_COMMANDS
-from tests.bot.conftest import BOT, MOD, ask, collect, reply_text, running_bot
-
-
-@pytest.fixture
-async def bot(cytube, nats_server):
-    await cytube.add_user(MOD, 2)
-    await cytube.add_user("bob", 1)
-    async with running_bot(cytube, nats_server.url) as b:
-        await cytube.wait_for(lambda: b.channel.is_moderator(MOD) and b.channel.user("bob"))
-        yield b
-
-
-async def _queue(cytube, bot, *ids):
-    for mid in ids:
-        await bot.session.emit("queue", {"id": mid, "type": "yt", "pos": "end"})
-    await cytube.wait_for(lambda: len(bot.channel.playlist) == len(ids))
+from tests.bot.conftest import BOT, MOD, ask, collect, queue_items, reply_text
 
 
 async def test_help_lists_every_command_in_whole_pms_under_320(cytube, bot):
@@ -84,7 +69,7 @@ async def test_add_playlist_current_and_next(cytube, bot):
 
 
 async def test_remove_move_and_jump_by_position(cytube, bot):
-    await _queue(cytube, bot, "aaaaaaaaaaa", "bbbbbbbbbbb", "ccccccccccc", "ddddddddddd")
+    await queue_items(cytube, bot, "aaaaaaaaaaa", "bbbbbbbbbbb", "ccccccccccc", "ddddddddddd")
     assert reply_text(await ask(cytube, bot, "move 4 2")) == "Moved ddddddddddd to #2"
     assert [i["media"]["id"] for i in cytube.playlist] == [
         "aaaaaaaaaaa", "ddddddddddd", "bbbbbbbbbbb", "ccccccccccc"]
@@ -97,7 +82,7 @@ async def test_remove_move_and_jump_by_position(cytube, bot):
 
 
 async def test_pause_takes_leader_and_pauses(cytube, bot):
-    await _queue(cytube, bot, "aaaaaaaaaaa")
+    await queue_items(cytube, bot, "aaaaaaaaaaa")
     await cytube.wait_for(lambda: bot.channel.current_media is not None)
     reply = reply_text(await ask(cytube, bot, "pause"))
     assert reply.startswith("Paused aaaaaaaaaaa")
@@ -108,7 +93,7 @@ async def test_pause_takes_leader_and_pauses(cytube, bot):
 
 
 async def test_voteskip_reports_cytubes_count_and_a_vote_that_did_not_count(cytube, bot):
-    await _queue(cytube, bot, "aaaaaaaaaaa", "bbbbbbbbbbb")
+    await queue_items(cytube, bot, "aaaaaaaaaaa", "bbbbbbbbbbb")
     # three users (the bot, alice, bob): CyTube needs 2 votes
     assert reply_text(await ask(cytube, bot, "voteskip")) == "Voted to skip (1 of 2 needed)"
     # CyTube counts one vote per address; a second one changes nothing and says so

@@ -18,28 +18,24 @@ from rosey import contract
 from rosey.bot.cytube import ChatLine
 from rosey.bot.limits import ConnectPolicy
 from rosey.config import ConfigError, bot_settings
-from tests.bot.conftest import BOT, BOT_PW, FAST, MOD, ask, collect, reply_text, running_bot
+from tests.bot.conftest import (
+    BOT,
+    BOT_PW,
+    FAST,
+    MOD,
+    ask,
+    collect,
+    queue_items,
+    reply_text,
+    running_bot,
+)
 from tests.support.cytube import CyTubeTestServer, format_chat
-
-
-@pytest.fixture
-async def bot(cytube, nats_server):
-    await cytube.add_user(MOD, 2)
-    await cytube.add_user("bob", 1)
-    async with running_bot(cytube, nats_server.url) as b:
-        await cytube.wait_for(lambda: b.channel.is_moderator(MOD) and b.channel.user("bob"))
-        yield b
 
 
 def sent(cytube: CyTubeTestServer, event: str) -> list:
     return [d for e, d in cytube.events_from(BOT) if e == event]
 
 
-async def _queue(cytube, bot, *ids):
-    for mid in ids:
-        await bot.session.emit("queue", {"id": mid, "type": "yt", "pos": "end"})
-    await cytube.wait_for(lambda: len(bot.channel.playlist) == len(ids))
-    await cytube.wait_for(lambda: bot.channel.current_media is not None)
 
 
 # --- 1. text as typed through the filters ---------------------------------------------------------
@@ -72,7 +68,7 @@ async def test_the_stand_in_filters_chat_and_pms_like_cytube(cytube, bot):
 
 # --- 2. pause and resume never freeze the channel --------------------------------------------------
 async def test_resume_hands_leader_back_and_cytube_runs_its_clock(cytube, bot):
-    await _queue(cytube, bot, "aaaaaaaaaaa")
+    await queue_items(cytube, bot, "aaaaaaaaaaa")
     assert "I do not lead playback" in reply_text(await ask(cytube, bot, "resume"))
     assert reply_text(await ask(cytube, bot, "pause")).startswith("Paused aaaaaaaaaaa")
     assert cytube.leader == BOT and bot.channel.paused
@@ -83,7 +79,7 @@ async def test_resume_hands_leader_back_and_cytube_runs_its_clock(cytube, bot):
 
 
 async def test_a_media_change_while_the_bot_leads_hands_leader_back(cytube, bot):
-    await _queue(cytube, bot, "aaaaaaaaaaa", "bbbbbbbbbbb")
+    await queue_items(cytube, bot, "aaaaaaaaaaa", "bbbbbbbbbbb")
     assert reply_text(await ask(cytube, bot, "pause")).startswith("Paused")
     assert cytube.leader == BOT
     assert reply_text(await ask(cytube, bot, "jump 2")) == "Now playing bbbbbbbbbbb"
@@ -96,7 +92,7 @@ async def test_a_pause_that_outlives_the_limit_hands_leader_back_and_logs_it(cyt
     await cytube.add_user(MOD, 2)
     async with running_bot(cytube, nats_server.url, pause_limit=0.5) as bot:
         await cytube.wait_for(lambda: bot.channel.is_moderator(MOD))
-        await _queue(cytube, bot, "aaaaaaaaaaa")
+        await queue_items(cytube, bot, "aaaaaaaaaaa")
         with structlog.testing.capture_logs() as logs:
             assert reply_text(await ask(cytube, bot, "pause")).startswith("Paused")
             assert cytube.leader == BOT
@@ -160,7 +156,7 @@ async def test_add_garbage_is_not_a_link_and_nothing_is_sent(cytube, bot):
 
 # --- 5. current after the playlist is cleared ------------------------------------------------------
 async def test_current_says_nothing_plays_after_the_playlist_is_cleared(cytube, bot):
-    await _queue(cytube, bot, "aaaaaaaaaaa", "bbbbbbbbbbb")
+    await queue_items(cytube, bot, "aaaaaaaaaaa", "bbbbbbbbbbb")
     assert "aaaaaaaaaaa" in reply_text(await ask(cytube, bot, "current"))
     await bot.session.emit("clearPlaylist")
     await cytube.wait_for(lambda: not bot.channel.playlist)
@@ -169,7 +165,7 @@ async def test_current_says_nothing_plays_after_the_playlist_is_cleared(cytube, 
 
 
 async def test_current_says_nothing_plays_after_the_last_item_is_removed(cytube, bot):
-    await _queue(cytube, bot, "aaaaaaaaaaa")
+    await queue_items(cytube, bot, "aaaaaaaaaaa")
     assert reply_text(await ask(cytube, bot, "remove 1")) == "Removed aaaaaaaaaaa"
     assert reply_text(await ask(cytube, bot, "current")) == "Nothing is playing"
 
