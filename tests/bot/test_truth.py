@@ -309,3 +309,12 @@ def test_format_chat_is_what_the_bot_undoes():
     from rosey.bot.text import plain_text
 
     assert plain_text(format_chat("2*3*4 = 24")) == "2*3*4 = 24"
+
+
+async def test_a_refused_add_quotes_queue_fail(cytube, bot, nc):
+    audit = await collect(nc, contract.PM_COMMAND)
+    url = "https://cdn.example.com/clip.mp4"
+    assert reply_text(await ask(cytube, bot, f"add {url}")) == \
+        "CyTube refused: Raw file playback is not enabled on this server"
+    await cytube.wait_for(lambda: len(audit) == 2)
+    assert audit[1]["result"] == "error" and audit[1]["error"].endswith("on this server")

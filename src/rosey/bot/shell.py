@@ -411,16 +411,16 @@ class Shell:
             raise CommandError(f"{parts[0]} is not a link CyTube can play")
         if len(parts) == 2 and (why := _lacking(self._channel, "playlistnext")) is not None:
             raise CommandError(f"I can't add next here: {why}")
-        fut = self._expect(lambda e, d: isinstance(d, dict) and (
-            (e == "queue" and (d.get("item") or {}).get("media", {}).get("id") == ref.id
-             and d["item"]["media"].get("type") == ref.type)
-            or (e == "queueFail" and ref.id in (d.get("id"), d.get("link")))))
         pos = "next" if len(parts) == 2 else "end"
-        await self._session.emit("queue", {"id": ref.id, "type": ref.type, "pos": pos,
-                                           "temp": False})
-        data = await self._confirm(fut, "the add")
-        if "item" not in data:
-            raise CommandError(f"Could not add: {data.get('msg', 'refused')}")
+        data = await self._answer(
+            lambda: self._session.emit("queue", {"id": ref.id, "type": ref.type, "pos": pos,
+                                                 "temp": False}),
+            lambda e, d: e == "queue" and isinstance(d, dict)
+            and (d.get("item") or {}).get("media", {}).get("id") == ref.id
+            and d["item"]["media"].get("type") == ref.type,
+            lambda e, d: e == "queueFail" and isinstance(d, dict)
+            and ref.id in (d.get("id"), d.get("link")),
+            f"CyTube did not confirm the add of {parts[0]}")
         uid = int(data["item"]["uid"])
         where = self._channel.position_of(uid)
         return f"Added {data['item']['media'].get('title') or ref.id}" + (
