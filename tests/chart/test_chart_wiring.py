@@ -203,9 +203,21 @@ def test_nats_probes_use_the_monitoring_healthz(render) -> None:
              ("startupProbe", "readinessProbe", "livenessProbe")}
     assert all(path.startswith("/healthz") for path in paths.values())
     assert paths["livenessProbe"] == "/healthz?js-enabled-only=true"
+
+
+def test_lame_duck_only_where_there_is_another_server_to_move_to(render) -> None:
+    single = render({}).workload_container(*NATS)
+    assert "lifecycle" not in single  # nowhere to move clients: SIGTERM stops it at once
+    rendered = render({"nats": {"replicas": 3}})
+    container = rendered.workload_container(*NATS)
     assert container["lifecycle"]["preStop"]["exec"]["command"] == [
         "nats-server", "--signal", "ldm=/var/run/nats/nats.pid"]
-    assert "pid_file: /var/run/nats/nats.pid" in rendered.config_data("rosey-nats-config")["nats.conf"]
+    conf = rendered.config_data("rosey-nats-config")["nats.conf"]
+    assert "pid_file: /var/run/nats/nats.pid" in conf
+    assert "lame_duck_duration: 30s" in conf
+    grace = rendered.get("StatefulSet", "rosey-nats")["spec"]["template"]["spec"][
+        "terminationGracePeriodSeconds"]
+    assert grace > 30 + 10  # lame duck duration + grace period fit before SIGKILL
 
 
 # --- NATS cluster ------------------------------------------------------------------------------
