@@ -22,6 +22,8 @@ __all__ = [
     "Secret", "StreamSettings", "DbSettings", "BotSettings", "UpSettings", "db_settings",
     "bot_settings", "up_settings", "check_parent_directory", "DEFAULT_NATS_URL",
     "DEFAULT_DB_METRICS_PORT", "DEFAULT_BOT_METRICS_PORT", "DEFAULT_DATA_DIR",
+    "DEFAULT_ESCALATION", "EscalationStep", "parse_duration", "parse_escalation",
+    "parse_command_ranks",
 ]
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
@@ -123,6 +125,14 @@ class BotSettings:
             then 1 per 12 s).
         pause_limit: how long a ``pause`` may hold the channel: after that the bot hands the
             leader back and CyTube's own clock runs again.
+        escalation: warnings that add up (``docs/moderation.md``): steps of (strikes, within
+            seconds, action, duration seconds), from ``ROSEY_ESCALATION``
+            ``"3/24h:mute:1h,5/7d:ban:1d"``.
+        strike_decay: strikes older than this no longer count.
+        command_ranks: a higher rank than 2 for some commands (``"ban=3,modlog=3"``).
+        lift_grace: a lift within this many seconds of the expiry counts as on time.
+        punishment_sync: how often the bot re-reads the active punishments (and retries a
+            lift that failed).
     """
 
     domain: str
@@ -139,6 +149,72 @@ class BotSettings:
     activity_log_seconds: float = 60.0
     reconnect_max_delay: float = 20.0
     pause_limit: float = 600.0
+    escalation: tuple[EscalationStep, ...] = field(
+        default_factory=lambda: parse_escalation(DEFAULT_ESCALATION))
+    strike_decay: float = 30 * 86400.0
+    command_ranks: tuple[tuple[str, float], ...] = ()
+    lift_grace: float = 5.0
+    punishment_sync: float = 60.0
+
+
+DEFAULT_ESCALATION = "3/24h:mute:1h,5/7d:ban:1d"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> int | None:
+    """``"10m"``, ``"2h"``, ``"3d"``, ``"45s"``, ``"1w"`` -> seconds; None if not a duration."""
+    text = text.strip().lower()
+    if len(text) < 2 or text[-1] not in _UNITS or not text[:-1].isdigit():
+        return None
+    seconds = int(text[:-1]) * _UNITS[text[-1]]
+    return seconds if 0 < seconds <= 10 * 365 * 86400 else None
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationStep:
+    """``strikes`` within ``window`` seconds -> ``action`` (mute, smute or ban) for
+    ``duration`` seconds."""
+
+    strikes: int
+    window: int
+    action: str
+    duration: int
+
+
+def parse_escalation(text: str) -> tuple[EscalationStep, ...]:
+    """``"3/24h:mute:1h,5/7d:ban:1d"`` -> steps, fewest strikes first ("" or "off": none)."""
+    if text.strip().lower() in ("", "off", "none"):
+        return ()
+    steps = []
+    for part in text.split(","):
+        try:
+            count_window, action, duration = part.strip().split(":")
+            count, window = count_window.split("/")
+        except ValueError:
+            raise ConfigError(f"escalation step {part.strip()!r} is not "
+                              "<strikes>/<window>:<mute|smute|ban>:<duration>") from None
+        win, dur = parse_duration(window), parse_duration(duration)
+        if not count.strip().isdigit() or int(count) < 1 or win is None or dur is None \
+                or action.strip() not in ("mute", "smute", "ban"):
+            raise ConfigError(f"escalation step {part.strip()!r} is not "
+                              "<strikes>/<window>:<mute|smute|ban>:<duration>")
+        steps.append(EscalationStep(int(count), win, action.strip(), dur))
+    return tuple(sorted(steps, key=lambda s: s.strikes))
+
+
+def parse_command_ranks(text: str) -> tuple[tuple[str, float], ...]:
+    """``"ban=3,modlog=3"`` -> ((command, rank), ...); ranks below 2 are refused."""
+    out = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        command, _, rank = part.partition("=")
+        try:
+            value = float(rank)
+        except ValueError:
+            raise ConfigError(f"command rank {part!r} is not <command>=<rank>") from None
+        if value < 2:
+            raise ConfigError(f"command rank {part!r}: moderators are rank 2 at least")
+        out.append((command.strip().lower(), value))
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +352,11 @@ def bot_settings(env: Mapping[str, str], *, domain: str | None = None,
         reconnect_max_delay=_seconds(env, "ROSEY_RECONNECT_MAX_SECONDS", reconnect_max_delay,
                                      20.0),
         pause_limit=_seconds(env, "ROSEY_PAUSE_LIMIT_SECONDS", pause_limit, 600.0),
+        escalation=parse_escalation(_str(env, "ROSEY_ESCALATION", None, DEFAULT_ESCALATION)),
+        strike_decay=_seconds(env, "ROSEY_STRIKE_DECAY_SECONDS", None, 30 * 86400.0),
+        command_ranks=parse_command_ranks(_str(env, "ROSEY_COMMAND_RANKS", None, "")),
+        lift_grace=_seconds(env, "ROSEY_LIFT_GRACE_SECONDS", None, 5.0),
+        punishment_sync=_seconds(env, "ROSEY_PUNISHMENT_SYNC_SECONDS", None, 60.0),
     )
 
 

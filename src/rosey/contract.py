@@ -40,6 +40,12 @@ __all__ = [
     "QueryOf", "ChannelStatsQuery", "UserStatsQuery", "OutboundGetQuery", "RecentChatQuery",
     "Query", "query_subject",
     "decode_event", "decode_query", "decode_reply", "encode", "error_reply",
+    # the moderation record (docs/moderation.md, beside the shared contract)
+    "MODERATION_ACTION", "QUERY_MODLOG", "QUERY_PUNISHMENTS", "QUERY_HISTORY",
+    "MODERATION_EVENT_SUBJECTS", "MODERATION_QUERY_SUBJECTS", "STREAM_SUBJECTS",
+    "ALL_QUERY_SUBJECTS", "MODERATION_KINDS", "MODERATION_ORIGINS", "MODERATION_RESULTS",
+    "ModerationAction", "ModerationRecord", "ModlogReply", "Punishment", "PunishmentsReply",
+    "Strike", "Note", "HistoryReply", "ModlogQuery", "PunishmentsQuery", "HistoryQuery",
 ]
 
 # --- events: publish/subscribe -------------------------------------------------------------
@@ -69,6 +75,25 @@ QUERY_SUBJECTS: Final[tuple[str, ...]] = (
 )
 #: Queries whose reply is a JSON list; on bad input they answer ``[]``.
 LIST_QUERY_SUBJECTS: Final[frozenset[str]] = frozenset({OUTBOUND_GET, RECENT_CHAT_GET})
+
+# --- the moderation record (docs/moderation.md; not part of the shared contract) ----------
+MODERATION_ACTION: Final = "rosey.db.moderation.action"
+MODERATION_EVENT_SUBJECTS: Final[tuple[str, ...]] = (MODERATION_ACTION,)
+QUERY_MODLOG: Final = "rosey.db.query.modlog"
+QUERY_PUNISHMENTS: Final = "rosey.db.query.punishments"
+QUERY_HISTORY: Final = "rosey.db.query.history"
+MODERATION_QUERY_SUBJECTS: Final[tuple[str, ...]] = (QUERY_MODLOG, QUERY_PUNISHMENTS,
+                                                      QUERY_HISTORY)
+#: what the stream captures: the contract's events and the moderation record's
+STREAM_SUBJECTS: Final[tuple[str, ...]] = (*EVENT_SUBJECTS, *MODERATION_EVENT_SUBJECTS)
+#: what the DatabaseService answers
+ALL_QUERY_SUBJECTS: Final[tuple[str, ...]] = (*QUERY_SUBJECTS, *MODERATION_QUERY_SUBJECTS)
+MODERATION_KINDS: Final[tuple[str, ...]] = (
+    "kick", "ban", "unban", "mute", "smute", "unmute", "warn", "note")
+#: command: a moderator's PM; native: seen in CyTube; escalation: warnings added up;
+#: expiry: a timed punishment ran out
+MODERATION_ORIGINS: Final[tuple[str, ...]] = ("command", "native", "escalation", "expiry")
+MODERATION_RESULTS: Final[tuple[str, ...]] = ("success", "error")
 
 # --- JetStream and core-NATS names ---------------------------------------------------------
 STREAM_NAME: Final = "ROSEY_EVENTS"
@@ -196,9 +221,32 @@ class PmCommand:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ModerationAction:
+    """One moderator action, the bot's or one it saw (``rosey.db.moderation.action``).
+
+    ``duration`` is seconds (None: no end); ``expires_at`` is when a timed mute or ban ends.
+    ``ref`` is the sender's unique id for the action (the DatabaseService keeps it; the bot
+    matches its own strikes by it). ``command`` is the command line or rule that caused it.
+    """
+
+    action: str
+    target: str
+    actor: str
+    origin: str = "command"
+    result: str = "success"
+    reason: str = ""
+    duration: int | None = None
+    expires_at: float | None = None
+    command: str | None = None
+    error: str | None = None
+    ref: str | None = None
+    timestamp: float | None = None
+
+
 Event = Union[
     UserJoined, UserLeft, MessageLog, UserCount, HighWater, StatusUpdate, MarkSent, Enqueue,
-    PmCommand,
+    PmCommand, ModerationAction,
 ]
 
 
@@ -287,9 +335,89 @@ class ErrorReply:
     error: str
 
 
-Reply = Union[ChannelStatsReply, UserStatsReply, OutboundGetReply, RecentChatReply]
+@dataclass(frozen=True, slots=True)
+class ModerationRecord:
+    """One row of the moderation record, as ``modlog`` shows it."""
+
+    id: int
+    timestamp: int
+    action: str
+    target: str
+    actor: str
+    origin: str
+    result: str
+    reason: str = ""
+    duration: int | None = None
+    expires_at: int | None = None
+    command: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModlogReply:
+    """Newest first."""
+
+    actions: tuple[ModerationRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Punishment:
+    """A mute, shadow-mute or ban. ``expires_at`` None: until someone lifts it. ``ended_at``
+    None: still active. ``ended_how``: lifted (by a moderator), expired (by the bot),
+    superseded (a newer punishment of the same class). ``last_error``: why the bot's last
+    attempt to lift it failed."""
+
+    id: int
+    kind: str
+    target: str
+    actor: str
+    started: int
+    reason: str = ""
+    expires_at: int | None = None
+    ended_at: int | None = None
+    ended_how: str | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PunishmentsReply:
+    """Active punishments, the soonest to end first (those without an end last)."""
+
+    punishments: tuple[Punishment, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Strike:
+    timestamp: int
+    actor: str
+    reason: str = ""
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    timestamp: int
+    actor: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryReply:
+    """Everything about one user: the contract's user record (None: never seen), strikes,
+    punishments (active and past, newest first), notes (newest first) and recent actions."""
+
+    username: str
+    user: UserRecord | None = None
+    strikes: tuple[Strike, ...] = ()
+    punishments: tuple[Punishment, ...] = ()
+    notes: tuple[Note, ...] = ()
+    actions: tuple[ModerationRecord, ...] = ()
+
+
+Reply = Union[ChannelStatsReply, UserStatsReply, OutboundGetReply, RecentChatReply,
+              ModlogReply, PunishmentsReply, HistoryReply]
 ReplyT = TypeVar("ReplyT", ChannelStatsReply, UserStatsReply, OutboundGetReply,
-                  RecentChatReply)
+                  RecentChatReply, ModlogReply, PunishmentsReply, HistoryReply)
 
 
 # --- queries -------------------------------------------------------------------------------
@@ -320,11 +448,34 @@ class RecentChatQuery(QueryOf[RecentChatReply]):
     limit: int = 50
 
 
-Query = Union[ChannelStatsQuery, UserStatsQuery, OutboundGetQuery, RecentChatQuery]
+@dataclass(frozen=True, slots=True)
+class ModlogQuery(QueryOf[ModlogReply]):
+    """The newest ``limit`` actions, on ``username`` (as target or actor) when given."""
+
+    username: str | None = None
+    limit: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class PunishmentsQuery(QueryOf[PunishmentsReply]):
+    """Active punishments, of ``username`` when given."""
+
+    username: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery(QueryOf[HistoryReply]):
+    username: str
+    limit: int = 20
+
+
+Query = Union[ChannelStatsQuery, UserStatsQuery, OutboundGetQuery, RecentChatQuery,
+              ModlogQuery, PunishmentsQuery, HistoryQuery]
 
 _QUERY_SUBJECTS: Final[dict[type, str]] = {
     ChannelStatsQuery: QUERY_CHANNEL_STATS, UserStatsQuery: QUERY_USER_STATS,
     OutboundGetQuery: OUTBOUND_GET, RecentChatQuery: RECENT_CHAT_GET,
+    ModlogQuery: QUERY_MODLOG, PunishmentsQuery: QUERY_PUNISHMENTS, HistoryQuery: QUERY_HISTORY,
 }
 
 
@@ -533,10 +684,42 @@ def _pm_command(o: dict[str, Any]) -> Event:
                      _timestamp(o), error)
 
 
+def _one_of(o: dict[str, Any], key: str, allowed: tuple[str, ...], default: str | None) -> str:
+    value = _str(o, key, limit=32, required=default is None)
+    if value is None:
+        assert default is not None
+        return default
+    if value not in allowed:
+        raise BadPayload("wrong_type", f"{key} must be one of {'/'.join(allowed)}")
+    return value
+
+
+def _name(o: dict[str, Any], key: str) -> str:
+    value = _str(o, key, limit=MAX_USERNAME, nonempty=True)
+    assert value is not None
+    return value.strip()
+
+
+def _moderation_action(o: dict[str, Any]) -> Event:
+    expires = _number(o, "expires_at")
+    if expires is not None and not 0 <= expires < 1e11:
+        raise BadPayload("wrong_type", f"expires_at {expires!r} is not Unix seconds")
+    return ModerationAction(
+        action=_one_of(o, "action", MODERATION_KINDS, None), target=_name(o, "target"),
+        actor=_name(o, "actor"), origin=_one_of(o, "origin", MODERATION_ORIGINS, "command"),
+        result=_one_of(o, "result", MODERATION_RESULTS, "success"),
+        reason=_str(o, "reason", limit=MAX_TEXT, required=False) or "",
+        duration=_int(o, "duration", required=False, minimum=0, maximum=10 * 365 * 86400),
+        expires_at=expires, command=_str(o, "command", limit=MAX_TEXT, required=False),
+        error=_str(o, "error", limit=MAX_TEXT, required=False),
+        ref=_str(o, "ref", limit=100, required=False), timestamp=_timestamp(o))
+
+
 _EVENT_DECODERS: Final = {
     USER_JOINED: _user_joined, USER_LEFT: _user_left, MESSAGE_LOG: _message_log,
     USER_COUNT: _user_count, HIGH_WATER: _high_water, STATUS_UPDATE: _status_update,
     OUTBOUND_MARK_SENT: _mark_sent, OUTBOUND_ENQUEUE: _enqueue, PM_COMMAND: _pm_command,
+    MODERATION_ACTION: _moderation_action,
 }
 
 
@@ -564,6 +747,15 @@ def decode_query(subject: str, data: bytes) -> Query:
         return OutboundGetQuery(_limit(o, "limit", 50, 1000), _limit(o, "max_retries", 3, 1000))
     if subject == RECENT_CHAT_GET:
         return RecentChatQuery(_limit(o, "limit", 50, 1000))
+    if subject == QUERY_MODLOG:
+        who = _str(o, "username", limit=MAX_USERNAME, required=False)
+        return ModlogQuery(who.strip() or None if who is not None else None,
+                           _limit(o, "limit", 10, 1000))
+    if subject == QUERY_PUNISHMENTS:
+        who = _str(o, "username", limit=MAX_USERNAME, required=False)
+        return PunishmentsQuery(who.strip() or None if who is not None else None)
+    if subject == QUERY_HISTORY:
+        return HistoryQuery(_username(o), _limit(o, "limit", 20, 1000))
     raise BadPayload("unknown_subject", f"no query is defined for {subject!r}")
 
 
@@ -623,6 +815,50 @@ def _recent_chat_reply(value: Any) -> Reply:
     return RecentChatReply(tuple(lines))
 
 
+def _record(o: dict[str, Any]) -> ModerationRecord:
+    return ModerationRecord(
+        _need_int(o, "id"), _need_int(o, "timestamp"), _name(o, "action"), _name(o, "target"),
+        _name(o, "actor"), _name(o, "origin"), _name(o, "result"), _opt_str(o, "reason") or "",
+        _int(o, "duration", required=False), _int(o, "expires_at", required=False),
+        _opt_str(o, "command"), _opt_str(o, "error"))
+
+
+def _punishment(o: dict[str, Any]) -> Punishment:
+    return Punishment(
+        _need_int(o, "id"), _name(o, "kind"), _name(o, "target"), _name(o, "actor"),
+        _need_int(o, "started"), _opt_str(o, "reason") or "",
+        _int(o, "expires_at", required=False), _int(o, "ended_at", required=False),
+        _opt_str(o, "ended_how"), _opt_str(o, "last_error"))
+
+
+def _modlog_reply(value: Any) -> Reply:
+    o = _reply_object(value)
+    return ModlogReply(tuple(_record(a) for a in _objects(o.get("actions", []), "actions")))
+
+
+def _punishments_reply(value: Any) -> Reply:
+    o = _reply_object(value)
+    return PunishmentsReply(tuple(
+        _punishment(p) for p in _objects(o.get("punishments", []), "punishments")))
+
+
+def _history_reply(value: Any) -> Reply:
+    o = _reply_object(value)
+    user = _object(o, "user", required=False)
+    return HistoryReply(
+        _username(o),
+        None if user is None else UserRecord(
+            _username(user), _need_int(user, "first_seen"), _need_int(user, "last_seen"),
+            _need_int(user, "total_chat_lines"), _need_int(user, "total_time_connected"),
+            _int(user, "current_session_start", required=False)),
+        tuple(Strike(_need_int(s, "timestamp"), _name(s, "actor"), _opt_str(s, "reason") or "",
+                     _opt_str(s, "ref")) for s in _objects(o.get("strikes", []), "strikes")),
+        tuple(_punishment(p) for p in _objects(o.get("punishments", []), "punishments")),
+        tuple(Note(_need_int(n, "timestamp"), _name(n, "actor"), _opt_str(n, "text") or "")
+              for n in _objects(o.get("notes", []), "notes")),
+        tuple(_record(a) for a in _objects(o.get("actions", []), "actions")))
+
+
 def _reply_object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadPayload("not_object", f"JSON {type(value).__name__}, expected object")
@@ -632,6 +868,8 @@ def _reply_object(value: Any) -> dict[str, Any]:
 _REPLY_DECODERS: Final = {
     ChannelStatsQuery: _channel_stats_reply, UserStatsQuery: _user_stats_reply,
     OutboundGetQuery: _outbound_get_reply, RecentChatQuery: _recent_chat_reply,
+    ModlogQuery: _modlog_reply, PunishmentsQuery: _punishments_reply,
+    HistoryQuery: _history_reply,
 }
 
 
@@ -668,6 +906,8 @@ def _wire(value: Any) -> Any:
         return _wire(value.lines)
     if isinstance(value, ErrorReply):
         return {"success": False, "error": value.error}
+    if isinstance(value, (ModlogReply, PunishmentsReply, HistoryReply)):
+        return {"success": True, **_fields(value)}
     if hasattr(value, "__dataclass_fields__"):
         return _fields(value)
     if isinstance(value, (list, tuple)):

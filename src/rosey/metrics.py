@@ -36,7 +36,8 @@ from rosey.errors import BadPayload, ListenError
 __all__ = [
     "DbMetrics", "BotMetrics", "MetricsServer", "ReadyCheck", "LATENCY_BUCKETS",
     "E2E_BUCKETS", "BATCH_BUCKETS", "command_label", "DROP_REASONS", "QUERY_OUTCOMES",
-    "BOT_QUERY_OUTCOMES", "BOT_COMMANDS", "log_activity", "activity_logged", "ACTIVITY_INTERVAL_SECONDS",
+    "BOT_QUERY_OUTCOMES", "BOT_COMMANDS", "LIFT_TIMINGS", "MODERATION_COMMANDS",
+    "log_activity", "activity_logged", "ACTIVITY_INTERVAL_SECONDS",
 ]
 
 log = structlog.get_logger()
@@ -57,6 +58,9 @@ QUERY_OUTCOMES = ("ok", "bad_request", "error")
 #: how a query the bot sent ended (``QueryFailed.outcome`` in rosey.bot, or ok)
 BOT_QUERY_OUTCOMES = ("ok", "not_connected", "no_responders", "timeout", "bad_reply", "refused")
 
+#: how a timed punishment's lift went (``rosey_punishment_lifts_total{timing}``)
+LIFT_TIMINGS = ("on_time", "late", "failed")
+
 #: a readiness check returns (ready, {check_name: ok})
 ReadyCheck = Callable[[], tuple[bool, dict[str, bool]]]
 
@@ -72,7 +76,10 @@ def _not_ok(queries: Counter) -> float:
 
 
 #: the wire contract's moderator commands plus the bot's extensions (docs/moderation-commands.md)
-BOT_COMMANDS: tuple[str, ...] = (*contract.PM_COMMANDS, "resume")
+#: the moderation record's commands (docs/moderation.md)
+MODERATION_COMMANDS: tuple[str, ...] = (
+    "smute", "unban", "warn", "note", "modlog", "history", "punishments")
+BOT_COMMANDS: tuple[str, ...] = (*contract.PM_COMMANDS, "resume", *MODERATION_COMMANDS)
 
 
 def command_label(name: str) -> str:
@@ -127,12 +134,12 @@ class DbMetrics:
         self.ready = Gauge(
             "rosey_ready", "1 while /readyz answers 200 (all readiness checks pass).",
             registry=r)
-        for subject in contract.EVENT_SUBJECTS:
+        for subject in contract.STREAM_SUBJECTS:
             self.events_processed.labels(subject)
             self.events_redelivered.labels(subject)
             for reason in sorted(BadPayload.REASONS):
                 self.events_rejected.labels(subject, reason)
-        for subject in contract.QUERY_SUBJECTS:
+        for subject in contract.ALL_QUERY_SUBJECTS:
             for outcome in QUERY_OUTCOMES:
                 self.queries.labels(subject, outcome)
 
@@ -189,10 +196,10 @@ class BotMetrics:
         self.queries = Counter(
             "rosey_bot_queries", "Queries the bot sent to the DatabaseService, by outcome.",
             ["subject", "outcome"], registry=r)
-        for subject in contract.QUERY_SUBJECTS:
+        for subject in contract.ALL_QUERY_SUBJECTS:
             for outcome in BOT_QUERY_OUTCOMES:
                 self.queries.labels(subject, outcome)
-        for subject in contract.EVENT_SUBJECTS:
+        for subject in contract.STREAM_SUBJECTS:
             self.publish_seconds.labels(subject)
             self.events_published.labels(subject)
             for reason in DROP_REASONS:
@@ -207,6 +214,25 @@ class BotMetrics:
         for command in (*BOT_COMMANDS, "unknown"):
             for result in ("success", "error"):
                 self.pm_commands.labels(command, result)
+        self.moderation_actions = Counter(
+            "rosey_moderation_actions",
+            "Moderation actions recorded by the bot, by kind, origin (command, native, "
+            "escalation, expiry) and result.", ["action", "origin", "result"], registry=r)
+        for action in contract.MODERATION_KINDS:
+            for origin in contract.MODERATION_ORIGINS:
+                self.moderation_actions.labels(action, origin, "success")
+        self.punishments_active = Gauge(
+            "rosey_punishments_active",
+            "Timed punishments the bot has scheduled to lift, by kind.", ["kind"], registry=r)
+        for kind in ("mute", "smute", "ban"):
+            self.punishments_active.labels(kind)
+        self.punishment_lifts = Counter(
+            "rosey_punishment_lifts",
+            "Timed punishments the bot lifted: on_time (within the grace), late (e.g. it was "
+            "away when they ran out) or failed (reported, tried again).", ["timing"],
+            registry=r)
+        for timing in LIFT_TIMINGS:
+            self.punishment_lifts.labels(timing)
 
     def activity(self) -> dict[str, float]:
         """Running totals for the ``bot_activity`` line."""

@@ -77,7 +77,7 @@ class BotService:
         self.shell = Shell(
             session=self.session, channel=self.channel, publisher=self.publisher, query=self.query,
             expect=self.expect, metrics=self.metrics, confirm_timeout=confirm_timeout,
-            pause_limit=settings.pause_limit, spawn=self._spawn,
+            pause_limit=settings.pause_limit, spawn=self._spawn, settings=settings,
             context=ShellContext(channel=settings.channel, started_at=self.started_at,
                                  version=__version__, nats_connected=self.nats_connected,
                                  outbox_depth=lambda: self.publisher.depth))
@@ -114,6 +114,7 @@ class BotService:
             await self.session.__aenter__()
             self._spawn(self._status_loop(), "bot-status")
             self._spawn(self._outbound_loop(), "bot-outbound")
+            self._spawn(self.shell.moderation.run_sync(self._stop), "bot-punishments")
         except BaseException:
             await self.aclose()  # whatever was started is stopped again
             raise
@@ -237,6 +238,8 @@ class BotService:
         if event == "changeMedia" and self._leading():
             # while the bot leads, CyTube's clock is stopped: a new item would sit at 0 s
             self._spawn(self.shell.hand_back("media_changed"), "bot-hand-back")
+        if event == "banlistRemove":
+            self.shell.moderation.observe(event, data)
         self._resolve_waiters(event, data)
 
     def _leading(self) -> bool:
@@ -268,6 +271,7 @@ class BotService:
     def on_chat(self, line: ChatLine) -> None:
         if not line.history:
             self._resolve_waiters("chatMsg", line)  # echoes and [server] notices confirm actions
+            self.shell.moderation.observe("chatMsg", line)  # native moderator actions
         if line.history or line.own or not line.username or line.username.startswith("["):
             return
         self.metrics.chat_messages.inc()

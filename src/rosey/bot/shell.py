@@ -32,10 +32,12 @@ from rosey import contract
 from rosey.bot.channel import ChannelState
 from rosey.bot.cytube import ChatLine, CyTubeSession
 from rosey.bot.media import parse_media_link
+from rosey.bot.moderation import MODERATION_USAGE, CommandError, Moderation
 from rosey.bot.publisher import Publisher
 from rosey.bot.queries import QueryFailed
+from rosey.config import BotSettings
 from rosey.contract import ReplyT
-from rosey.errors import CyTubeError, RoseyError
+from rosey.errors import CyTubeError
 from rosey.metrics import BOT_COMMANDS, BotMetrics, command_label
 
 __all__ = ["Shell", "ShellContext", "CommandError", "REPLY_JOINER", "Expect", "Query", "Predicate",
@@ -60,8 +62,7 @@ USAGE: dict[str, str] = {
     "jump": "jump <#> - play an item now", "next": "next - skip to the next item",
     "pause": "pause - pause playback (takes leader)",
     "resume": "resume - resume playback (gives leader back)", "kick": "kick <user> [reason]",
-    "voteskip": "voteskip - vote to skip", "ban": "ban <user> [reason]",
-    "mute": "mute <user>", "unmute": "unmute <user>",
+    "voteskip": "voteskip - vote to skip", **MODERATION_USAGE,
 }
 
 #: the channel permissions (CyTube's names, ``cytube-protocol.md`` section 7) each command needs
@@ -70,6 +71,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "move": ("playlistmove",), "jump": ("playlistjump",), "next": ("playlistjump",),
     "pause": ("leaderctl",), "resume": ("leaderctl",), "voteskip": ("voteskip",),
     "kick": ("kick",), "ban": ("ban",), "mute": ("mute",), "unmute": ("mute",),
+    "smute": ("mute",), "unban": ("ban",),
 }
 
 
@@ -119,10 +121,6 @@ class Query(Protocol):
     def __call__(self, query: contract.QueryOf[ReplyT], /) -> Awaitable[ReplyT]: ...
 
 
-class CommandError(RoseyError):
-    """A command could not do what was asked; the message is the reply."""
-
-
 @dataclass(frozen=True, slots=True)
 class ShellContext:
     """Everything a command may read besides the channel state."""
@@ -149,13 +147,15 @@ class Shell:
         rank_wait: how long a PM from a user whose rank is still provisional waits for it.
         pause_limit: how long a pause may hold the leader before the bot hands it back.
         spawn: starts a background task the owner stops on close (the pause limit's timer).
+        settings: escalation, per-command ranks and lift timings (:mod:`rosey.bot.moderation`).
     """
 
     def __init__(self, *, session: CyTubeSession, channel: ChannelState, publisher: Publisher,
                  query: Query, expect: Expect, metrics: BotMetrics, context: ShellContext,
                  confirm_timeout: float = 5.0, rank_wait: float = 1.5,
                  pause_limit: float = 600.0,
-                 spawn: Callable[[Coroutine[Any, Any, None], str], Any] | None = None) -> None:
+                 spawn: Callable[[Coroutine[Any, Any, None], str], Any] | None = None,
+                 settings: BotSettings | None = None) -> None:
         self._session = session
         self._channel = channel
         self._publisher = publisher
@@ -168,6 +168,12 @@ class Shell:
         self._pause_limit = pause_limit
         self._spawn = spawn or (lambda coro, name: asyncio.create_task(coro, name=name))
         self._pause_timer: asyncio.Task[None] | None = None
+        self._settings = settings or BotSettings(domain="", channel=context.channel)
+        self._ranks = dict(self._settings.command_ranks)
+        self.moderation = Moderation(
+            session=session, channel=channel, publisher=publisher, query=query,
+            answer=self._answer, metrics=metrics, settings=self._settings, spawn=self._spawn,
+            refused=lambda permission: _lacking(channel, permission))
 
     # --- entry ----------------------------------------------------------------------------------
     async def handle(self, line: ChatLine) -> None:
@@ -231,6 +237,10 @@ class Shell:
     async def _run(self, name: str, args: str, caller: str) -> str:
         if name not in BOT_COMMANDS:
             raise CommandError(f"Unknown command: {name}")
+        need = self._ranks.get(name, 2.0)
+        user = self._channel.user(caller)
+        if need > 2 and (user is None or user.rank < need):
+            raise CommandError(f"{name} needs rank {_rank(need)} here")
         why = refusals(self._channel).get(name)
         if why is not None:
             raise CommandError(f"I can't {name} here: {why}")
@@ -558,65 +568,39 @@ class Shell:
                                "a vote from my address is already in")
         return f"Voted to skip ({count} of {need} needed)"
 
-    # --- moderation (chat commands) ---------------------------------------------------------------
-    def _target(self, verb: str, args: str) -> tuple[str, str]:
-        target, _, reason = args.partition(" ")
-        if not target:
-            raise CommandError("usage: " + USAGE[verb])
-        here = self._channel.user(target)
-        return (here.name if here else target), reason.strip()
-
+    # --- moderation (rosey.bot.moderation) -------------------------------------------------------
     async def cmd_kick(self, args: str, caller: str) -> str:
-        name, reason = self._target("kick", args)
-        if self._channel.user(name) is None:  # CyTube ignores an unknown name silently
-            raise CommandError(f"{name} is not in the channel")
-        await self._answer(
-            lambda: self._session.say(f"/kick {name} {reason}".rstrip()),
-            lambda e, d: e == "userLeave" and _named(d, name),
-            lambda e, d: e == "errorMsg" and _mentions(d, name),
-            f"CyTube did not confirm the kick of {name}")
-        return f"Kicked {name}"
+        return await self.moderation.kick(args, caller)
 
     async def cmd_ban(self, args: str, caller: str) -> str:
-        name, reason = self._target("ban", args)
-        lower = name.lower()
-        await self._answer(
-            lambda: self._session.say(f"/ban {name} {reason}".rstrip()),
-            lambda e, d: e == "chatMsg" and isinstance(d, ChatLine) and d.username == "[server]"
-            and d.text.lower().endswith(f" namebanned {lower}"),
-            lambda e, d: e == "errorMsg" and (_mentions(d, name) or "ban" in _error(d)),
-            f"CyTube did not confirm the ban of {name}")
-        banlist = await self._answer(
-            lambda: self._session.emit("requestBanlist"),
-            lambda e, d: e == "banlist" and isinstance(d, list),
-            lambda e, d: False, f"CyTube announced the ban of {name} but sent no banlist")
-        if not any(isinstance(b, dict) and str(b.get("name", "")).lower() == lower
-                   for b in banlist):
-            raise CommandError(f"CyTube announced the ban but {name} is not on the banlist")
-        return f"Banned {name} (on the channel's banlist)"
+        return await self.moderation.ban(args, caller)
+
+    async def cmd_unban(self, args: str, caller: str) -> str:
+        return await self.moderation.unban(args, caller)
 
     async def cmd_mute(self, args: str, caller: str) -> str:
-        name, _ = self._target("mute", args)
-        await self._answer(
-            lambda: self._session.say(f"/mute {name}"),
-            lambda e, d: e == "setUserMeta" and _named(d, name)
-            and bool((d.get("meta") or {}).get("muted")),
-            lambda e, d: e == "errorMsg" and _mentions(d, name),
-            f"CyTube did not confirm the mute of {name}")
-        return f"Muted {name}"
+        return await self.moderation.mute(args, caller)
+
+    async def cmd_smute(self, args: str, caller: str) -> str:
+        return await self.moderation.smute(args, caller)
 
     async def cmd_unmute(self, args: str, caller: str) -> str:
-        name, _ = self._target("unmute", args)
-        here = self._channel.user(name) is not None
-        await self._answer(
-            lambda: self._session.say(f"/unmute {name}"),
-            lambda e, d: e == "setUserMeta" and _named(d, name)
-            and not (d.get("meta") or {}).get("muted"),
-            lambda e, d: e == "errorMsg" and _mentions(d, name),
-            f"CyTube did not confirm the unmute of {name}" if here else
-            f"CyTube says nothing when unmuting someone who is not here: {name} is unmuted "
-            "if they were muted")
-        return f"Unmuted {name}"
+        return await self.moderation.unmute(args, caller)
+
+    async def cmd_warn(self, args: str, caller: str) -> str:
+        return await self.moderation.warn(args, caller)
+
+    async def cmd_note(self, args: str, caller: str) -> str:
+        return await self.moderation.note(args, caller)
+
+    async def cmd_modlog(self, args: str, caller: str) -> str:
+        return await self.moderation.modlog(args, caller)
+
+    async def cmd_history(self, args: str, caller: str) -> str:
+        return await self.moderation.history(args, caller)
+
+    async def cmd_punishments(self, args: str, caller: str) -> str:
+        return await self.moderation.punishments(args, caller)
 
 
 _PM_ERRORS = ("You can't PM yourself", "PM failed", "You must be signed in")
@@ -630,14 +614,6 @@ def _refusal_text(data: Any) -> str:
     if isinstance(data, ChatLine):
         return data.text
     return _error(data) or str(data)
-
-
-def _named(data: Any, name: str) -> bool:
-    return isinstance(data, dict) and str(data.get("name", "")).lower() == name.lower()
-
-
-def _mentions(data: Any, name: str) -> bool:
-    return name.lower() in _error(data).lower()
 
 
 def _rank(rank: float) -> str:

@@ -9,7 +9,8 @@ written to.
 Version 1 is the wire contract's tables. Version 2 adds what exactly-once ingest needs:
 ``dead_letters`` (rejected events with their raw bytes), ``applied_events`` (stream sequences
 applied above the floor) and ``ingest_state`` (the floor itself). Version 3 adds indexes for
-the queries.
+the queries. Version 4 adds the moderation record (``docs/moderation.md``):
+``moderation_actions``, ``punishments``, ``strikes`` and ``notes``; ``user_actions`` is untouched.
 """
 
 from __future__ import annotations
@@ -114,8 +115,62 @@ CREATE INDEX IF NOT EXISTS outbound_unsent ON outbound_messages (sent, id);
 CREATE INDEX IF NOT EXISTS user_actions_time ON user_actions (timestamp);
 """
 
+_V4: Final = """
+CREATE TABLE IF NOT EXISTS moderation_actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    result TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    duration INTEGER,
+    expires_at INTEGER,
+    command TEXT,
+    error TEXT,
+    ref TEXT
+);
+CREATE INDEX IF NOT EXISTS moderation_actions_target ON moderation_actions (target COLLATE NOCASE, id);
+CREATE INDEX IF NOT EXISTS moderation_actions_actor ON moderation_actions (actor COLLATE NOCASE, id);
+CREATE TABLE IF NOT EXISTS punishments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL COLLATE NOCASE,
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    started INTEGER NOT NULL,
+    expires_at INTEGER,
+    ended_at INTEGER,
+    ended_how TEXT,
+    last_error TEXT,
+    action_id INTEGER NOT NULL REFERENCES moderation_actions (id)
+);
+CREATE INDEX IF NOT EXISTS punishments_active ON punishments (ended_at, expires_at);
+CREATE INDEX IF NOT EXISTS punishments_target ON punishments (target, id);
+CREATE TABLE IF NOT EXISTS strikes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    target TEXT NOT NULL COLLATE NOCASE,
+    timestamp INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    ref TEXT,
+    action_id INTEGER NOT NULL REFERENCES moderation_actions (id)
+);
+CREATE INDEX IF NOT EXISTS strikes_target ON strikes (target, timestamp);
+CREATE TABLE IF NOT EXISTS notes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    target TEXT NOT NULL COLLATE NOCASE,
+    timestamp INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    text TEXT NOT NULL,
+    action_id INTEGER NOT NULL REFERENCES moderation_actions (id)
+);
+CREATE INDEX IF NOT EXISTS notes_target ON notes (target, id);
+"""
+
 #: MIGRATIONS[n] takes a file from version n to n + 1.
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

@@ -21,8 +21,8 @@ __all__ = ["Chat"]
 
 
 class Chat(People):
-    """``chatMsg``, ``pm`` and ``/kick``, ``/ban``, ``/mute``, ``/unmute``, ``/afk``, ``/me``, ``/sp``;
-    ``requestBanlist``."""
+    """``chatMsg``, ``pm`` and ``/kick``, ``/ban``, ``/mute``, ``/smute``, ``/unmute``, ``/afk``,
+    ``/me``, ``/sp``; ``requestBanlist``, ``unban``."""
 
     @guarded()
     async def _on_chat(self, conn: Conn, data: Any) -> None:
@@ -64,6 +64,13 @@ class Chat(People):
         if user.muted:
             await self._emit_user(user, "noflood", {
                 "action": "chat", "msg": "You have been muted on this channel."})
+            return
+        if user.smuted:  # chat.js shadowMutedUsers: only moderators and the sender see it
+            msgobj = {"username": user.name, "msg": format_chat(msg),
+                      "meta": {**meta, "shadow": True}, "time": now_ms()}
+            for conn in list(self._room_conns):
+                if conn.rank >= 2 or conn is user.conn:
+                    await self._emit(conn, "chatMsg", msgobj)
             return
         await self._send_chat(user.name, format_chat(msg), meta)
 
@@ -170,7 +177,30 @@ class Chat(People):
                                             "bannedby": ""}
             for name in sorted(self.banned)])
 
-    async def _cmd_mute(self, actor: User, msg: str, meta: dict[str, Any]) -> None:
+    @guarded()
+    async def _on_unban(self, conn: Conn, data: Any) -> None:
+        """kickban.js handleUnban: ``{id, name}`` from a user with ``ban``."""
+        actor = conn.user
+        if actor is None or not self.registered or not self._perm(conn, "ban"):
+            return
+        if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+            return
+        name = str(data.get("name", "")).lower()
+        record = self._ban_records.get(name)
+        if name not in self.banned or (record is not None and record["id"] != data["id"]):
+            return
+        self.banned.discard(name)
+        self._ban_records.pop(name, None)
+        await self._mod_message(f"{actor.name} unbanned {name}", self._needs("ban"))
+        for other in list(self._room_conns):
+            if self._perm(other, "ban"):
+                await self._emit(other, "banlistRemove", {"id": data["id"], "name": name})
+
+    async def _cmd_smute(self, actor: User, msg: str, meta: dict[str, Any]) -> None:
+        await self._cmd_mute(actor, msg, meta, shadow=True)
+
+    async def _cmd_mute(self, actor: User, msg: str, meta: dict[str, Any], *,
+                        shadow: bool = False) -> None:
         if not self._may(actor.rank, "mute"):
             return
         args = msg.split(" ")[1:]
@@ -188,10 +218,15 @@ class Chat(People):
                 "msg": f"/mute failed - {target.name} has equal or higher rank than you."})
             return
         target.muted = True
+        target.smuted = shadow
         self.muted.add(name)
-        await self._send_user_meta(target)
-        await self._mod_message(f"{actor.name} muted {target.name}",
-                                self._needs("mute"))
+        if shadow:
+            self.smuted.add(name)
+            await self._send_user_meta(target, min_rank=self._needs("mute") - 0.001)
+        else:
+            await self._send_user_meta(target)
+        verb = "shadowmuted" if shadow else "muted"
+        await self._mod_message(f"{actor.name} {verb} {target.name}", self._needs("mute"))
 
     async def _cmd_unmute(self, actor: User, msg: str, meta: dict[str, Any]) -> None:
         if not self._may(actor.rank, "mute"):
@@ -205,10 +240,11 @@ class Chat(People):
             await self._emit_user(actor, "errorMsg", {"msg": f"{name} is not muted."})
             return
         self.muted.discard(name)
+        self.smuted.discard(name)
         target = self._find(name)
         if target is None:
             return
-        target.muted = False
+        target.muted = target.smuted = False
         await self._send_user_meta(target)
         await self._mod_message(f"{actor.name} unmuted {target.name}",
                                 self._needs("mute"))

@@ -33,7 +33,8 @@ class TestControls(Chat):
         self._sim_ips += 1
         rank = js_num(rank)
         user = User(name=name, rank=min(rank, 1), ip=f"10.0.0.{self._sim_ips}",
-                    muted=name.lower() in self.muted)
+                    muted=name.lower() in self.muted,
+                    smuted=name.lower() in self.smuted)
         self._members[user.lower] = user
         await self._send_user_join(user, include_self=False)
         if rank >= 1 and confirm_after is not None:

@@ -77,6 +77,7 @@ class ServerCore:
     banned: set[str]
     _ban_records: dict[str, dict[str, Any]]
     muted: set[str]
+    smuted: set[str]
     login_replies: list[LoginReply]
     _accounts: dict[str, tuple[str, str, float]]
     _channel_ranks: dict[str, float]

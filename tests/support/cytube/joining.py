@@ -76,6 +76,7 @@ class Joining(Playlist):
                 await self._emit(conn, "rank", user.rank)
             await self._kick_duplicates(user)
             user.muted = user.lower in self.muted
+            user.smuted = user.lower in self.smuted
             self._members[user.lower] = user
             await self._send_user_join(user, include_self=False)
         conn.in_channel = True
@@ -217,6 +218,7 @@ class Joining(Playlist):
             return
         await self._kick_duplicates(user)
         user.muted = user.lower in self.muted
+        user.smuted = user.lower in self.smuted
         self._members[user.lower] = user
         await self._send_user_join(user, include_self=True)
         if user.muted:

@@ -95,6 +95,7 @@ class User:
     conn: Conn | None = None
     afk: bool = False
     muted: bool = False
+    smuted: bool = False
     rank_before_lead: float | None = None
 
     @property

@@ -49,9 +49,11 @@ class People(ServerCore):
         return self._channel_ranks.get(lower, 0)
 
     def _pack_user(self, user: User, viewer_rank: float) -> dict[str, Any]:
-        meta: dict[str, Any] = {"afk": user.afk, "muted": user.muted}
+        # a shadow-muted user looks unmuted to base viewers (cytube-protocol.md 3)
+        meta: dict[str, Any] = {"afk": user.afk, "muted": user.muted and not user.smuted}
         if viewer_rank >= 2:
-            meta.update(smuted=False, aliases=[user.name], ip=cloak_ip(user.ip))
+            meta.update(muted=user.muted, smuted=user.smuted, aliases=[user.name],
+                        ip=cloak_ip(user.ip))
         return {"name": user.name, "rank": user.rank, "profile": {"image": "", "text": ""},
                 "meta": meta}
 

@@ -38,13 +38,15 @@ Modelled:
   while they run, as ``chat.js`` filterMessage does, so a URL is never rewritten), link wrapping,
   greentext, the per-socket flood limiter (burst 20, 10/s, reset after 2 s quiet: ``cooldown
   100``), 15 messages of history replayed on join, mutes (``noflood``), AFK (``/afk`` toggles;
-  chatting clears it). Commands: ``/kick``, ``/ban``, ``/mute``, ``/unmute``, ``/afk``, ``/me``,
-  ``/sp``; any other ``/word`` is plain chat.
+  chatting clears it). Commands: ``/kick``, ``/ban``, ``/mute``, ``/smute`` (the shadow-muted
+  user's chat reaches only moderators and themself), ``/unmute`` (``/unsmute``), ``/afk``,
+  ``/me``, ``/sp``; any other ``/word`` is plain chat.
 - PMs with CyTube's errors, escaped and filtered like chat, echoed to the sender; they share
   the flood limiter.
 - Moderation answers as CyTube gives them: ``errorMsg`` refusals, ``[server]`` notices to
   those with the permission, ``requestBanlist`` -> ``banlist`` (registered channels, ``ban``
-  permission); permissions as sent in ``setPermissions`` are enforced (``permissions=`` changes
+  permission), ``unban {id, name}`` -> ``[server]`` "X unbanned Y" and ``banlistRemove`` to
+  those with ``ban``; permissions as sent in ``setPermissions`` are enforced (``permissions=`` changes
   them; ``registered=False`` hosts an unregistered channel with ``loadUnregistered``'s set and
   ``channelNotRegistered``).
 - Playlist: ``queue`` (permissions, queue rate limit, duplicates, ``after``, the first item
@@ -62,7 +64,7 @@ Modelled:
 Not modelled: other channels, cookies and web logins, IP bans, the
 new-account chat delay, per-IP socket limit, polls, emotes, editing filters, drinks (always 0),
 ``/clear``,
-``/smute``, ``/kickanons``, ``/ipban``, ``/say``, ``setTemp``, ``requestPlaylist``,
+``/kickanons``, ``/ipban``, ``/say``, ``setTemp``, ``requestPlaylist``,
 shuffle/lock of the playlist, user playlists, the server's playback timer beyond the
 lead-in (no periodic ``mediaUpdate``, no advancing at the end of an item), ``usercount``
 throttling (sent at once).
@@ -179,6 +181,7 @@ class CyTubeTestServer(TestControls, Joining, Leader):
         self.banned: set[str] = set()
         self._ban_records: dict[str, dict[str, Any]] = {}
         self.muted: set[str] = set()
+        self.smuted: set[str] = set()
         self.login_replies: list[LoginReply] = []
         self._last_guest_login: dict[str, float] = {}  # ip -> monotonic time of a success
         self._history: deque[dict[str, Any]] = deque(maxlen=HISTORY_LENGTH)
@@ -223,11 +226,12 @@ class CyTubeTestServer(TestControls, Joining, Leader):
             "jumpTo": self._on_jump, "playNext": self._on_play_next,
             "voteskip": self._on_voteskip, "assignLeader": self._on_assign_leader,
             "mediaUpdate": self._on_media_update, "clearPlaylist": self._on_clear_playlist,
-            "requestBanlist": self._on_request_banlist,
+            "requestBanlist": self._on_request_banlist, "unban": self._on_unban,
         }
         self._commands: dict[str, Command] = {
             "kick": self._cmd_kick, "ban": self._cmd_ban, "mute": self._cmd_mute,
-            "unmute": self._cmd_unmute, "afk": self._cmd_afk, "me": self._cmd_me,
+            "unmute": self._cmd_unmute, "smute": self._cmd_smute,
+            "unsmute": self._cmd_unmute, "afk": self._cmd_afk, "me": self._cmd_me,
             "sp": self._cmd_sp,
         }
 

@@ -1,0 +1,161 @@
+"""The moderation record: apply ``rosey.db.moderation.action`` and answer its three queries.
+
+Every action becomes one ``moderation_actions`` row, whatever its result. A successful action
+also keeps the derived tables current (``docs/moderation.md``):
+
+- ``mute``/``smute``/``ban`` open a punishment (``expires_at`` set for a timed one) and end the
+  target's earlier active punishment of the same class (mute and smute are one class) as
+  ``superseded``;
+- ``unmute``/``unban`` end the target's active punishments of that class: ``expired`` when the
+  bot lifted it because it ran out (origin ``expiry``), ``lifted`` otherwise;
+- a failed ``unmute``/``unban`` from ``expiry`` keeps the punishment active and stores the error
+  in ``last_error``, so ``punishments`` shows it as overdue and the bot tries again;
+- ``warn`` adds a strike, ``note`` adds a note.
+
+Usernames match case-insensitively, as in the contract's tables.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from typing import Any, Final, cast
+
+from rosey import contract
+
+__all__ = ["apply_moderation", "modlog", "punishments", "history", "MODERATION_QUERIES",
+           "CLASS_OF"]
+
+#: the punishment class of each punishing or lifting action
+CLASS_OF: Final[dict[str, str]] = {
+    "mute": "mute", "smute": "mute", "unmute": "mute", "ban": "ban", "unban": "ban"}
+
+_ACTION_COLUMNS: Final = ("id, timestamp, action, target, actor, origin, result, reason,"
+                          " duration, expires_at, command, error")
+_PUNISHMENT_COLUMNS: Final = ("id, kind, target, actor, started, reason, expires_at, ended_at,"
+                              " ended_how, last_error")
+
+
+def _active_of_class(kind_class: str) -> tuple[str, ...]:
+    return tuple(k for k in ("mute", "smute", "ban") if CLASS_OF[k] == kind_class)
+
+
+def _end(conn: sqlite3.Connection, target: str, kind_class: str, at: int, how: str) -> None:
+    kinds = _active_of_class(kind_class)
+    conn.execute(
+        f"UPDATE punishments SET ended_at = ?, ended_how = ? WHERE target = ?"
+        f" AND ended_at IS NULL AND kind IN ({','.join('?' * len(kinds))})",
+        (at, how, target, *kinds))
+
+
+def apply_moderation(conn: sqlite3.Connection, e: contract.ModerationAction, at: int) -> None:
+    """Apply one moderation action (inside the caller's transaction)."""
+    # whole seconds, rounded up: a lift read back from here is never early
+    expires = None if e.expires_at is None else math.ceil(e.expires_at)
+    cur = conn.execute(
+        "INSERT INTO moderation_actions (timestamp, action, target, actor, origin, result,"
+        " reason, duration, expires_at, command, error, ref)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (at, e.action, e.target, e.actor, e.origin, e.result, e.reason, e.duration, expires,
+         e.command, e.error, e.ref))
+    action_id = cur.lastrowid
+    kind_class = CLASS_OF.get(e.action)
+    if e.result != "success":
+        if e.origin == "expiry" and kind_class is not None:
+            kinds = _active_of_class(kind_class)
+            conn.execute(
+                f"UPDATE punishments SET last_error = ? WHERE target = ? AND ended_at IS NULL"
+                f" AND kind IN ({','.join('?' * len(kinds))})",
+                ((e.error or "failed")[:1000], e.target, *kinds))
+        return
+    if e.action in ("mute", "smute", "ban"):
+        assert kind_class is not None
+        _end(conn, e.target, kind_class, at, "superseded")
+        conn.execute(
+            "INSERT INTO punishments (kind, target, actor, reason, started, expires_at,"
+            " action_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (e.action, e.target, e.actor, e.reason, at, expires, action_id))
+    elif e.action in ("unmute", "unban"):
+        assert kind_class is not None
+        _end(conn, e.target, kind_class, at, "expired" if e.origin == "expiry" else "lifted")
+    elif e.action == "warn":
+        conn.execute("INSERT INTO strikes (target, timestamp, actor, reason, ref, action_id)"
+                     " VALUES (?, ?, ?, ?, ?, ?)",
+                     (e.target, at, e.actor, e.reason, e.ref, action_id))
+    elif e.action == "note":
+        conn.execute("INSERT INTO notes (target, timestamp, actor, text, action_id)"
+                     " VALUES (?, ?, ?, ?, ?)", (e.target, at, e.actor, e.reason, action_id))
+
+
+def _opt(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _record(row: tuple[Any, ...]) -> contract.ModerationRecord:
+    i, ts, action, target, actor, origin, result, reason, duration, expires, command, error = row
+    return contract.ModerationRecord(int(i), int(ts), action, target, actor, origin, result,
+                                     reason or "", _opt(duration), _opt(expires), command, error)
+
+
+def _punishment(row: tuple[Any, ...]) -> contract.Punishment:
+    i, kind, target, actor, started, reason, expires, ended, how, error = row
+    return contract.Punishment(int(i), kind, target, actor, int(started), reason or "",
+                               _opt(expires), _opt(ended), how, error)
+
+
+def _actions(conn: sqlite3.Connection, username: str | None,
+             limit: int) -> tuple[contract.ModerationRecord, ...]:
+    if username is None:
+        rows = conn.execute(f"SELECT {_ACTION_COLUMNS} FROM moderation_actions"
+                            " ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+    else:
+        rows = conn.execute(
+            f"SELECT {_ACTION_COLUMNS} FROM moderation_actions WHERE target = ? COLLATE NOCASE"
+            f" OR actor = ? COLLATE NOCASE ORDER BY id DESC LIMIT ?",
+            (username, username, limit)).fetchall()
+    return tuple(_record(r) for r in rows)
+
+
+def modlog(conn: sqlite3.Connection, q: contract.ModlogQuery) -> contract.ModlogReply:
+    return contract.ModlogReply(_actions(conn, q.username, q.limit))
+
+
+def punishments(conn: sqlite3.Connection,
+                q: contract.PunishmentsQuery) -> contract.PunishmentsReply:
+    where, args = "ended_at IS NULL", cast(tuple[str, ...], ())
+    if q.username is not None:
+        where, args = "ended_at IS NULL AND target = ?", (q.username,)
+    rows = conn.execute(f"SELECT {_PUNISHMENT_COLUMNS} FROM punishments WHERE {where}"
+                        " ORDER BY expires_at IS NULL, expires_at, id", args).fetchall()
+    return contract.PunishmentsReply(tuple(_punishment(r) for r in rows))
+
+
+def history(conn: sqlite3.Connection, q: contract.HistoryQuery) -> contract.HistoryReply:
+    row = conn.execute("SELECT username, first_seen, last_seen, total_chat_lines,"
+                       " total_time_connected, current_session_start FROM user_stats"
+                       " WHERE username = ?", (q.username,)).fetchone()
+    user = None
+    if row is not None:
+        name, first, last, lines, connected, session = row
+        user = contract.UserRecord(name, int(first), int(last), int(lines), int(connected),
+                                   _opt(session))
+    strikes = conn.execute("SELECT timestamp, actor, reason, ref FROM strikes WHERE target = ?"
+                           " ORDER BY timestamp DESC, id DESC LIMIT 1000",
+                           (q.username,)).fetchall()
+    punished = conn.execute(f"SELECT {_PUNISHMENT_COLUMNS} FROM punishments WHERE target = ?"
+                            " ORDER BY id DESC LIMIT ?", (q.username, q.limit)).fetchall()
+    notes = conn.execute("SELECT timestamp, actor, text FROM notes WHERE target = ?"
+                         " ORDER BY id DESC LIMIT ?", (q.username, q.limit)).fetchall()
+    return contract.HistoryReply(
+        user.username if user else q.username, user,
+        tuple(contract.Strike(int(t), a, r or "", ref) for t, a, r, ref in strikes),
+        tuple(_punishment(p) for p in punished),
+        tuple(contract.Note(int(t), a, text) for t, a, text in notes),
+        _actions(conn, q.username, q.limit))
+
+
+#: query type -> its answer, for :func:`rosey.store.queries.run_query`
+MODERATION_QUERIES: Final[dict[type, Any]] = {
+    contract.ModlogQuery: modlog, contract.PunishmentsQuery: punishments,
+    contract.HistoryQuery: history,
+}
