@@ -1,0 +1,85 @@
+"""The moderation record's wire shapes: decoding is strict where it must be, lenient about
+unknown fields; replies round-trip; the new subjects stay outside the shared contract's lists."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rosey import contract
+from rosey.errors import BadPayload
+
+
+def test_the_new_subjects_are_beside_the_contract_and_queries_are_never_streamed():
+    assert contract.MODERATION_ACTION in contract.STREAM_SUBJECTS
+    assert contract.MODERATION_ACTION not in contract.EVENT_SUBJECTS
+    assert not set(contract.STREAM_SUBJECTS) & set(contract.ALL_QUERY_SUBJECTS)
+    assert set(contract.MODERATION_QUERY_SUBJECTS) <= set(contract.ALL_QUERY_SUBJECTS)
+
+
+def test_an_action_decodes_with_defaults_and_ignores_unknown_fields():
+    event = contract.decode_event(contract.MODERATION_ACTION, json.dumps(
+        {"action": "mute", "target": " bob ", "actor": "alice", "duration": 60,
+         "expires_at": 1e9, "future_field": [1]}).encode())
+    assert event == contract.ModerationAction("mute", "bob", "alice", duration=60,
+                                              expires_at=1e9)
+    assert contract.decode_event(contract.MODERATION_ACTION, contract.encode(event)) == event
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    ({"target": "bob", "actor": "a"}, "missing_field"),
+    ({"action": "explode", "target": "bob", "actor": "a"}, "wrong_type"),
+    ({"action": "mute", "target": "", "actor": "a"}, "missing_field"),
+    ({"action": "mute", "target": "bob", "actor": "a", "origin": "magic"}, "wrong_type"),
+    ({"action": "mute", "target": "bob", "actor": "a", "duration": -1}, "wrong_type"),
+    ({"action": "mute", "target": "bob", "actor": "a", "expires_at": "soon"}, "wrong_type"),
+    ({"action": "mute", "target": "x" * 101, "actor": "a"}, "too_large"),
+])
+def test_a_bad_action_is_refused_with_a_reason(body, reason):
+    with pytest.raises(BadPayload) as exc:
+        contract.decode_event(contract.MODERATION_ACTION, json.dumps(body).encode())
+    assert exc.value.reason == reason
+
+
+def test_queries_decode_and_replies_round_trip():
+    assert contract.decode_query(contract.QUERY_MODLOG, b"") == contract.ModlogQuery()
+    assert contract.decode_query(contract.QUERY_MODLOG, b'{"username": "bob", "limit": 3}') == \
+        contract.ModlogQuery("bob", 3)
+    assert contract.decode_query(contract.QUERY_PUNISHMENTS, b"{}") == contract.PunishmentsQuery()
+    with pytest.raises(BadPayload):
+        contract.decode_query(contract.QUERY_HISTORY, b"{}")
+    record = contract.ModerationRecord(1, 100, "ban", "bob", "alice", "native", "success")
+    punishment = contract.Punishment(2, "mute", "bob", "alice", 100, expires_at=160,
+                                     last_error="nope")
+    history = contract.HistoryReply(
+        "bob", contract.UserRecord("bob", 1, 2, 3, 4), (contract.Strike(5, "alice", "x", "r"),),
+        (punishment,), (contract.Note(6, "alice", "hi"),), (record,))
+    for query, reply in ((contract.ModlogQuery(), contract.ModlogReply((record,))),
+                         (contract.PunishmentsQuery(), contract.PunishmentsReply((punishment,))),
+                         (contract.HistoryQuery("bob"), history)):
+        wire = contract.encode(reply)
+        assert json.loads(wire)["success"] is True
+        assert contract.decode_reply(query, wire) == reply
+    assert contract.decode_reply(contract.HistoryQuery("x"), b'{"success": false, "error": "e"}'
+                                 ) == contract.ErrorReply("e")
+
+
+def test_settings_durations_escalation_and_command_ranks():
+    from rosey.config import EscalationStep, bot_settings, parse_duration, parse_escalation
+    from rosey.errors import ConfigError
+
+    assert [parse_duration(t) for t in ("10m", "2h", "3d", "2s", "1w", "x", "10", "0m")] == [
+        600, 7200, 259200, 2, 604800, None, None, None]
+    assert parse_escalation("5/7d:ban:1d, 3/24h:mute:1h") == (
+        EscalationStep(3, 86400, "mute", 3600), EscalationStep(5, 604800, "ban", 86400))
+    assert parse_escalation("off") == ()
+    env = {"ROSEY_CYTUBE_DOMAIN": "d", "ROSEY_CYTUBE_CHANNEL": "c",
+           "ROSEY_COMMAND_RANKS": "ban=3, modlog=4", "ROSEY_STRIKE_DECAY_SECONDS": "60"}
+    s = bot_settings(env)
+    assert s.command_ranks == (("ban", 3.0), ("modlog", 4.0)) and s.strike_decay == 60
+    assert s.escalation == parse_escalation("3/24h:mute:1h,5/7d:ban:1d")
+    for bad in ({"ROSEY_ESCALATION": "3:mute:1h"}, {"ROSEY_ESCALATION": "3/1h:kick:1h"},
+                {"ROSEY_COMMAND_RANKS": "ban=1"}, {"ROSEY_COMMAND_RANKS": "ban=x"}):
+        with pytest.raises(ConfigError):
+            bot_settings({**env, **bad})
