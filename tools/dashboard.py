@@ -195,11 +195,14 @@ def rows() -> list[tuple[str, list[Panel]]]:
                   unit="ops", stacked=True, w=12),
             graph("Reconnects",
                   "Reconnections per interval: NATS (both processes), CyTube (bot), and recreated"
-                  " pull subscriptions (DatabaseService).",
+                  " pull subscriptions (DatabaseService); NATS permissions violations (an identity used a"
+                  " subject it may not: docs/nats-security.md).",
                   increase("rosey_nats_reconnects_total", "instance", "NATS {{instance}}"),
                   increase("rosey_cytube_reconnects_total", "instance", "CyTube {{instance}}"),
                   increase("rosey_consumer_restarts_total", "instance",
-                           "consumer restarts {{instance}}"), w=12),
+                           "consumer restarts {{instance}}"),
+                  increase("rosey_nats_permission_errors_total", "instance",
+                           "NATS permission denied {{instance}}"), w=12),
         ]),
         ("DatabaseService: ingest", [
             graph("Ingest rate by subject",
@@ -272,6 +275,24 @@ def rows() -> list[tuple[str, list[Panel]]]:
                   " mute or ban).",
                   q("rosey_bot_rank", "rank {{instance}}"),
                   q("rosey_bot_can_moderate", "can moderate {{instance}}"), w=12, h=7),
+        ]),
+        ("Moderation", [
+            graph("Moderation actions by kind and origin",
+                  "Moderation actions recorded per interval (docs/moderation.md), by kind (kick,"
+                  " ban, unban, mute, smute, unmute, warn, note) and origin: command (a"
+                  " moderator's PM), native (a human moderator in CyTube, seen by the bot),"
+                  " escalation (warnings added up), expiry (a timed punishment ran out).",
+                  increase("rosey_moderation_actions_total", "action, origin",
+                           "{{action}} ({{origin}})"), stacked=True, w=12, h=7),
+            graph("Active timed punishments and lifts",
+                  "Timed mutes, shadow-mutes and bans the bot has scheduled to lift, and lifts"
+                  " per interval: on_time (within the grace of the expiry), late (the bot was"
+                  " away when it ran out) and failed (the bot could not lift it: recorded,"
+                  " reported, tried again at the next sync). Failed lifts mean someone stays"
+                  " punished longer than meant.",
+                  q("sum by (kind) (rosey_punishments_active)", "active {{kind}}"),
+                  increase("rosey_punishment_lifts_total", "timing", "lifted {{timing}}"),
+                  w=12, h=7),
         ]),
     ]
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 
-from rosey.config import bot_settings
+from rosey.bus import use_identity
+from rosey.config import NATS_AUTH_HELP, bot_settings, nats_auth_settings
 from rosey.metrics import BotMetrics
 
 __all__ = ["BOT_HELP", "add_bot_arguments", "run_bot_from_args"]
@@ -34,8 +35,11 @@ Account (environment only; *_FILE variants read the value from a file):
 Further: ROSEY_OUTBOX_SIZE, ROSEY_QUERY_TIMEOUT_SECONDS, ROSEY_OUTBOUND_POLL_SECONDS,
 ROSEY_METRICS_HOST, ROSEY_LOG_LEVEL=debug|info|warning|error, ROSEY_LOG_FORMAT=json|console,
 ROSEY_ACTIVITY_LOG_SECONDS (the INFO bot_activity line's interval, default 60).
+Moderation (docs/moderation.md): ROSEY_ESCALATION (default 3/24h:mute:1h,5/7d:ban:1d; off),
+ROSEY_STRIKE_DECAY_SECONDS (default 2592000), ROSEY_COMMAND_RANKS (e.g. ban=3,modlog=3),
+ROSEY_LIFT_GRACE_SECONDS (default 5), ROSEY_PUNISHMENT_SYNC_SECONDS (default 60).
 SIGTERM or SIGINT leaves the channel, drains the outbox briefly and exits 0.
-"""
+""" + NATS_AUTH_HELP
 
 
 def add_bot_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +68,7 @@ def run_bot_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                             reconnect_max_delay=args.reconnect_max_seconds,
                             pause_limit=args.pause_limit_seconds)
     metrics = BotMetrics()
+    use_identity(nats_auth_settings(env), metrics.nats_permission_errors)
     return run_service(lambda stop: run_bot(settings, stop, metrics=metrics),
                        activity=("bot_activity", metrics.activity),
                        interval=settings.activity_log_seconds)
