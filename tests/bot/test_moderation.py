@@ -317,3 +317,31 @@ async def test_bad_input_to_the_new_subjects_is_refused_never_a_crash(
         assert metrics.registry.get_sample_value(
             "rosey_queries_total", {"subject": contract.QUERY_HISTORY,
                                     "outcome": "bad_request"}) == 1
+
+
+async def test_smute_and_unban_by_command_and_a_native_unban(cytube, nats_server, tmp_path):
+    db = tmp_path / "r.db"
+    await _setup(cytube, "bob", "carol")
+    async with running_db_service(nats_server.url, db), \
+            running_bot(cytube, nats_server.url, **FAST) as bot:
+        await cytube.wait_for(lambda: bot.channel.user("carol"))
+        assert reply_text(await ask(cytube, bot, "smute bob 1h lurking")).startswith(
+            "Shadow-muted bob for 1h")
+        assert "bob" in cytube.smuted
+        assert reply_text(await ask(cytube, bot, "unmute bob")) == "Unmuted bob"
+        await ask(cytube, bot, "ban carol")
+        assert reply_text(await ask(cytube, bot, "unban carol")) == "Unbanned carol"
+        assert cytube.banned == set()
+        assert reply_text(await ask(cytube, bot, "unban carol")) == \
+            "carol is not on the banlist (nothing to lift)"
+        await cytube.user_chat(MOD, "/ban dave")
+        await cytube.unban("dave", by=MOD)
+        await cytube.wait_for(lambda: len(_actions(db)) == 7, timeout=10)
+        assert reply_text(await ask(cytube, bot, "punishments")) == "No active punishments"
+    assert _actions(db) == [
+        ("smute", "bob", MOD, "command", "success"), ("unmute", "bob", MOD, "command", "success"),
+        ("ban", "carol", MOD, "command", "success"), ("unban", "carol", MOD, "command", "success"),
+        ("unban", "carol", MOD, "command", "success"), ("ban", "dave", MOD, "native", "success"),
+        ("unban", "dave", MOD, "native", "success")]
+    assert rows(db, "SELECT kind, target, ended_how FROM punishments ORDER BY id") == [
+        ("smute", "bob", "lifted"), ("ban", "carol", "lifted"), ("ban", "dave", "lifted")]

@@ -659,3 +659,34 @@ async def test_an_unregistered_channel_has_the_open_permissions_and_says_so(clie
         assert srv.users["demoowner"]["rank"] == 1  # no channel ranks without an owner
     finally:
         await srv.stop()
+
+
+async def test_smute_is_seen_by_moderators_only_and_unban_removes_from_the_banlist(
+        server, clients):
+    await server.add_user("sneaky")
+    mod = await joined(clients, server, "demomod", "modpw")
+    user = await joined(clients, server, "demouser", "userpw")
+    await mod.sio.emit("chatMsg", {"msg": "/smute sneaky"})
+    meta = await mod.wait("setUserMeta", lambda d: d["name"] == "sneaky")
+    assert meta["meta"]["smuted"] is True and meta["meta"]["muted"] is True
+    notice = await mod.wait("chatMsg", lambda d: d["username"] == "[server]"
+                            and "shadowmuted" in d["msg"])
+    assert notice["msg"] == "demomod shadowmuted sneaky"
+    await server.user_chat("sneaky", "only mods see this")
+    await mod.wait("chatMsg", lambda d: d["username"] == "sneaky")
+    await mod.sio.emit("chatMsg", {"msg": "/unmute sneaky"})
+    await mod.wait("setUserMeta", lambda d: d["name"] == "sneaky" and not d["meta"]["smuted"])
+    assert server.muted == set() and server.smuted == set()
+    assert not any(d["username"] == "sneaky" for d in user.of("chatMsg"))
+    # a base viewer is never told the user was muted
+    assert not any(d["meta"]["muted"] or "smuted" in d["meta"] for d in user.of("setUserMeta"))
+    # unban: the entry's id and name; banlistRemove to those with the ban permission
+    await mod.sio.emit("chatMsg", {"msg": "/ban troll"})
+    await mod.sio.emit("requestBanlist")
+    entry = (await mod.wait("banlist"))[0]
+    await user.sio.emit("unban", {"id": entry["id"], "name": "troll"})  # no permission
+    await mod.sio.emit("unban", {"id": entry["id"], "name": "troll"})
+    assert await mod.wait("banlistRemove") == {"id": entry["id"], "name": "troll"}
+    assert (await mod.wait("chatMsg", lambda d: "unbanned" in d["msg"]))["msg"] == \
+        "demomod unbanned troll"
+    assert server.banned == set() and user.of("banlistRemove") == []

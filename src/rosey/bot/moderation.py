@@ -15,7 +15,8 @@ active (``punishments`` shows it overdue) until it is lifted.
 
 Native actions by human moderators are read from CyTube's ``[server]`` notices to moderators
 (``X kicked Y``, ``X namebanned Y``, ``X muted Y``, ``X shadowmuted Y``, ``X unmuted Y``) and
-from ``banlistRemove`` (an unban; CyTube does not say by whom). The bot's own notices are
+from ``banlistRemove`` (an unban; its moderator from an ``X unbanned Y`` notice before it, else
+``(unknown)``). The bot's own notices are
 skipped: its commands record themselves with more detail.
 """
 
@@ -57,7 +58,8 @@ MODERATION_USAGE: dict[str, str] = {
 }
 
 #: a moderator notice CyTube sends to rank >= 2: (actor, verb, target)
-NATIVE_NOTICE = re.compile(r"^(\S+) (kicked|namebanned|muted|shadowmuted|unmuted) (\S+)$")
+NATIVE_NOTICE = re.compile(
+    r"^(\S+) (kicked|namebanned|muted|shadowmuted|unmuted|unbanned) (\S+)$")
 _NATIVE_KIND = {"kicked": "kick", "namebanned": "ban", "muted": "mute", "shadowmuted": "smute",
                 "unmuted": "unmute"}
 _LIFT = {"mute": "unmute", "smute": "unmute", "ban": "unban"}
@@ -147,6 +149,7 @@ class Moderation:
         self._lifted: dict[tuple[str, str], float] = {}  #: key -> the expiry lifted
         self._issued: dict[str, dict[str, float]] = {}  #: target -> {ref: time} issued here
         self._unbanning: set[str] = set()
+        self._unbanned_by: dict[str, str] = {}  #: name -> moderator, from the notice
         self.synced = asyncio.Event()
 
     # --- the record -----------------------------------------------------------------------------
@@ -181,14 +184,17 @@ class Moderation:
             m = NATIVE_NOTICE.match(data.text.strip())
             if m is None or m.group(1).lower() == self._session.bot_name.lower():
                 return
+            if m.group(2) == "unbanned":  # recorded with its banlistRemove, which always comes
+                self._unbanned_by[m.group(3).lower()] = m.group(1)
+                return
             self.record(_NATIVE_KIND[m.group(2)], m.group(3), actor=m.group(1), origin="native",
                         command=f"[server] {data.text.strip()}"[:300])
         elif event == "banlistRemove" and isinstance(data, dict) and data.get("name"):
             name = str(data["name"])
             if name.lower() in self._unbanning:
                 return
-            self.record("unban", name, actor="(unknown)", origin="native",
-                        command="banlistRemove")
+            self.record("unban", name, origin="native", command="banlistRemove",
+                        actor=self._unbanned_by.pop(name.lower(), "(unknown)"))
 
     # --- commands ---------------------------------------------------------------------------------
     def _target(self, verb: str, args: str) -> tuple[str, str]:

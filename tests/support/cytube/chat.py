@@ -61,16 +61,21 @@ class Chat(People):
             if command is not None:
                 await command(user, msg, meta)
                 return
+        if user.smuted:
+            # cytube-protocol.md 4: only shadow-muted users (the sender too), anonymous sockets
+            # and, marked ``shadow``, moderators see it
+            msgobj = {"username": user.name, "msg": format_chat(msg), "meta": meta,
+                      "time": now_ms()}
+            for conn in list(self._room_conns):
+                if conn.rank >= 2:
+                    await self._emit(conn, "chatMsg",
+                                     {**msgobj, "meta": {**meta, "shadow": True}})
+                elif conn.user is None or conn.user.smuted:
+                    await self._emit(conn, "chatMsg", msgobj)
+            return
         if user.muted:
             await self._emit_user(user, "noflood", {
                 "action": "chat", "msg": "You have been muted on this channel."})
-            return
-        if user.smuted:  # chat.js shadowMutedUsers: only moderators and the sender see it
-            msgobj = {"username": user.name, "msg": format_chat(msg),
-                      "meta": {**meta, "shadow": True}, "time": now_ms()}
-            for conn in list(self._room_conns):
-                if conn.rank >= 2 or conn is user.conn:
-                    await self._emit(conn, "chatMsg", msgobj)
             return
         await self._send_chat(user.name, format_chat(msg), meta)
 
@@ -185,16 +190,18 @@ class Chat(People):
             return
         if not isinstance(data, dict) or not isinstance(data.get("id"), int):
             return
-        name = str(data.get("name", "")).lower()
+        await self._unban(actor, data["id"], str(data.get("name", "")).lower())
+
+    async def _unban(self, actor: User, ban_id: int, name: str) -> None:
         record = self._ban_records.get(name)
-        if name not in self.banned or (record is not None and record["id"] != data["id"]):
+        if name not in self.banned or (record is not None and record["id"] != ban_id):
             return
         self.banned.discard(name)
         self._ban_records.pop(name, None)
         await self._mod_message(f"{actor.name} unbanned {name}", self._needs("ban"))
         for other in list(self._room_conns):
             if self._perm(other, "ban"):
-                await self._emit(other, "banlistRemove", {"id": data["id"], "name": name})
+                await self._emit(other, "banlistRemove", {"id": ban_id, "name": name})
 
     async def _cmd_smute(self, actor: User, msg: str, meta: dict[str, Any]) -> None:
         await self._cmd_mute(actor, msg, meta, shadow=True)

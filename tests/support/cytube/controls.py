@@ -87,6 +87,13 @@ class TestControls(Chat):
             await self._change_rank(user, rank)
 
     @exclusive
+    async def unban(self, name: str, by: str) -> None:
+        """Moderator ``by`` (in the channel) unbans ``name`` from the banlist, as CyTube's
+        ``unban {id, name}``: a ``[server]`` notice and ``banlistRemove``."""
+        record = self._ban_records.get(name.lower())
+        await self._unban(self._simulated(by), record["id"] if record else 0, name.lower())
+
+    @exclusive
     async def kick(self, name: str, reason: str = "") -> None:
         """Kick someone from the server side (a real socket gets ``kick`` and is dropped)."""
         user = self._members.get(name.lower())
