@@ -10,8 +10,12 @@ import json
 import os
 import signal
 import socket
+import stat
 import sys
 from pathlib import Path
+
+import nats
+import pytest
 
 from tests.support.cytube import CyTubeTestServer
 from tests.support.procs import exit_code_after, free_port, http_status, reaped
@@ -60,12 +64,28 @@ async def test_rosey_up_answers_a_moderator_from_the_database_and_exits_on_sigin
                         if line.get("event") == "up_db_started"]
             db_environ = Path(f"/proc/{db_pid}/environ").read_bytes().split(b"\0")
             assert not [v for v in db_environ if v.startswith(b"ROSEY_CYTUBE_")]
+            # authentication on: the DatabaseService is `dbservice`, anonymous clients are out
+            assert b"ROSEY_NATS_USER=dbservice" in db_environ
+            [nats_url] = [line["url"] for line in map(json.loads, log_path.read_text().splitlines())
+                          if line.get("event") == "up_nats_started"]
+            with pytest.raises(nats.errors.Error):
+                await nats.connect(nats_url, allow_reconnect=False, max_reconnect_attempts=0,
+                                   connect_timeout=2)
             assert await exit_code_after(proc, signal.SIGINT) == 0
             await server.wait_for(lambda: BOT not in server.users, what="bot left")
     finally:
         await server.stop()
     text = log_path.read_text()
     assert BOT_PW not in text
+    auth_dir = tmp_path / "data" / "nats-auth"
+    for path in [*auth_dir.iterdir(), tmp_path / "data" / "nats.conf"]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        if path.suffix == ".password":
+            assert path.read_text().strip() not in text  # printed as a file path, never itself
+    [hint] = [line for line in map(json.loads, text.splitlines())
+              if line.get("event") == "up_operator_connect"]
+    assert "--user operator" in hint["example"] and str(auth_dir / "operator.password") in hint["example"]
+    assert "nats_permission_denied" not in text  # each service did its job within its rights
     stopped = {line["process"]: line["code"] for line in map(json.loads, text.splitlines())
                if line.get("event") == "up_process_stopped"}
     assert stopped == {"rosey-db": 0, "nats-server": 0}  # a normal stop is a clean exit

@@ -10,14 +10,29 @@ DatabaseService recreates its pull subscription there).
 
 :func:`with_message_context` wraps a message handler so that every line logged while it runs
 carries the message's ``subject``.
+
+Identity and TLS (docs/nats-security.md): ``auth`` (a :class:`~rosey.config.NatsAuth`) gives
+the user and password, a credentials or nkey seed file, and the CA the server is verified
+against; a service connected as a user takes ``_INBOX_<user>`` as its inbox prefix (the
+permission table in :mod:`rosey.nats_auth` gives each user only its own). The entry points set
+the process's identity once with :func:`use_identity`; an explicit ``auth`` wins. Secrets are
+never logged. The server's refusals are loud: a refused login is an ERROR line
+(``nats_auth_refused``) on every attempt, and each permissions violation (a publish or
+subscribe the identity may not make) is an ERROR line ``nats_permission_denied`` and bumps
+``rosey_nats_permission_errors_total``; the operation itself fails or times out, it is not
+retried in silence.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import random
+import ssl
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import nats
 import structlog
@@ -25,10 +40,11 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from prometheus_client import Counter, Gauge
 
-from rosey.errors import ConnectAborted
+from rosey.config import NatsAuth
+from rosey.errors import ConfigError, ConnectAborted
 
 __all__ = ["connect", "servers_from_url", "with_message_context", "Client", "FIRST_RETRY_SECONDS",
-           "MAX_RETRY_SECONDS"]
+           "MAX_RETRY_SECONDS", "use_identity", "connect_options", "is_permission_error"]
 
 log = structlog.get_logger()
 
@@ -37,6 +53,54 @@ Handler = Callable[[Msg], Awaitable[None]]
 
 FIRST_RETRY_SECONDS = 0.2
 MAX_RETRY_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Identity:
+    auth: NatsAuth | None = None
+    permission_errors: Counter | None = None
+
+
+_identity: contextvars.ContextVar[_Identity | None] = contextvars.ContextVar(
+    "rosey_nats_identity", default=None)
+
+
+def use_identity(auth: NatsAuth | None, permission_errors: Counter | None = None) -> None:
+    """Make ``auth`` (and the permission-error counter) what :func:`connect` uses in this
+    context when not given explicitly: the entry points call it once with their settings."""
+    _identity.set(_Identity(auth, permission_errors))
+
+
+def is_permission_error(exc: BaseException) -> bool:
+    return "permissions violation" in str(exc).lower()
+
+
+def connect_options(auth: NatsAuth | None) -> dict[str, Any]:
+    """nats-py ``connect()`` keyword arguments for ``auth`` (none when None)."""
+    if auth is None:
+        return {}
+    out: dict[str, Any] = {}
+    if auth.user:
+        out["user"] = auth.user
+        out["inbox_prefix"] = f"_INBOX_{auth.user}"
+        if auth.password:
+            out["password"] = auth.password.reveal()
+    if auth.creds_file is not None:
+        out["user_credentials"] = str(auth.creds_file)
+    if auth.nkey_seed_file is not None:
+        out["nkeys_seed"] = str(auth.nkey_seed_file)
+    if auth.tls:
+        try:
+            context = ssl.create_default_context(
+                cafile=str(auth.tls_ca) if auth.tls_ca is not None else None)
+            if auth.tls_cert is not None and auth.tls_key is not None:
+                context.load_cert_chain(str(auth.tls_cert), str(auth.tls_key))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"NATS TLS files cannot be loaded: {exc}") from None
+        out["tls"] = context
+        if auth.tls_hostname:
+            out["tls_hostname"] = auth.tls_hostname
+    return out
 
 
 def with_message_context(handler: Handler) -> Handler:
@@ -67,7 +131,9 @@ def servers_from_url(url: str) -> list[str]:
 
 async def connect(url: str, *, name: str, connected: Gauge | None = None,
                   reconnects: Counter | None = None, on_reconnected: Hook | None = None,
-                  stop: asyncio.Event | None = None, first_attempt_timeout: float = 2.0) -> Client:
+                  stop: asyncio.Event | None = None, first_attempt_timeout: float = 2.0,
+                  auth: NatsAuth | None = None, permission_errors: Counter | None = None,
+                  ) -> Client:
     """Connect to NATS, retrying with capped backoff until it answers or ``stop`` is set.
 
     Parameters:
@@ -77,14 +143,29 @@ async def connect(url: str, *, name: str, connected: Gauge | None = None,
         reconnects: a counter bumped on every reconnection.
         on_reconnected: an async hook called after a reconnection is logged.
         stop: when set while still trying, raise :class:`~rosey.errors.ConnectAborted`.
+        auth: identity and TLS; the context's (:func:`use_identity`) when None.
+        permission_errors: bumped on every permissions violation the server reports.
     """
     servers = servers_from_url(url)
+    identity = _identity.get() or _Identity()
+    auth = auth if auth is not None else identity.auth
+    permission_errors = (permission_errors if permission_errors is not None
+                         else identity.permission_errors)
+    options = connect_options(auth)
+    user = auth.user if auth is not None else None
     # errors since the last (re)connection; None until the first connection (the retry loop
     # below reports those failures itself)
     failures: list[int] = []
     first_errors: list[str] = []  # what the servers said during a first-connect round
 
     async def error_cb(exc: Exception) -> None:
+        if is_permission_error(exc):
+            if permission_errors is not None:
+                permission_errors.inc()
+            log.error("nats_permission_denied", user=user, error=str(exc),
+                      hint="this NATS identity may not use that subject "
+                           "(docs/nats-security.md)")
+            return
         if not failures:
             if established:
                 log.warning("nats_error", error=str(exc) or type(exc).__name__)
@@ -132,7 +213,7 @@ async def connect(url: str, *, name: str, connected: Gauge | None = None,
             reconnected_cb=reconnected_cb, closed_cb=closed_cb,
             connect_timeout=first_attempt_timeout, allow_reconnect=True,  # type: ignore[arg-type]
             max_reconnect_attempts=1, reconnect_time_wait=0.5,  # type: ignore[arg-type]
-            ping_interval=10, max_outstanding_pings=3,
+            ping_interval=10, max_outstanding_pings=3, **options,
         ))
         stopping = asyncio.ensure_future((stop or never).wait())
         await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -149,7 +230,12 @@ async def connect(url: str, *, name: str, connected: Gauge | None = None,
             delay = next(delays)
             error = first_errors[-1] if first_errors else str(exc) or type(exc).__name__
             first_errors.clear()
-            if attempt == 1:
+            if isinstance(exc, nats.errors.AuthorizationError) or "authorization" in error.lower():
+                log.error("nats_auth_refused", url=url, user=user, attempt=attempt,
+                          retry_in=round(delay, 2),
+                          hint="NATS refused this identity: check ROSEY_NATS_USER and "
+                               "ROSEY_NATS_PASSWORD(_FILE) or the credentials file")
+            elif attempt == 1:
                 log.warning("nats_unreachable", url=url, error=error, retry_in=round(delay, 2),
                             hint=f"is nats-server running at {url}? Retrying until it answers.")
             else:

@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 import structlog
 
 from rosey import __version__
-from rosey.config import check_parent_directory, db_settings
+from rosey.bus import use_identity
+from rosey.config import NATS_AUTH_HELP, check_parent_directory, db_settings, nats_auth_settings
 from rosey.errors import ConfigError, RoseyError
 from rosey.log import configure_logging, log_format
 from rosey.metrics import DbMetrics, activity_logged
@@ -38,7 +39,7 @@ ROSEY_ACK_WAIT_SECONDS, ROSEY_METRICS_HOST, ROSEY_LOG_LEVEL=debug|info|warning|e
 ROSEY_LOG_FORMAT=json|console, ROSEY_ACTIVITY_LOG_SECONDS (the INFO dbservice_activity line's
 interval, default 60).
 SIGTERM or SIGINT stops taking messages, commits what was fetched, closes the file, exits 0.
-"""
+""" + NATS_AUTH_HELP
 
 
 def _log_setup(service: str, env: Mapping[str, str]) -> None:
@@ -91,6 +92,7 @@ def _run_db(args: argparse.Namespace) -> int:
     _log_setup("rosey-db", os.environ)
 
     metrics = DbMetrics()
+    use_identity(nats_auth_settings(os.environ), metrics.nats_permission_errors)
     return run_service(lambda stop: run_database_service(settings, stop, metrics=metrics),
                        activity=("dbservice_activity", metrics.activity),
                        interval=settings.activity_log_seconds)

@@ -23,7 +23,7 @@ __all__ = [
     "bot_settings", "up_settings", "check_parent_directory", "DEFAULT_NATS_URL",
     "DEFAULT_DB_METRICS_PORT", "DEFAULT_BOT_METRICS_PORT", "DEFAULT_DATA_DIR",
     "DEFAULT_ESCALATION", "EscalationStep", "parse_duration", "parse_escalation",
-    "parse_command_ranks",
+    "parse_command_ranks", "NatsAuth", "nats_auth_settings", "NATS_AUTH_HELP",
 ]
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
@@ -231,6 +231,73 @@ class UpSettings:
     nats_url: str | None = None
     db_metrics_port: int = DEFAULT_DB_METRICS_PORT
     bot_metrics_port: int = DEFAULT_BOT_METRICS_PORT
+
+
+@dataclass(frozen=True, slots=True)
+class NatsAuth:
+    """Who a service is on NATS, and how it checks the server (docs/nats-security.md).
+
+    Parameters:
+        user, password: a NATS user (``ROSEY_NATS_USER``, ``ROSEY_NATS_PASSWORD(_FILE)``).
+        creds_file: a NATS credentials file (JWT + nkey seed), ``ROSEY_NATS_CREDS_FILE``.
+        nkey_seed_file: an nkey seed file, ``ROSEY_NATS_NKEY_SEED_FILE``.
+        tls_ca: CA bundle the server's certificate is verified against (``ROSEY_NATS_TLS_CA``;
+            setting it turns TLS on).
+        tls_cert, tls_key: a client certificate, when the server asks for one.
+        tls_hostname: the name to verify the server's certificate for, when it differs from
+            the URL's host (``ROSEY_NATS_TLS_HOSTNAME``).
+    """
+
+    user: str | None = None
+    password: Secret | None = None
+    creds_file: Path | None = None
+    nkey_seed_file: Path | None = None
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_hostname: str | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_ca is not None or self.tls_cert is not None
+
+
+#: the NATS client settings, for the --help texts
+NATS_AUTH_HELP = """\
+NATS identity and TLS (environment only; see docs/nats-security.md):
+  ROSEY_NATS_USER, ROSEY_NATS_PASSWORD (or ROSEY_NATS_PASSWORD_FILE), or
+  ROSEY_NATS_CREDS_FILE (credentials file), or ROSEY_NATS_NKEY_SEED_FILE;
+  ROSEY_NATS_TLS_CA (verify the server against this CA; turns TLS on),
+  ROSEY_NATS_TLS_CERT + ROSEY_NATS_TLS_KEY (client certificate), ROSEY_NATS_TLS_HOSTNAME.
+"""
+
+
+def nats_auth_settings(env: Mapping[str, str]) -> NatsAuth:
+    """NatsAuth from ``ROSEY_NATS_*`` (``ROSEY_NATS_PASSWORD_FILE`` read in place)."""
+    def path(name: str) -> Path | None:
+        raw = env.get(name)
+        if not raw:
+            return None
+        if not Path(raw).is_file():
+            raise ConfigError(f"{name}={raw!r} is not a readable file")
+        return Path(raw)
+
+    user = env.get("ROSEY_NATS_USER") or None
+    password = _read(env, "ROSEY_NATS_PASSWORD")
+    if password and not user:
+        raise ConfigError("ROSEY_NATS_PASSWORD is set but ROSEY_NATS_USER is not")
+    auth = NatsAuth(user=user, password=Secret(password) if password else None,
+                    creds_file=path("ROSEY_NATS_CREDS_FILE"),
+                    nkey_seed_file=path("ROSEY_NATS_NKEY_SEED_FILE"),
+                    tls_ca=path("ROSEY_NATS_TLS_CA"), tls_cert=path("ROSEY_NATS_TLS_CERT"),
+                    tls_key=path("ROSEY_NATS_TLS_KEY"),
+                    tls_hostname=env.get("ROSEY_NATS_TLS_HOSTNAME") or None)
+    if (auth.tls_cert is None) != (auth.tls_key is None):
+        raise ConfigError("ROSEY_NATS_TLS_CERT and ROSEY_NATS_TLS_KEY go together")
+    if sum(x is not None for x in (auth.user, auth.creds_file, auth.nkey_seed_file)) > 1:
+        raise ConfigError("use one of ROSEY_NATS_USER, ROSEY_NATS_CREDS_FILE, "
+                          "ROSEY_NATS_NKEY_SEED_FILE")
+    return auth
 
 
 def check_parent_directory(path: Path, name: str) -> None:

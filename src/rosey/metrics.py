@@ -120,6 +120,9 @@ class DbMetrics:
             ["subject", "outcome"], registry=r)
         self.nats_connected = Gauge(
             "rosey_nats_connected", "1 while connected to NATS.", registry=r)
+        self.nats_permission_errors = Counter(
+            "rosey_nats_permission_errors", "Publishes or subscriptions NATS refused to this "
+            "identity (permissions violations).", registry=r)
         self.jetstream_enabled = Gauge(
             "rosey_jetstream_enabled",
             "1 when events arrive through the durable JetStream consumer, 0 in core fallback.",
@@ -185,6 +188,9 @@ class BotMetrics:
             "rosey_cytube_reconnects", "Reconnections to CyTube.", registry=r)
         self.nats_connected = Gauge(
             "rosey_nats_connected", "1 while connected to NATS.", registry=r)
+        self.nats_permission_errors = Counter(
+            "rosey_nats_permission_errors", "Publishes or subscriptions NATS refused to this "
+            "identity (permissions violations).", registry=r)
         self.chat_messages = Counter(
             "rosey_chat_messages", "Chat messages seen in the channel (history replay excluded).",
             registry=r)

@@ -4,22 +4,36 @@ Starts a local nats-server with JetStream (unless ``--nats-url`` names one), the
 DatabaseService as a subprocess (``python -m rosey.db``) and the bot in this process, and stops
 all of it on Ctrl-C or SIGTERM: the bot leaves the channel first, then the DatabaseService
 drains, then NATS goes. Everything it writes lives under ``--data-dir``.
+
+The nats-server it starts accepts only Rosey's three identities (docs/nats-security.md):
+random passwords are made once in ``<data-dir>/nats-auth/<user>.password`` (0600, kept across
+runs), ``<data-dir>/nats.conf`` (0600) holds the users and their permissions, the
+DatabaseService connects as ``dbservice`` and the bot as ``bot``, and the log says how an
+outside tool connects as ``operator``. With ``--nats-url`` nothing is generated: both services
+use ``ROSEY_NATS_USER``/``ROSEY_NATS_PASSWORD(_FILE)`` and the TLS settings as given.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import shlex
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 import structlog
 
+from rosey import contract, nats_auth
+from rosey.bus import use_identity
 from rosey.config import (
     DEFAULT_DATA_DIR,
+    NATS_AUTH_HELP,
+    NatsAuth,
     UpSettings,
     bot_settings,
     check_parent_directory,
+    nats_auth_settings,
     up_settings,
 )
 from rosey.errors import UpError
@@ -44,7 +58,10 @@ Every flag can also be given as an environment variable (the flag wins):
   --bot-metrics-port  ROSEY_BOT_METRICS_PORT  bot /metrics port (default 9102)
 The bot account comes from ROSEY_CYTUBE_USER / ROSEY_CYTUBE_PASSWORD(_FILE).
 Ctrl-C or SIGTERM stops everything: the bot leaves, the DatabaseService drains, NATS stops.
-"""
+The local nats-server accepts only Rosey's users (passwords in <data-dir>/nats-auth/, made once;
+the log line up_operator_connect says how an outside tool connects). With --nats-url, both
+services use the NATS settings below.
+""" + NATS_AUTH_HELP
 
 #: how long each part gets to stop cleanly before it is killed
 STOP_TIMEOUT = 15.0
@@ -72,6 +89,7 @@ def run_up_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     bot_settings(env, domain=args.domain, channel=args.channel,
                  nats_url=up.nats_url or "nats://127.0.0.1:0", metrics_port=up.bot_metrics_port)
     check_parent_directory(up.data_dir.resolve(), "--data-dir/ROSEY_DATA_DIR")
+    nats_auth_settings(env)
     asyncio.run(run_until_signalled(lambda stop: run_up(args, up, env, stop)))
     return 0
 
@@ -99,6 +117,28 @@ def _report(name: str, stopped: Stopped | None) -> None:
     log.info("up_process_stopped", process=name, code=stopped.code)
 
 
+async def _start_nats(data_dir: Path) -> tuple[NatsServer, dict[str, Path]]:
+    """nats-server with JetStream in ``data_dir/nats`` accepting only Rosey's identities."""
+    files = nats_auth.ensure_passwords(data_dir / "nats-auth")
+    conf = data_dir / "nats.conf"
+    nats_auth.write_nats_conf(conf, files, store_dir=data_dir / "nats")
+    nats = NatsServer(config_file=conf, jetstream=False, log_path=data_dir / "nats-server.log")
+    await nats.start()
+    log.info("up_nats_started", url=nats.url, pid=nats.pid, config=str(conf),
+             log=str(data_dir / "nats-server.log"))
+    log.info("up_operator_connect", user=nats_auth.OPERATOR,
+             password_file=str(files[nats_auth.OPERATOR]),
+             example=operator_command(nats.url, files[nats_auth.OPERATOR]))
+    return nats, files
+
+
+def operator_command(url: str, password_file: Path) -> str:
+    """A ``nats`` CLI line that runs a query as the operator (the password stays in its file)."""
+    return (f"nats --server {url} --user {nats_auth.OPERATOR} "
+            f"--password \"$(cat {shlex.quote(str(password_file))})\" "
+            f"request {contract.QUERY_CHANNEL_STATS} '{{}}'")
+
+
 async def run_up(args: argparse.Namespace, up: UpSettings, env: Mapping[str, str],
                  stop: asyncio.Event) -> None:
     """Start NATS (unless ``up.nats_url``), the DatabaseService and the bot; stop them in
@@ -110,16 +150,20 @@ async def run_up(args: argparse.Namespace, up: UpSettings, env: Mapping[str, str
     nats: NatsServer | None = None
     db_proc: asyncio.subprocess.Process | None = None
     try:
-        if up.nats_url:
-            nats_url = up.nats_url
-        else:
-            nats = NatsServer(store_dir=data_dir / "nats", log_path=data_dir / "nats-server.log")
-            await nats.start()
-            nats_url = nats.url
-            log.info("up_nats_started", url=nats_url, pid=nats.pid,
-                     log=str(data_dir / "nats-server.log"))
         # the DatabaseService never sees the bot's account or passwords
         db_env = {k: v for k, v in env.items() if not k.startswith("ROSEY_CYTUBE_")}
+        given = nats_auth_settings(env)
+        if up.nats_url:
+            nats_url = up.nats_url
+            bot_auth: NatsAuth = given
+        else:
+            nats, files = await _start_nats(data_dir)
+            nats_url = nats.url
+            bot_auth = nats_auth.identity_auth(nats_auth.BOT, files[nats_auth.BOT])
+            for key in [k for k in db_env if k.startswith("ROSEY_NATS_")]:
+                del db_env[key]
+            db_env["ROSEY_NATS_USER"] = nats_auth.DBSERVICE
+            db_env["ROSEY_NATS_PASSWORD_FILE"] = str(files[nats_auth.DBSERVICE])
         db_proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "rosey.db", "--nats-url", nats_url,
             "--db-path", str(data_dir / "rosey.db"), "--metrics-port", str(up.db_metrics_port),
@@ -129,6 +173,7 @@ async def run_up(args: argparse.Namespace, up: UpSettings, env: Mapping[str, str
         settings = bot_settings(env, domain=args.domain, channel=args.channel,
                                 nats_url=nats_url, metrics_port=up.bot_metrics_port)
         metrics = BotMetrics()
+        use_identity(bot_auth, metrics.nats_permission_errors)
         async with activity_logged("bot_activity", metrics.activity, stop,
                                    settings.activity_log_seconds):
             async with BotService(settings=settings, metrics=metrics):

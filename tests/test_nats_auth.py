@@ -1,0 +1,225 @@
+"""The permission table (rosey.nats_auth) on a real nats-server running exactly the config
+``rosey up`` writes: nobody without credentials, each identity only its job.
+
+A refused publish is reported by the server asynchronously (nats-py hands it to error_cb);
+the tests connect through :func:`rosey.bus.connect`, so the refusals also show that the
+service's own connection logs and counts them (``nats_permission_denied``,
+``rosey_nats_permission_errors_total``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import stat
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import nats
+import pytest
+import structlog
+from nats.aio.client import Client
+from nats.errors import TimeoutError as NatsTimeout
+from prometheus_client import CollectorRegistry, Counter
+
+from rosey import bus, contract, nats_auth
+from rosey.config import NatsAuth, Secret, StreamSettings
+from rosey.dbservice.consumer import consumer_config
+from rosey.natsd import NatsServer
+from rosey.stream import ensure_stream
+from rosey.up import _start_nats
+from tests.support.wait import eventually
+
+
+@pytest.fixture
+async def up_nats(tmp_path) -> AsyncIterator[tuple[NatsServer, dict[str, Path]]]:
+    server, files = await _start_nats(tmp_path)
+    try:
+        yield server, files
+    finally:
+        await server.stop()
+
+
+class Identity:
+    """A connection as one identity, through rosey.bus.connect, counting refusals."""
+
+    def __init__(self, server: NatsServer, files: dict[str, Path], user: str) -> None:
+        self.url = server.url
+        self.auth = nats_auth.identity_auth(user, files[user])
+        self.denied = Counter("denied", "test", registry=CollectorRegistry())
+        self.nc: Client | None = None
+
+    async def __aenter__(self) -> Client:
+        self.nc = await bus.connect(self.url, name="test", auth=self.auth,
+                                    permission_errors=self.denied)
+        return self.nc
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.nc is not None
+        await self.nc.close()
+
+    @property
+    def refusals(self) -> float:
+        return self.denied._value.get()
+
+
+async def _refused(ident: Identity, action) -> None:  # type: ignore[no-untyped-def]
+    before = ident.refusals
+    with contextlib.suppress(NatsTimeout, nats.errors.Error, asyncio.TimeoutError):
+        await action()
+    await eventually(lambda: ident.refusals > before, timeout=5, what="the server's refusal")
+
+
+async def _stream_messages(server: NatsServer, files: dict[str, Path]) -> int:
+    async with Identity(server, files, nats_auth.DBSERVICE) as nc:
+        info = await nc.jetstream().stream_info(contract.STREAM_NAME)
+        return int(info.state.messages)
+
+
+def test_rosey_up_writes_private_credentials_once(tmp_path):
+    files = nats_auth.ensure_passwords(tmp_path / "auth")
+    first = nats_auth.read_passwords(files)
+    assert set(first) == {"bot", "dbservice", "operator"}
+    assert len(set(first.values())) == 3
+    assert all(len(p) >= 32 for p in first.values())
+    for path in files.values():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert nats_auth.read_passwords(nats_auth.ensure_passwords(tmp_path / "auth")) == first
+    nats_auth.write_nats_conf(tmp_path / "nats.conf", files, store_dir=tmp_path / "js")
+    assert stat.S_IMODE((tmp_path / "nats.conf").stat().st_mode) == 0o600
+    assert "no_auth_user" not in (tmp_path / "nats.conf").read_text()
+
+
+async def test_a_client_without_credentials_or_with_a_wrong_password_is_refused(up_nats):
+    server, files = up_nats
+    with pytest.raises(nats.errors.Error):
+        await nats.connect(server.url, allow_reconnect=False, max_reconnect_attempts=0,
+                           connect_timeout=2)
+    with pytest.raises(nats.errors.Error):
+        await nats.connect(server.url, user="bot", password="guess", allow_reconnect=False,
+                           max_reconnect_attempts=0, connect_timeout=2)
+    # and rosey.bus.connect says so at ERROR, without the password, while it keeps trying
+    stop = asyncio.Event()
+    wrong = NatsAuth(user="operator", password=Secret("not-the-password"))
+    with structlog.testing.capture_logs() as logs:
+        task = asyncio.create_task(bus.connect(server.url, name="t", auth=wrong, stop=stop))
+        await eventually(lambda: any(e["event"] == "nats_auth_refused" for e in logs),
+                         timeout=10, what="nats_auth_refused")
+        stop.set()
+        with contextlib.suppress(Exception):
+            await task
+    refused = next(e for e in logs if e["event"] == "nats_auth_refused")
+    assert refused["log_level"] == "error" and refused["user"] == "operator"
+    assert "not-the-password" not in json.dumps(logs, default=str)
+
+
+async def test_the_bot_publishes_events_asks_queries_but_nothing_else(up_nats):
+    server, files = up_nats
+    async with Identity(server, files, nats_auth.DBSERVICE) as db_nc:
+        js = db_nc.jetstream()
+        await ensure_stream(js, StreamSettings(), update=True)
+
+        async def answer(msg) -> None:  # type: ignore[no-untyped-def]
+            await msg.respond(b'{"answered": true}')
+
+        await db_nc.subscribe(contract.QUERY_CHANNEL_STATS, queue=contract.QUEUE_GROUP,
+                              cb=answer)
+        await db_nc.flush()
+        bot = Identity(server, files, nats_auth.BOT)
+        async with bot as nc:
+            # its job: events through JetStream (acknowledged), its queries answered
+            ack = await nc.jetstream().publish(contract.USER_JOINED, b'{"u": 1}')
+            assert ack.stream == contract.STREAM_NAME
+            reply = await nc.request(contract.QUERY_CHANNEL_STATS, b"{}", timeout=5)
+            assert json.loads(reply.data) == {"answered": True}
+            assert bot.refusals == 0
+            # not its job: make the bot speak, answer a query, touch the stream's lifecycle
+            await _refused(bot, lambda: nc.publish(contract.OUTBOUND_ENQUEUE, b"{}"))
+            await _refused(bot, lambda: nc.subscribe("rosey.db.query.>"))
+            await _refused(bot, lambda: nc.subscribe(contract.QUERY_USER_STATS,
+                                                     queue=contract.QUEUE_GROUP))
+            await _refused(bot, lambda: nc.jetstream(timeout=1).delete_stream(
+                contract.STREAM_NAME))
+            await _refused(bot, lambda: nc.jetstream(timeout=1).purge_stream(
+                contract.STREAM_NAME))
+            await _refused(bot, lambda: nc.jetstream(timeout=1).consumer_info(
+                contract.STREAM_NAME, contract.CONSUMER_NAME))
+            # nor read another identity's replies
+            await _refused(bot, lambda: nc.subscribe("_INBOX.>"))
+            await _refused(bot, lambda: nc.subscribe("_INBOX_dbservice.>"))
+        info = await js.stream_info(contract.STREAM_NAME)
+        assert info.state.messages == 1  # the one event; the enqueue never reached the stream
+
+
+async def test_the_operator_enqueues_and_asks_but_cannot_forge_moderator_commands(up_nats):
+    server, files = up_nats
+    async with Identity(server, files, nats_auth.DBSERVICE) as db_nc:
+        await ensure_stream(db_nc.jetstream(), StreamSettings(), update=True)
+
+        async def answer(msg) -> None:  # type: ignore[no-untyped-def]
+            await msg.respond(b"[]")
+
+        await db_nc.subscribe(contract.RECENT_CHAT_GET, queue=contract.QUEUE_GROUP, cb=answer)
+        await db_nc.flush()
+        op = Identity(server, files, nats_auth.OPERATOR)
+        async with op as nc:
+            ack = await nc.jetstream().publish(contract.OUTBOUND_ENQUEUE, b'{"message": "hi"}')
+            assert ack.stream == contract.STREAM_NAME
+            assert (await nc.request(contract.RECENT_CHAT_GET, b"{}", timeout=5)).data == b"[]"
+            assert op.refusals == 0
+            await _refused(op, lambda: nc.publish(contract.PM_COMMAND, b"{}"))
+            await _refused(op, lambda: nc.publish(contract.MODERATION_ACTION, b"{}"))
+            await _refused(op, lambda: nc.publish(contract.MESSAGE_LOG, b"{}"))
+            await _refused(op, lambda: nc.subscribe(contract.QUERY_CHANNEL_STATS))
+            await _refused(op, lambda: nc.subscribe(contract.PM_COMMAND))
+            await _refused(op, lambda: nc.jetstream(timeout=1).delete_stream(
+                contract.STREAM_NAME))
+        assert await _stream_messages(server, files) == 1  # the enqueue, no forged command
+
+
+async def test_the_dbservice_manages_its_stream_and_consumer_but_publishes_no_events(up_nats):
+    server, files = up_nats
+    async with Identity(server, files, nats_auth.BOT) as bot_nc:
+        bjs = bot_nc.jetstream()
+        await ensure_stream(bjs, StreamSettings(), update=False)  # the bot may create it
+        for i in range(3):
+            await bjs.publish(contract.MESSAGE_LOG, json.dumps({"i": i}).encode())
+    db = Identity(server, files, nats_auth.DBSERVICE)
+    async with db as nc:
+        js = nc.jetstream()
+        await js.account_info()  # ROSEY_JETSTREAM=auto asks whether JetStream is on
+        await ensure_stream(js, StreamSettings(max_age_seconds=3600), update=True)  # update
+        await js.add_consumer(contract.STREAM_NAME, consumer_config(0))
+        await js.consumer_info(contract.STREAM_NAME, contract.CONSUMER_NAME)
+        psub = await js.pull_subscribe_bind(durable=contract.CONSUMER_NAME,
+                                            stream=contract.STREAM_NAME)
+        msgs = await psub.fetch(3, timeout=5)
+        assert len(msgs) == 3
+        await msgs[0].in_progress()
+        await msgs[-1].ack()
+        await eventually(lambda: _no_pending(js), timeout=5, what="the batch acknowledged")
+        await js.delete_consumer(contract.STREAM_NAME, contract.CONSUMER_NAME)
+        assert db.refusals == 0
+        await _refused(db, lambda: nc.publish(contract.PM_COMMAND, b"{}"))
+        await _refused(db, lambda: nc.publish(contract.OUTBOUND_ENQUEUE, b"{}"))
+        await _refused(db, lambda: js.delete_stream(contract.STREAM_NAME))
+        await _refused(db, lambda: nc.subscribe("_INBOX_bot.>"))
+
+
+async def _no_pending(js) -> bool:  # type: ignore[no-untyped-def]
+    info = await js.consumer_info(contract.STREAM_NAME, contract.CONSUMER_NAME)
+    return int(info.num_ack_pending) == 0
+
+
+async def test_a_permission_error_is_logged_at_error_and_counted(up_nats):
+    server, files = up_nats
+    ident = Identity(server, files, nats_auth.BOT)
+    with structlog.testing.capture_logs() as logs:
+        async with ident as nc:
+            await _refused(ident, lambda: nc.publish(contract.OUTBOUND_ENQUEUE, b"{}"))
+    [denied] = [e for e in logs if e["event"] == "nats_permission_denied"]
+    assert denied["log_level"] == "error" and denied["user"] == "bot"
+    assert contract.OUTBOUND_ENQUEUE in denied["error"]
+    secret = files[nats_auth.BOT].read_text().strip()
+    assert secret not in json.dumps(logs, default=str)
