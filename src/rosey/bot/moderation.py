@@ -150,7 +150,6 @@ class Moderation:
         self._issued: dict[str, dict[str, float]] = {}  #: target -> {ref: time} issued here
         self._unbanning: set[str] = set()
         self._unbanned_by: dict[str, str] = {}  #: name -> moderator, from the notice
-        self.synced = asyncio.Event()
 
     # --- the record -----------------------------------------------------------------------------
     def record(self, action: str, target: str, *, actor: str, origin: str = "command",
@@ -548,7 +547,6 @@ class Moderation:
         for key, timer in list(self._timers.items()):
             if key not in seen and timer.added < stale:  # ended elsewhere (by a moderator)
                 self._cancel(key)
-        self.synced.set()
         return True
 
     async def run_sync(self, stop: asyncio.Event) -> None:
@@ -563,10 +561,6 @@ class Moderation:
                 await asyncio.wait_for(stop.wait(), delay)
             except TimeoutError:
                 pass
-
-    def rejoined(self) -> None:
-        """After a reconnect: sync soon (the loop's next turn does)."""
-        self.synced.clear()
 
 
 def describe(a: contract.ModerationRecord) -> str:

@@ -131,14 +131,9 @@ def punishments(conn: sqlite3.Connection,
 
 
 def history(conn: sqlite3.Connection, q: contract.HistoryQuery) -> contract.HistoryReply:
-    row = conn.execute("SELECT username, first_seen, last_seen, total_chat_lines,"
-                       " total_time_connected, current_session_start FROM user_stats"
-                       " WHERE username = ?", (q.username,)).fetchone()
-    user = None
-    if row is not None:
-        name, first, last, lines, connected, session = row
-        user = contract.UserRecord(name, int(first), int(last), int(lines), int(connected),
-                                   _opt(session))
+    from rosey.store.queries import user_stats  # here: queries imports this module
+
+    user = user_stats(conn, contract.UserStatsQuery(q.username)).user
     strikes = conn.execute("SELECT timestamp, actor, reason, ref FROM strikes WHERE target = ?"
                            " ORDER BY timestamp DESC, id DESC LIMIT 1000",
                            (q.username,)).fetchall()
