@@ -345,3 +345,21 @@ async def test_smute_and_unban_by_command_and_a_native_unban(cytube, nats_server
         ("unban", "dave", MOD, "native", "success")]
     assert rows(db, "SELECT kind, target, ended_how FROM punishments ORDER BY id") == [
         ("smute", "bob", "lifted"), ("ban", "carol", "lifted"), ("ban", "dave", "lifted")]
+
+
+async def test_a_human_unmute_ends_the_bots_timer_so_a_later_mute_is_not_lifted(
+        cytube, nats_server, tmp_path):
+    db = tmp_path / "r.db"
+    await _setup(cytube, "bob")
+    async with running_db_service(nats_server.url, db), \
+            running_bot(cytube, nats_server.url, **FAST) as bot:
+        await cytube.wait_for(lambda: bot.channel.user("bob"))
+        expiry = await _punish(cytube, bot, "mute bob 2s", 2)
+        await cytube.user_chat(MOD, "/unmute bob")
+        await cytube.user_chat(MOD, "/mute bob")  # by hand, without an end
+        await cytube.wait_for(lambda: len(_actions(db)) == 3, timeout=10)
+        await cytube.wait_for(lambda: time.time() > expiry[1] + 2, timeout=10,
+                              what="the first mute's expiry passed")
+        assert "bob" in cytube.muted and _lifts(bot, "on_time") + _lifts(bot, "late") == 0
+    assert rows(db, "SELECT kind, expires_at IS NULL, ended_how FROM punishments ORDER BY id"
+                ) == [("mute", 0, "lifted"), ("mute", 1, None)]

@@ -186,14 +186,18 @@ class Moderation:
             if m.group(2) == "unbanned":  # recorded with its banlistRemove, which always comes
                 self._unbanned_by[m.group(3).lower()] = m.group(1)
                 return
-            self.record(_NATIVE_KIND[m.group(2)], m.group(3), actor=m.group(1), origin="native",
+            kind, target = _NATIVE_KIND[m.group(2)], m.group(3)
+            self.record(kind, target, actor=m.group(1), origin="native",
                         command=f"[server] {data.text.strip()}"[:300])
+            if kind in _CLASS or kind == "unmute":  # a human took over: the bot's timer goes
+                self._cancel(("mute" if kind == "unmute" else _CLASS[kind], target.lower()))
         elif event == "banlistRemove" and isinstance(data, dict) and data.get("name"):
             name = str(data["name"])
             if name.lower() in self._unbanning:
                 return
             self.record("unban", name, origin="native", command="banlistRemove",
                         actor=self._unbanned_by.pop(name.lower(), "(unknown)"))
+            self._cancel(("ban", name.lower()))
 
     # --- commands ---------------------------------------------------------------------------------
     def _target(self, verb: str, args: str) -> tuple[str, str]:
