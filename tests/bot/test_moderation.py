@@ -363,3 +363,24 @@ async def test_a_human_unmute_ends_the_bots_timer_so_a_later_mute_is_not_lifted(
         assert "bob" in cytube.muted and _lifts(bot, "on_time") + _lifts(bot, "late") == 0
     assert rows(db, "SELECT kind, expires_at IS NULL, ended_how FROM punishments ORDER BY id"
                 ) == [("mute", 0, "lifted"), ("mute", 1, None)]
+
+
+async def test_a_timed_ban_survives_a_restart_of_the_whole_stack(cytube, nats_server, tmp_path):
+    import asyncio
+
+    db = tmp_path / "r.db"
+    await _setup(cytube, "carol")
+    async with running_db_service(nats_server.url, db), \
+            running_bot(cytube, nats_server.url, **FAST) as bot:
+        await cytube.wait_for(lambda: bot.channel.user("carol"))
+        ban = await _punish(cytube, bot, "ban carol 6s", 6)
+        await cytube.wait_for(lambda: rows(db, "SELECT count(*) FROM punishments") == [(1,)],
+                              timeout=5)
+    await asyncio.to_thread(nats_server.restart)  # NATS too: everything but CyTube went away
+    await cytube.restart()
+    assert "carol" in cytube.banned
+    async with running_db_service(nats_server.url, db), \
+            running_bot(cytube, nats_server.url, **FAST) as bot:
+        await _lifted_on_time(cytube, lambda: "carol" not in cytube.banned, ban, "ban")
+        await cytube.wait_for(lambda: rows(db, "SELECT ended_how FROM punishments")
+                              == [("expired",)], timeout=5)
