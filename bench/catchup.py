@@ -59,6 +59,13 @@ class CatchupResult:
     events: int
     ceiling: list[float] = field(default_factory=list)   # seconds, exec -> ack floor n
     service: list[float] = field(default_factory=list)   # seconds, exec -> last event queried
+    #: CPU seconds (user + system) each process used for the whole run: less noisy than the
+    #: wall clock on a shared machine, and it shows where the service's extra work goes
+    ceiling_cpu: list[float] = field(default_factory=list)
+    service_cpu: list[float] = field(default_factory=list)
+
+    def cpu_us_per_event(self, cpu: list[float]) -> float:
+        return statistics.median(cpu) / self.events * 1e6
 
     @property
     def ratios(self) -> list[float]:
@@ -98,13 +105,17 @@ async def run_catchup(*, events_n: int, users: int, repeat: int, workdir: Path,
         last_user = f"chatter{(events_n - 1) % users:04d}"
         lines_of_last = len(range((events_n - 1) % users, events_n, users))
         for i in range(repeat):
-            took = await _ceiling(js, server.url, events_n, workdir)
+            took, cpu = await _ceiling(js, server.url, events_n, workdir)
             result.ceiling.append(took)
-            say(f"  [{i + 1}/{repeat}] ceiling  {took:6.2f} s ({events_n / took:,.0f} ev/s)")
-            took = await _service(nc, js, server.url, workdir / f"catchup-{i}.db", workdir,
-                                  last_user, lines_of_last)
+            result.ceiling_cpu.append(cpu)
+            say(f"  [{i + 1}/{repeat}] ceiling  {took:6.2f} s ({events_n / took:,.0f} ev/s,"
+                f" {cpu:.2f} s CPU)")
+            took, cpu = await _service(nc, js, server.url, workdir / f"catchup-{i}.db", workdir,
+                                       last_user, lines_of_last)
             result.service.append(took)
-            say(f"  [{i + 1}/{repeat}] service  {took:6.2f} s ({events_n / took:,.0f} ev/s)")
+            result.service_cpu.append(cpu)
+            say(f"  [{i + 1}/{repeat}] service  {took:6.2f} s ({events_n / took:,.0f} ev/s,"
+                f" {cpu:.2f} s CPU)")
         await nc.close()
     return result
 
@@ -116,7 +127,16 @@ async def _delete(js: JetStreamContext, durable: str) -> None:
         pass
 
 
-async def _ceiling(js: JetStreamContext, url: str, n: int, workdir: Path) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process, from /proc (0.0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _ceiling(js: JetStreamContext, url: str, n: int, workdir: Path) -> tuple[float, float]:
     await _delete(js, CEILING_DURABLE)
     await js.add_consumer(contract.STREAM_NAME, dataclasses.replace(
         consumer_config(0), durable_name=CEILING_DURABLE, description="bench: catch-up ceiling",
@@ -125,14 +145,16 @@ async def _ceiling(js: JetStreamContext, url: str, n: int, workdir: Path) -> flo
     proc = start_worker("ceiling", "--nats-url", url, "--durable", CEILING_DURABLE,
                         "--batch", str(CEILING_BATCH), "--count", str(n),
                         log_path=workdir / "catchup-ceiling.log")
+    cpu = 0.0
     try:
         while await _floor(js, CEILING_DURABLE) < n:
+            cpu = cpu_seconds(proc.pid) or cpu  # the worker exits once it has acked all
             if proc.poll() is not None and await _floor(js, CEILING_DURABLE) < n:
                 raise RuntimeError("the ceiling worker exited early, see catchup-ceiling.log")
             if time.monotonic() - started > max(120.0, n / 200):
                 raise TimeoutError("catch-up ceiling did not finish")
             await asyncio.sleep(POLL_SECONDS)
-        return time.monotonic() - started
+        return time.monotonic() - started, cpu_seconds(proc.pid) or cpu
     finally:
         await stop_worker(proc)
 
@@ -145,7 +167,7 @@ async def _floor(js: JetStreamContext, durable: str) -> int:
 
 
 async def _service(nc: Client, js: JetStreamContext, url: str, db_path: Path, workdir: Path,
-                   user: str, lines: int) -> float:
+                   user: str, lines: int) -> tuple[float, float]:
     await _delete(js, contract.CONSUMER_NAME)
     cli = [str(Path(sys.executable).with_name("rosey-db")), "--nats-url", url,
            "--db-path", str(db_path), "--metrics-port", str(free_port())]
@@ -163,7 +185,7 @@ async def _service(nc: Client, js: JetStreamContext, url: str, db_path: Path, wo
             try:
                 reply = await nc.request(contract.QUERY_USER_STATS, request, timeout=1.0)
                 if json.loads(reply.data).get("total_chat_lines", 0) >= lines:
-                    return time.monotonic() - started
+                    return time.monotonic() - started, cpu_seconds(proc.pid)
             except Exception:  # noqa: BLE001 - no responder yet, or a timeout under load
                 pass
             await asyncio.sleep(POLL_SECONDS)

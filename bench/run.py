@@ -137,6 +137,10 @@ async def _run(args: argparse.Namespace, workdir: Path) -> list[Row]:
                 f"{c.ratio:.2f} x ceiling (paired {', '.join(f'{r:.2f}' for r in c.ratios)});"
                 f" {statistics.median(c.service):.2f} s",
                 ">= 0.80 x ceiling", "PASS" if c.ratio >= 0.8 else "MISS"),
+            Row("  CPU per event: service / ceiling process",
+                f"{c.cpu_us_per_event(c.service_cpu):.1f} / {c.cpu_us_per_event(c.ceiling_cpu):.1f}"
+                " us", "user + system, whole run incl. start-up; the service's SQLite writer is"
+                       " a second thread"),
         ]
     if "recovery" in parts:
         from bench.recovery import run_recovery

@@ -261,6 +261,7 @@ class JetStreamConsumer:
                     if not self._in_sequence(msgs):
                         self.request_rebind()  # never acknowledge past a missed delivery
                         continue
+                    await self._fill(msgs, inflight, stop)
                     if not await _settled(inflight):
                         return  # msgs stay unacknowledged, for redelivery
                     inflight = asyncio.create_task(self._process(msgs, stop))
@@ -271,6 +272,25 @@ class JetStreamConsumer:
         finally:
             if inflight is not None:
                 await inflight
+
+    async def _fill(self, msgs: list[Msg], inflight: asyncio.Task[bool] | None,
+                    stop: asyncio.Event) -> None:
+        """While the batch before commits, keep adding what has arrived to ``msgs`` (up to the
+        batch size): behind a backlog, batches grow and commits (an fsync each) get fewer."""
+        assert self._psub is not None
+        while (inflight is not None and not inflight.done() and not stop.is_set()
+               and len(msgs) < self.settings.batch_size and not self._rebind.is_set()):
+            try:
+                more = await self._psub.fetch(self.settings.batch_size - len(msgs),
+                                              timeout=TOPUP_SECONDS)
+            except TimeoutError:  # nothing more has arrived: wait for the commit instead
+                return
+            if not more:
+                return
+            if not self._in_sequence(more):
+                self.request_rebind()  # ``msgs`` is still whole; nothing past the gap joins
+                return
+            msgs += more
 
     async def _drain_delivered(self, stop: asyncio.Event) -> None:
         """On stop: commit and ack what the server already delivered into the client's buffer
@@ -330,7 +350,8 @@ class JetStreamConsumer:
             await max(msgs, key=lambda m: m.metadata.sequence.stream).ack()
             return True
         finally:
-            self._held.pop(msgs[0].metadata.sequence.consumer, None)
+            for msg in msgs:  # a batch may have been fetched in several parts (_fill)
+                self._held.pop(msg.metadata.sequence.consumer, None)
 
     async def _keep_in_progress(self) -> None:
         """Every ack_wait / 3, tell the server that events held longer than that are still

@@ -85,18 +85,24 @@ class BatchApplier:
         m = self.metrics
         m.commit_seconds.observe(elapsed)
         m.batch_size.observe(len(items))
-        applied = duplicates = rejected = 0
+        duplicates = rejected = 0
+        # counted per subject and added once per batch: a labelled counter's lookup costs
+        # more than the rest of the per-event bookkeeping (bench/ catchup, CPU per event)
+        processed: dict[str, int] = {}
+        observe = m.e2e_seconds.observe
         for item, outcome in zip(items, outcomes, strict=True):
             if outcome is Outcome.APPLIED:
-                applied += 1
-                m.events_processed.labels(item.subject).inc()
-                m.e2e_seconds.observe(max(0.0, committed_at - item.at))
+                processed[item.subject] = processed.get(item.subject, 0) + 1
+                observe(max(0.0, committed_at - item.at))
             elif outcome is Outcome.DUPLICATE:
                 duplicates += 1
                 m.events_redelivered.labels(_subject_label(item.subject)).inc()
             else:
                 rejected += 1
                 self._log_rejection(item)
+        for subject, count in processed.items():
+            m.events_processed.labels(subject).inc(count)
+        applied = sum(processed.values())
         self.applied += applied
         self.duplicates += duplicates
         self.rejected += rejected
