@@ -216,13 +216,19 @@ async def connect(url: str, *, name: str, connected: Gauge | None = None,
             ping_interval=10, max_outstanding_pings=3, **options,
         ))
         stopping = asyncio.ensure_future((stop or never).wait())
-        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        # bounded: after a failed TLS handshake nats-py's connect() never returns by itself
+        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED,
+                           timeout=(first_attempt_timeout + 1.0) * 2 * len(servers) + 1.0)
         stopping.cancel()
         if not connecting.done():
             connecting.cancel()
             await asyncio.gather(connecting, return_exceptions=True)
             await nc.close()
-            raise ConnectAborted("stopped before NATS answered")
+            if stop is not None and stop.is_set():
+                raise ConnectAborted("stopped before NATS answered")
+            connecting = asyncio.ensure_future(_raise(TimeoutError(
+                "no answer to the connection attempt")))
+            await asyncio.gather(connecting, return_exceptions=True)
         try:
             connecting.result()
             break
@@ -251,6 +257,10 @@ async def connect(url: str, *, name: str, connected: Gauge | None = None,
         connected.set(1)
     log.info("nats_connected", server=str(nc.connected_url.netloc) if nc.connected_url else None)
     return nc
+
+
+async def _raise(exc: BaseException) -> None:
+    raise exc
 
 
 async def _sleep_or_stop(seconds: float, stop: asyncio.Event | None) -> None:

@@ -34,7 +34,8 @@ from rosey.config import NatsAuth, Secret
 
 __all__ = ["Permissions", "PERMISSIONS", "IDENTITIES", "BOT", "DBSERVICE", "OPERATOR",
            "inbox_prefix", "authorization_block", "ensure_passwords", "identity_auth",
-           "nats_conf"]
+           "nats_conf", "tls_block", "read_passwords", "write_nats_conf", "BOT_EVENTS",
+           "BOT_QUERIES"]
 
 BOT = "bot"
 DBSERVICE = "dbservice"
@@ -115,12 +116,21 @@ def authorization_block(passwords: dict[str, str], indent: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def nats_conf(passwords: dict[str, str], *, store_dir: Path) -> str:
-    """A whole nats-server config: JetStream in ``store_dir`` and the authorization block
-    (``rosey up``'s; listen address and port come from the command line)."""
+def tls_block(cert_file: Path, key_file: Path, indent: str = "") -> str:
+    """Client connections must use TLS with this certificate (``verify`` is off: clients
+    prove who they are with their password, not a certificate)."""
+    return (f"{indent}tls {{\n{indent}  cert_file: {_q(str(cert_file))}\n"
+            f"{indent}  key_file: {_q(str(key_file))}\n{indent}  timeout: 5\n{indent}}}\n")
+
+
+def nats_conf(passwords: dict[str, str], *, store_dir: Path,
+              tls: tuple[Path, Path] | None = None) -> str:
+    """A whole nats-server config: JetStream in ``store_dir``, the authorization block and,
+    given ``tls=(cert, key)``, TLS for clients (``rosey up``'s; listen address and port come
+    from the command line)."""
     return (f"# written by rosey up: users and permissions from rosey.nats_auth\n"
             f"jetstream {{ store_dir: {_q(str(store_dir))} }}\n"
-            + authorization_block(passwords))
+            + authorization_block(passwords) + (tls_block(*tls) if tls else ""))
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -147,8 +157,9 @@ def read_passwords(files: dict[str, Path]) -> dict[str, str]:
     return {user: path.read_text(encoding="utf-8").strip() for user, path in files.items()}
 
 
-def write_nats_conf(path: Path, files: dict[str, Path], *, store_dir: Path) -> None:
-    _write_private(path, nats_conf(read_passwords(files), store_dir=store_dir))
+def write_nats_conf(path: Path, files: dict[str, Path], *, store_dir: Path,
+                    tls: tuple[Path, Path] | None = None) -> None:
+    _write_private(path, nats_conf(read_passwords(files), store_dir=store_dir, tls=tls))
 
 
 def identity_auth(user: str, password_file: Path, base: NatsAuth | None = None) -> NatsAuth:
