@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import re
 import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +25,7 @@ from nats.aio.client import Client
 from nats.errors import TimeoutError as NatsTimeout
 from prometheus_client import CollectorRegistry, Counter
 
+import rosey.bot
 from rosey import bus, contract, nats_auth
 from rosey.config import NatsAuth, Secret, StreamSettings
 from rosey.dbservice.consumer import consumer_config
@@ -223,3 +226,32 @@ async def test_a_permission_error_is_logged_at_error_and_counted(up_nats):
     assert contract.OUTBOUND_ENQUEUE in denied["error"]
     secret = files[nats_auth.BOT].read_text().strip()
     assert secret not in json.dumps(logs, default=str)
+
+
+def test_the_bot_table_covers_exactly_what_the_bot_code_publishes_and_asks():
+    """A guard against drift: the bot's permissions are the subjects its code uses."""
+    source = "\n".join(p.read_text() for p in Path(rosey.bot.__file__).parent.glob("*.py"))
+    published = {getattr(contract, name) for name in
+                 re.findall(r"publisher\.publish\(\s*contract\.([A-Z_]+)", source)}
+    asked = {contract.query_subject(getattr(contract, name).__new__(getattr(contract, name)))
+             for name in re.findall(r"contract\.([A-Za-z]+Query)\(", source)}
+    assert published == set(nats_auth.BOT_EVENTS)
+    assert asked == set(nats_auth.BOT_QUERIES)
+    assert contract.OUTBOUND_ENQUEUE not in published
+
+
+async def test_the_chart_form_reads_each_password_from_the_environment(tmp_path):
+    """The chart's authorization block names environment variables, not passwords."""
+    block = nats_auth.authorization_block()
+    assert "$ROSEY_NATS_OPERATOR_PASSWORD" in block and '"$ROSEY' not in block
+    conf = tmp_path / "nats.conf"
+    conf.write_text(f'jetstream {{ store_dir: "{tmp_path / "js"}" }}\n' + block)
+    env = {**os.environ, **{nats_auth.password_variable(u): f"pw-{u}"
+                            for u in nats_auth.IDENTITIES}}
+    async with NatsServer(config_file=conf, jetstream=False, env=env) as server:
+        nc = await nats.connect(server.url, user="operator", password="pw-operator")
+        await nc.close()
+        with pytest.raises(nats.errors.Error):  # the variable's name is not the password
+            await nats.connect(server.url, user="operator",
+                               password="$ROSEY_NATS_OPERATOR_PASSWORD",
+                               allow_reconnect=False, max_reconnect_attempts=0)

@@ -35,7 +35,7 @@ from rosey.config import NatsAuth, Secret
 __all__ = ["Permissions", "PERMISSIONS", "IDENTITIES", "BOT", "DBSERVICE", "OPERATOR",
            "inbox_prefix", "authorization_block", "ensure_passwords", "identity_auth",
            "nats_conf", "tls_block", "read_passwords", "write_nats_conf", "BOT_EVENTS",
-           "BOT_QUERIES"]
+           "BOT_QUERIES", "password_variable"]
 
 BOT = "bot"
 DBSERVICE = "dbservice"
@@ -101,8 +101,15 @@ def _q(value: str) -> str:
     return json.dumps(value)  # a double-quoted string nats-server's config parser reads as is
 
 
-def authorization_block(passwords: dict[str, str], indent: str = "") -> str:
-    """The ``authorization { users = [...] }`` block for ``passwords`` ({user: password})."""
+def password_variable(user: str) -> str:
+    """The environment variable the chart's nats-server reads ``user``'s password from."""
+    return f"ROSEY_NATS_{user.upper()}_PASSWORD"
+
+
+def authorization_block(passwords: dict[str, str] | None = None, indent: str = "") -> str:
+    """The ``authorization { users = [...] }`` block for ``passwords`` ({user: password});
+    without passwords each is the environment variable :func:`password_variable` names
+    (nats-server resolves ``$NAME`` from its environment: the chart's Secret)."""
     lines = [f"{indent}authorization {{", f"{indent}  users = ["]
     for user in IDENTITIES:
         p = PERMISSIONS[user]
@@ -110,7 +117,9 @@ def authorization_block(passwords: dict[str, str], indent: str = "") -> str:
                  f"subscribe: {{allow: [{', '.join(_q(s) for s in p.subscribe)}]}}"]
         if p.allow_responses:
             perms.append("allow_responses: true")
-        lines.append(f"{indent}    {{user: {_q(user)}, password: {_q(passwords[user])}, "
+        password = (_q(passwords[user]) if passwords is not None
+                    else f"${password_variable(user)}")
+        lines.append(f"{indent}    {{user: {_q(user)}, password: {password}, "
                      f"permissions: {{{', '.join(perms)}}}}}")
     lines += [f"{indent}  ]", f"{indent}}}"]
     return "\n".join(lines) + "\n"
