@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import rosey.config
 from rosey import contract
 from rosey.config import DEFAULT_BOT_METRICS_PORT, DEFAULT_DB_METRICS_PORT, bot_settings, db_settings
 from rosey.metrics import BotMetrics, MetricsServer
-from tests.support.natsd import nats_server_binary
+from rosey.natsd import NatsServer
 
 from .conftest import BOT, DB, NATS, WITH_CHANNEL, Rendered, production_values
 
@@ -254,9 +253,7 @@ def test_single_nats_has_no_cluster_block(render) -> None:
 
 
 @pytest.mark.parametrize("replicas", [1, 3])
-def test_rendered_nats_conf_starts_a_real_nats_server(render, tmp_path, replicas: int) -> None:
-    binary = nats_server_binary()
-    assert binary is not None
+async def test_rendered_nats_conf_starts_a_real_nats_server(render, tmp_path, replicas: int) -> None:
     conf = render({"nats": {"replicas": replicas}}).config_data("rosey-nats-config")["nats.conf"]
     # the same file with its paths and ports moved somewhere this machine can use
     local = (conf.replace("store_dir: /data", f"store_dir: {tmp_path / 'js'}")
@@ -265,22 +262,14 @@ def test_rendered_nats_conf_starts_a_real_nats_server(render, tmp_path, replicas
                  .replace("listen: 0.0.0.0:6222", "listen: 127.0.0.1:-1")
                  .replace("http_port: 8222", "http_port: -1"))
     (tmp_path / "nats.conf").write_text(local)
-    log_path = tmp_path / "nats.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([binary, "-c", str(tmp_path / "nats.conf")], stdout=log,
-                                stderr=subprocess.STDOUT, env={**os.environ, "SERVER_NAME": "rosey-nats-0"})
-    try:
-        deadline = time.monotonic() + 20
-        while "Server is ready" not in log_path.read_text():
-            assert proc.poll() is None, f"nats-server rejected the config:\n{log_path.read_text()}"
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.05)
-        text = log_path.read_text()
-        assert "Name:     rosey-nats-0" in text or "rosey-nats-0" in text
-        assert "Starting JetStream" in text
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    # jetstream=False: no -js flag, the file itself must turn JetStream on. A rejected config
+    # raises NatsServerError with nats-server's fatal lines.
+    server = NatsServer(config_file=tmp_path / "nats.conf", jetstream=False, ready_timeout=20,
+                        env={**os.environ, "SERVER_NAME": "rosey-nats-0"})
+    async with server:
+        assert "rosey-nats-0" in server.log_text
+        assert "Starting JetStream" in server.log_text
+    assert server.stopped is not None and server.stopped.code == 0
 
 
 # --- hardening and rollouts --------------------------------------------------------------------
