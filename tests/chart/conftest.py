@@ -9,7 +9,7 @@ group/version/kind it serves (``policy/v1/PodDisruptionBudget``). Without a clus
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,3 +134,63 @@ def render(chart: helm.Chart) -> Callable[..., Rendered]:
                                    json.dumps(opts))
         return Rendered(json.loads(text))
     return _render
+
+
+# --- the rendered NATS, run on this machine ----------------------------------------------------
+def local_nats_conf(rendered: Rendered, tmp_path: Path) -> str:
+    """The chart's nats.conf with its paths and ports moved somewhere this machine can use."""
+    conf = rendered.config_data("rosey-nats-config")["nats.conf"]
+    return (conf.replace("store_dir: /data", f"store_dir: {tmp_path / 'js'}")
+                .replace("/var/run/nats/nats.pid", str(tmp_path / "nats.pid"))
+                .replace("listen: 0.0.0.0:4222", "listen: 127.0.0.1:-1")
+                .replace("listen: 0.0.0.0:6222", "listen: 127.0.0.1:-1")
+                .replace("http_port: 8222", "http_port: -1"))
+
+
+def nats_secret_env(rendered: Rendered) -> dict[str, str]:
+    """The NATS container's environment as the kubelet gives it: the pod name, and each
+    secretKeyRef read from the rendered Secret."""
+    import base64
+
+    env = {"SERVER_NAME": "rosey-nats-0"}
+    for item in rendered.workload_container(*NATS).get("env", []):
+        ref = item.get("valueFrom", {}).get("secretKeyRef")
+        if ref:
+            data = rendered.get("Secret", ref["name"])["data"]
+            env[item["name"]] = base64.b64decode(data[ref["key"]]).decode()
+    return env
+
+
+def chart_passwords(rendered: Rendered) -> dict[str, str]:
+    """{user: password} from the rendered NATS Secret."""
+    import base64
+
+    data = rendered.get("Secret", "rosey-nats-auth")["data"]
+    return {user: base64.b64decode(value).decode() for user, value in data.items()}
+
+
+@dataclass
+class ChartNats:
+    """A real nats-server running the chart's rendered nats.conf with its Secret's passwords."""
+
+    url: str
+    rendered: Rendered
+    passwords: dict[str, str]
+
+
+@pytest.fixture
+async def chart_nats(render: Callable[..., Rendered], tmp_path: Path) -> AsyncIterator[ChartNats]:
+    import os
+
+    from rosey.natsd import NatsServer
+
+    rendered = render({})
+    conf = tmp_path / "nats.conf"
+    conf.write_text(local_nats_conf(rendered, tmp_path))
+    server = NatsServer(config_file=conf, jetstream=False,
+                        env={**os.environ, **nats_secret_env(rendered)})
+    await server.start()
+    try:
+        yield ChartNats(server.url, rendered, chart_passwords(rendered))
+    finally:
+        await server.stop()

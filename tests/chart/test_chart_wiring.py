@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
 
 import rosey.cli
@@ -20,7 +21,17 @@ from rosey.config import DEFAULT_BOT_METRICS_PORT, DEFAULT_DB_METRICS_PORT, bot_
 from rosey.metrics import BotMetrics, MetricsServer
 from rosey.natsd import NatsServer
 
-from .conftest import BOT, DB, NATS, WITH_CHANNEL, Rendered, production_values
+from .conftest import (
+    BOT,
+    DB,
+    NATS,
+    WITH_CHANNEL,
+    ChartNats,
+    Rendered,
+    local_nats_conf,
+    nats_secret_env,
+    production_values,
+)
 
 
 def container_env(rendered: Rendered, kind: str, name: str, container: str) -> dict[str, str]:
@@ -94,7 +105,7 @@ def test_bot_settings_from_the_chart_and_mounted_secret_reach_bot_settings(rende
 
 def test_existing_secret_replaces_the_chart_secret(render) -> None:
     rendered = render(WITH_CHANNEL, {"bot": {"existingSecret": "my-cytube"}})
-    assert not rendered.of_kind("Secret")
+    assert [s["metadata"]["name"] for s in rendered.of_kind("Secret")] == ["rosey-nats-auth"]
     pod = rendered.get("Deployment", "rosey-bot")["spec"]["template"]["spec"]
     volume = next(v for v in pod["volumes"] if v["name"] == "cytube-credentials")
     assert volume["secret"]["secretName"] == "my-cytube"
@@ -104,7 +115,7 @@ def test_existing_secret_replaces_the_chart_secret(render) -> None:
 def test_bot_is_left_out_without_a_channel_and_notes_say_so(render) -> None:
     rendered = render({})
     assert not rendered.of_kind("Deployment")
-    assert not rendered.of_kind("Secret")
+    assert [s["metadata"]["name"] for s in rendered.of_kind("Secret")] == ["rosey-nats-auth"]
     assert "cytube.channel" in rendered.notes
     assert "cytube.channel" not in render(WITH_CHANNEL).notes
 
@@ -254,18 +265,12 @@ def test_single_nats_has_no_cluster_block(render) -> None:
 
 @pytest.mark.parametrize("replicas", [1, 3])
 async def test_rendered_nats_conf_starts_a_real_nats_server(render, tmp_path, replicas: int) -> None:
-    conf = render({"nats": {"replicas": replicas}}).config_data("rosey-nats-config")["nats.conf"]
-    # the same file with its paths and ports moved somewhere this machine can use
-    local = (conf.replace("store_dir: /data", f"store_dir: {tmp_path / 'js'}")
-                 .replace("/var/run/nats/nats.pid", str(tmp_path / "nats.pid"))
-                 .replace("listen: 0.0.0.0:4222", "listen: 127.0.0.1:-1")
-                 .replace("listen: 0.0.0.0:6222", "listen: 127.0.0.1:-1")
-                 .replace("http_port: 8222", "http_port: -1"))
-    (tmp_path / "nats.conf").write_text(local)
+    rendered = render({"nats": {"replicas": replicas}})
+    (tmp_path / "nats.conf").write_text(local_nats_conf(rendered, tmp_path))
     # jetstream=False: no -js flag, the file itself must turn JetStream on. A rejected config
     # raises NatsServerError with nats-server's fatal lines.
     server = NatsServer(config_file=tmp_path / "nats.conf", jetstream=False, ready_timeout=20,
-                        env={**os.environ, "SERVER_NAME": "rosey-nats-0"})
+                        env={**os.environ, **nats_secret_env(rendered)})
     async with server:
         assert "rosey-nats-0" in server.log_text
         assert "Starting JetStream" in server.log_text
@@ -327,11 +332,14 @@ def _test_pod(rendered: Rendered) -> dict[str, Any]:
     return pod
 
 
-async def _run_test_pod_script(pod: dict[str, Any], url: str) -> subprocess.CompletedProcess[str]:
+async def _run_test_pod_script(pod: dict[str, Any], url: str,
+                               password_file: Path) -> subprocess.CompletedProcess[str]:
+    """The pod's script with its env, the URL and its mounted password file moved here."""
     import asyncio
     container = pod["spec"]["containers"][0]
     assert container["command"][:2] == ["python3", "-c"]
-    env = {**os.environ, **{e["name"]: e["value"] for e in container["env"]}, "ROSEY_NATS_URL": url}
+    env = {**os.environ, **{e["name"]: e["value"] for e in container["env"]}, "ROSEY_NATS_URL": url,
+           "ROSEY_NATS_PASSWORD_FILE": str(password_file)}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", container["command"][2], env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
@@ -339,33 +347,49 @@ async def _run_test_pod_script(pod: dict[str, Any], url: str) -> subprocess.Comp
     return subprocess.CompletedProcess(container["command"], proc.returncode or 0, out.decode())
 
 
-async def test_helm_test_pod_passes_when_the_dbservice_answers(render, nats_server, nc) -> None:
+async def _helm_test_against(chart_nats: ChartNats, tmp_path: Path,
+                             reply: bytes) -> subprocess.CompletedProcess[str]:
+    """Run the helm test pod as the operator against the chart's own NATS config, with a
+    stand-in DatabaseService (connected as dbservice) answering ``reply``."""
+    pod = _test_pod(chart_nats.rendered)
+    env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    assert env["ROSEY_NATS_USER"] == "operator"
+    mount = next(m for m in pod["spec"]["containers"][0]["volumeMounts"]
+                 if m["name"] == "nats-credentials")
+    assert env["ROSEY_NATS_PASSWORD_FILE"] == f"{mount['mountPath']}/password"
+    volume = next(v for v in pod["spec"]["volumes"] if v["name"] == "nats-credentials")
+    assert volume["secret"]["items"] == [{"key": "operator", "path": "password"}]
+    password_file = tmp_path / "operator.password"
+    password_file.write_text(chart_nats.passwords["operator"])
+    nc = await nats.connect(chart_nats.url, user="dbservice",
+                            password=chart_nats.passwords["dbservice"])
+    try:
+        async def answer(msg):
+            await msg.respond(reply)
+        await nc.subscribe(contract.QUERY_CHANNEL_STATS, queue=contract.QUEUE_GROUP, cb=answer)
+        await nc.flush()
+        return await _run_test_pod_script(pod, chart_nats.url, password_file)
+    finally:
+        await nc.close()
+
+
+async def test_helm_test_pod_passes_when_the_dbservice_answers(render, chart_nats, tmp_path) -> None:
     pod = _test_pod(render({}))
     env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
     assert env["ROSEY_NATS_URL"] == "nats://rosey-nats:4222"
     assert env["QUERY_SUBJECT"] == contract.QUERY_CHANNEL_STATS
     script = pod["spec"]["containers"][0]["command"][2]
     assert contract.QUERY_CHANNEL_STATS not in script  # typed once, in the chart's helper
-
-    async def answer(msg):
-        await msg.respond(contract.encode({
-            "success": True, "high_water_mark": {"users": 0, "timestamp": None},
-            "high_water_connected": {"users": 0, "timestamp": None},
-            "top_chatters": [], "total_users_seen": 0}))
-    await nc.subscribe(contract.QUERY_CHANNEL_STATS, cb=answer)
-    await nc.flush()
-    result = await _run_test_pod_script(pod, nats_server.url)
+    result = await _helm_test_against(chart_nats, tmp_path, contract.encode({
+        "success": True, "high_water_mark": {"users": 0, "timestamp": None},
+        "high_water_connected": {"users": 0, "timestamp": None},
+        "top_chatters": [], "total_users_seen": 0}))
     assert result.returncode == 0, result.stdout
     assert contract.QUERY_CHANNEL_STATS in result.stdout
 
 
-async def test_helm_test_pod_fails_when_the_dbservice_answers_an_error(render, nats_server, nc) -> None:
-    pod = _test_pod(render({}))
-
-    async def answer(msg):
-        await msg.respond(contract.error_reply(contract.QUERY_CHANNEL_STATS, "database unavailable"))
-    await nc.subscribe(contract.QUERY_CHANNEL_STATS, cb=answer)
-    await nc.flush()
-    result = await _run_test_pod_script(pod, nats_server.url)
+async def test_helm_test_pod_fails_when_the_dbservice_answers_an_error(chart_nats, tmp_path) -> None:
+    result = await _helm_test_against(chart_nats, tmp_path, contract.error_reply(
+        contract.QUERY_CHANNEL_STATS, "database unavailable"))
     assert result.returncode != 0
     assert "error" in result.stdout

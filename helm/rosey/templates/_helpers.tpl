@@ -265,3 +265,63 @@ Call with (dict "doc" $obj "patch" $ops "file" "files/..."); returns {"doc": ...
 {{- end -}}
 {{- dict "node" $node | toJson -}}
 {{- end }}
+
+{{/* --- NATS identities and TLS (docs/nats-security.md) ------------------------------------ */}}
+{{- define "rosey.natsAuth.secretName" -}}
+{{- if .Values.natsAuth.existingSecret }}{{ .Values.natsAuth.existingSecret }}{{ else }}{{ include "rosey.fullname" . | trunc 53 | trimSuffix "-" }}-nats-auth{{ end }}
+{{- end }}
+{{- define "rosey.natsTls.secretName" -}}
+{{- if .Values.natsTls.secretName }}{{ .Values.natsTls.secretName }}{{ else }}{{ include "rosey.nats.name" . | trunc 59 | trimSuffix "-" }}-tls{{ end }}
+{{- end }}
+{{/* the identities of src/rosey/nats_auth.py, and the variable nats-server reads each password from */}}
+{{- define "rosey.natsAuth.users" -}}bot dbservice operator{{- end }}
+{{- define "rosey.natsAuth.variable" -}}ROSEY_NATS_{{ upper . }}_PASSWORD{{- end }}
+{{/* a NATS client's env, mounts and volumes: call with (dict "ctx" $ "user" "bot") */}}
+{{- define "rosey.natsClient.env" -}}
+{{- if .ctx.Values.natsAuth.enabled }}
+- name: ROSEY_NATS_USER
+  value: {{ .user | quote }}
+- name: ROSEY_NATS_PASSWORD_FILE
+  value: /var/run/secrets/rosey-nats/password
+{{- end }}
+{{- if .ctx.Values.natsTls.enabled }}
+- name: ROSEY_NATS_TLS_CA
+  value: /var/run/secrets/rosey-nats-tls/ca.crt
+{{- end }}
+{{- end }}
+{{- define "rosey.natsClient.volumeMounts" -}}
+{{- if .ctx.Values.natsAuth.enabled }}
+- name: nats-credentials
+  mountPath: /var/run/secrets/rosey-nats
+  readOnly: true
+{{- end }}
+{{- if .ctx.Values.natsTls.enabled }}
+- name: nats-tls-ca
+  mountPath: /var/run/secrets/rosey-nats-tls
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- define "rosey.natsClient.volumes" -}}
+{{- if .ctx.Values.natsAuth.enabled }}
+- name: nats-credentials
+  secret:
+    secretName: {{ include "rosey.natsAuth.secretName" .ctx }}
+    defaultMode: 0440
+    items:
+    - key: {{ .user }}
+      path: password
+{{- end }}
+{{- if .ctx.Values.natsTls.enabled }}
+- name: nats-tls-ca
+  secret:
+    secretName: {{ include "rosey.natsTls.secretName" .ctx }}
+    defaultMode: 0440
+    items:
+    - key: ca.crt
+      path: ca.crt
+{{- end }}
+{{- end }}
+{{/* "true" when cert-manager's API is served (the Certificate is rendered only there) */}}
+{{- define "rosey.certManager.available" -}}
+{{- if .Capabilities.APIVersions.Has "cert-manager.io/v1" }}true{{ end }}
+{{- end }}
