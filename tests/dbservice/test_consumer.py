@@ -48,3 +48,52 @@ async def test_a_quiet_consumer_never_restarts(nats_server, tmp_path):
         await nc.close()
     assert consumer.applier.applied == EVENTS
     assert metrics.registry.get_sample_value("rosey_consumer_restarts_total") == 0
+
+
+async def test_an_explicit_ack_durable_from_an_older_version_is_migrated_without_loss(
+        nats_server, tmp_path):
+    """An existing durable with AckPolicy.EXPLICIT (JetStream cannot change the policy in
+    place) is recreated with AckPolicy.ALL from its ack floor: the events it had delivered
+    but not acknowledged, and the ones never delivered, are each applied exactly once."""
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+    from rosey.config import StreamSettings
+    from rosey.dbservice.service import DatabaseService
+    from rosey.stream import ensure_stream
+    from tests.support.db import rows
+
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    try:
+        await ensure_stream(js, StreamSettings(), update=True)
+        for i in range(30):
+            await js.publish(contract.MESSAGE_LOG,
+                             json.dumps({"username": "old", "message": f"m{i}"}).encode())
+        await js.add_consumer(contract.STREAM_NAME, ConsumerConfig(
+            durable_name=contract.CONSUMER_NAME, ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL, ack_wait=30, max_deliver=-1))
+        psub = await js.pull_subscribe_bind(durable=contract.CONSUMER_NAME,
+                                            stream=contract.STREAM_NAME)
+        # the old version acknowledged 10 (without storing them: a fresh file stands in for
+        # one that has them) and held 10 more when it went away
+        for msg in await psub.fetch(10, timeout=5):
+            await msg.ack()
+        assert len(await psub.fetch(10, timeout=5)) == 10
+        await psub.unsubscribe()
+        await nc.flush()
+
+        settings = DbSettings(nats_url=nats_server.url, db_path=tmp_path / "rosey.db",
+                              metrics_port=0)
+        async with DatabaseService(settings=settings, serve_metrics=False) as svc:
+            await svc.wait_ready()
+
+            async def migrated_and_caught_up() -> bool:
+                i = await js.consumer_info(contract.STREAM_NAME, contract.CONSUMER_NAME)
+                return (i.config.ack_policy in (AckPolicy.ALL, "all")
+                        and i.ack_floor.stream_seq == 30 and i.num_ack_pending == 0)
+            await eventually(migrated_and_caught_up, timeout=20, what="migrated, all acked")
+        # from the ack floor (10): the 10 held and the 10 never delivered, once each
+        assert rows(settings.db_path, "SELECT count(*), count(DISTINCT message), min(message)"
+                                      " FROM recent_chat") == [(20, 20, "m10")]
+    finally:
+        await nc.close()
