@@ -3,8 +3,8 @@ JetStream for DURATION_SECONDS, each with its own Nats-Msg-Id, retrying each unt
 while watching the DatabaseService commit them through the query subject.
 
 Prints `acked <n>` every 25 acknowledged events, `committed <n> <unix time>` whenever the
-user's committed total (rosey.db.query.user_stats) changes, and at the end `done <n>` (every
-event acknowledged) and, once the DatabaseService has applied them all, `caught-up <n>`."""
+user's committed total (rosey.db.query.user_stats) changes, and at the end `done <n> <unix
+time>` (every event acknowledged) and, once the DatabaseService has applied them all, `caught-up <n>`."""
 import asyncio
 import json
 import os
@@ -64,7 +64,7 @@ async def main() -> None:
         if i % 25 == 0:
             print(f"acked {i}", flush=True)
         await asyncio.sleep(PACE)  # pacing, so the disruption lands mid-stream
-    print(f"done {i}", flush=True)
+    print(f"done {i} {time.time():.3f}", flush=True)
     deadline = time.monotonic() + CATCH_UP
     while await committed(nc) != i:
         if time.monotonic() > deadline:
