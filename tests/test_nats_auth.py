@@ -47,11 +47,16 @@ async def up_nats(tmp_path) -> AsyncIterator[tuple[NatsServer, dict[str, Path]]]
 class Identity:
     """A connection as one identity, through rosey.bus.connect, counting refusals."""
 
-    def __init__(self, server: NatsServer, files: dict[str, Path], user: str) -> None:
-        self.url = server.url
-        self.auth = nats_auth.identity_auth(user, files[user])
+    def __init__(self, url: str, auth: NatsAuth) -> None:
+        self.url = url
+        self.auth = auth
         self.denied = Counter("denied", "test", registry=CollectorRegistry())
         self.nc: Client | None = None
+
+    @classmethod
+    def of(cls, server: NatsServer, files: dict[str, Path], user: str) -> Identity:
+        """``user`` with its password file from ``rosey up``'s layout."""
+        return cls(server.url, nats_auth.identity_auth(user, files[user]))
 
     async def __aenter__(self) -> Client:
         self.nc = await bus.connect(self.url, name="test", auth=self.auth,
@@ -66,16 +71,16 @@ class Identity:
     def refusals(self) -> float:
         return self.denied._value.get()
 
-
-async def _refused(ident: Identity, action) -> None:  # type: ignore[no-untyped-def]
-    before = ident.refusals
-    with contextlib.suppress(NatsTimeout, nats.errors.Error, asyncio.TimeoutError):
-        await action()
-    await eventually(lambda: ident.refusals > before, timeout=5, what="the server's refusal")
+    async def refused(self, action) -> None:  # type: ignore[no-untyped-def]
+        """Run ``action`` (it may fail or time out) and wait for the server's refusal."""
+        before = self.refusals
+        with contextlib.suppress(NatsTimeout, nats.errors.Error, asyncio.TimeoutError):
+            await action()
+        await eventually(lambda: self.refusals > before, timeout=5, what="the server's refusal")
 
 
 async def _stream_messages(server: NatsServer, files: dict[str, Path]) -> int:
-    async with Identity(server, files, nats_auth.DBSERVICE) as nc:
+    async with Identity.of(server, files, nats_auth.DBSERVICE) as nc:
         info = await nc.jetstream().stream_info(contract.STREAM_NAME)
         return int(info.state.messages)
 
@@ -119,7 +124,7 @@ async def test_a_client_without_credentials_or_with_a_wrong_password_is_refused(
 
 async def test_the_bot_publishes_events_asks_queries_but_nothing_else(up_nats):
     server, files = up_nats
-    async with Identity(server, files, nats_auth.DBSERVICE) as db_nc:
+    async with Identity.of(server, files, nats_auth.DBSERVICE) as db_nc:
         js = db_nc.jetstream()
         await ensure_stream(js, StreamSettings(), update=True)
 
@@ -129,7 +134,7 @@ async def test_the_bot_publishes_events_asks_queries_but_nothing_else(up_nats):
         await db_nc.subscribe(contract.QUERY_CHANNEL_STATS, queue=contract.QUEUE_GROUP,
                               cb=answer)
         await db_nc.flush()
-        bot = Identity(server, files, nats_auth.BOT)
+        bot = Identity.of(server, files, nats_auth.BOT)
         async with bot as nc:
             # its job: events through JetStream (acknowledged), its queries answered
             ack = await nc.jetstream().publish(contract.USER_JOINED, b'{"u": 1}')
@@ -138,26 +143,26 @@ async def test_the_bot_publishes_events_asks_queries_but_nothing_else(up_nats):
             assert json.loads(reply.data) == {"answered": True}
             assert bot.refusals == 0
             # not its job: make the bot speak, answer a query, touch the stream's lifecycle
-            await _refused(bot, lambda: nc.publish(contract.OUTBOUND_ENQUEUE, b"{}"))
-            await _refused(bot, lambda: nc.subscribe("rosey.db.query.>"))
-            await _refused(bot, lambda: nc.subscribe(contract.QUERY_USER_STATS,
+            await bot.refused(lambda: nc.publish(contract.OUTBOUND_ENQUEUE, b"{}"))
+            await bot.refused(lambda: nc.subscribe("rosey.db.query.>"))
+            await bot.refused(lambda: nc.subscribe(contract.QUERY_USER_STATS,
                                                      queue=contract.QUEUE_GROUP))
-            await _refused(bot, lambda: nc.jetstream(timeout=1).delete_stream(
+            await bot.refused(lambda: nc.jetstream(timeout=1).delete_stream(
                 contract.STREAM_NAME))
-            await _refused(bot, lambda: nc.jetstream(timeout=1).purge_stream(
+            await bot.refused(lambda: nc.jetstream(timeout=1).purge_stream(
                 contract.STREAM_NAME))
-            await _refused(bot, lambda: nc.jetstream(timeout=1).consumer_info(
+            await bot.refused(lambda: nc.jetstream(timeout=1).consumer_info(
                 contract.STREAM_NAME, contract.CONSUMER_NAME))
             # nor read another identity's replies
-            await _refused(bot, lambda: nc.subscribe("_INBOX.>"))
-            await _refused(bot, lambda: nc.subscribe("_INBOX_dbservice.>"))
+            await bot.refused(lambda: nc.subscribe("_INBOX.>"))
+            await bot.refused(lambda: nc.subscribe("_INBOX_dbservice.>"))
         info = await js.stream_info(contract.STREAM_NAME)
         assert info.state.messages == 1  # the one event; the enqueue never reached the stream
 
 
 async def test_the_operator_enqueues_and_asks_but_cannot_forge_moderator_commands(up_nats):
     server, files = up_nats
-    async with Identity(server, files, nats_auth.DBSERVICE) as db_nc:
+    async with Identity.of(server, files, nats_auth.DBSERVICE) as db_nc:
         await ensure_stream(db_nc.jetstream(), StreamSettings(), update=True)
 
         async def answer(msg) -> None:  # type: ignore[no-untyped-def]
@@ -165,30 +170,30 @@ async def test_the_operator_enqueues_and_asks_but_cannot_forge_moderator_command
 
         await db_nc.subscribe(contract.RECENT_CHAT_GET, queue=contract.QUEUE_GROUP, cb=answer)
         await db_nc.flush()
-        op = Identity(server, files, nats_auth.OPERATOR)
+        op = Identity.of(server, files, nats_auth.OPERATOR)
         async with op as nc:
             ack = await nc.jetstream().publish(contract.OUTBOUND_ENQUEUE, b'{"message": "hi"}')
             assert ack.stream == contract.STREAM_NAME
             assert (await nc.request(contract.RECENT_CHAT_GET, b"{}", timeout=5)).data == b"[]"
             assert op.refusals == 0
-            await _refused(op, lambda: nc.publish(contract.PM_COMMAND, b"{}"))
-            await _refused(op, lambda: nc.publish(contract.MODERATION_ACTION, b"{}"))
-            await _refused(op, lambda: nc.publish(contract.MESSAGE_LOG, b"{}"))
-            await _refused(op, lambda: nc.subscribe(contract.QUERY_CHANNEL_STATS))
-            await _refused(op, lambda: nc.subscribe(contract.PM_COMMAND))
-            await _refused(op, lambda: nc.jetstream(timeout=1).delete_stream(
+            await op.refused(lambda: nc.publish(contract.PM_COMMAND, b"{}"))
+            await op.refused(lambda: nc.publish(contract.MODERATION_ACTION, b"{}"))
+            await op.refused(lambda: nc.publish(contract.MESSAGE_LOG, b"{}"))
+            await op.refused(lambda: nc.subscribe(contract.QUERY_CHANNEL_STATS))
+            await op.refused(lambda: nc.subscribe(contract.PM_COMMAND))
+            await op.refused(lambda: nc.jetstream(timeout=1).delete_stream(
                 contract.STREAM_NAME))
         assert await _stream_messages(server, files) == 1  # the enqueue, no forged command
 
 
 async def test_the_dbservice_manages_its_stream_and_consumer_but_publishes_no_events(up_nats):
     server, files = up_nats
-    async with Identity(server, files, nats_auth.BOT) as bot_nc:
+    async with Identity.of(server, files, nats_auth.BOT) as bot_nc:
         bjs = bot_nc.jetstream()
         await ensure_stream(bjs, StreamSettings(), update=False)  # the bot may create it
         for i in range(3):
             await bjs.publish(contract.MESSAGE_LOG, json.dumps({"i": i}).encode())
-    db = Identity(server, files, nats_auth.DBSERVICE)
+    db = Identity.of(server, files, nats_auth.DBSERVICE)
     async with db as nc:
         js = nc.jetstream()
         await js.account_info()  # ROSEY_JETSTREAM=auto asks whether JetStream is on
@@ -204,10 +209,10 @@ async def test_the_dbservice_manages_its_stream_and_consumer_but_publishes_no_ev
         await eventually(lambda: _no_pending(js), timeout=5, what="the batch acknowledged")
         await js.delete_consumer(contract.STREAM_NAME, contract.CONSUMER_NAME)
         assert db.refusals == 0
-        await _refused(db, lambda: nc.publish(contract.PM_COMMAND, b"{}"))
-        await _refused(db, lambda: nc.publish(contract.OUTBOUND_ENQUEUE, b"{}"))
-        await _refused(db, lambda: js.delete_stream(contract.STREAM_NAME))
-        await _refused(db, lambda: nc.subscribe("_INBOX_bot.>"))
+        await db.refused(lambda: nc.publish(contract.PM_COMMAND, b"{}"))
+        await db.refused(lambda: nc.publish(contract.OUTBOUND_ENQUEUE, b"{}"))
+        await db.refused(lambda: js.delete_stream(contract.STREAM_NAME))
+        await db.refused(lambda: nc.subscribe("_INBOX_bot.>"))
 
 
 async def _no_pending(js) -> bool:  # type: ignore[no-untyped-def]
@@ -217,10 +222,10 @@ async def _no_pending(js) -> bool:  # type: ignore[no-untyped-def]
 
 async def test_a_permission_error_is_logged_at_error_and_counted(up_nats):
     server, files = up_nats
-    ident = Identity(server, files, nats_auth.BOT)
+    ident = Identity.of(server, files, nats_auth.BOT)
     with structlog.testing.capture_logs() as logs:
         async with ident as nc:
-            await _refused(ident, lambda: nc.publish(contract.OUTBOUND_ENQUEUE, b"{}"))
+            await ident.refused(lambda: nc.publish(contract.OUTBOUND_ENQUEUE, b"{}"))
     [denied] = [e for e in logs if e["event"] == "nats_permission_denied"]
     assert denied["log_level"] == "error" and denied["user"] == "bot"
     assert contract.OUTBOUND_ENQUEUE in denied["error"]

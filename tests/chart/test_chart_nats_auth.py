@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import os
 from typing import Any
 
 import nats
 import pytest
-from nats.aio.client import Client
-from prometheus_client import CollectorRegistry, Counter
 
 from rosey import bus, contract
 from rosey.config import NatsAuth, Secret, StreamSettings
 from rosey.natsd import NatsServer
 from rosey.stream import ensure_stream
-from tests.support.wait import eventually
+from tests.test_nats_auth import Identity
 from tools import nats_auth_conf
 
 from .conftest import (
@@ -93,30 +90,8 @@ def test_auth_can_be_switched_off_for_an_outside_nats(render) -> None:
 
 
 # --- the rendered config on a real nats-server ---------------------------------------------------
-class Identity:
-    """A connection as one of the chart's users, through rosey.bus.connect, counting refusals."""
-
-    def __init__(self, chart_nats: ChartNats, user: str) -> None:
-        self.url = chart_nats.url
-        self.auth = NatsAuth(user=user, password=Secret(chart_nats.passwords[user]))
-        self.denied = Counter("denied", "test", registry=CollectorRegistry())
-        self.nc: Client | None = None
-
-    async def __aenter__(self) -> Client:
-        self.nc = await bus.connect(self.url, name="test", auth=self.auth,
-                                    permission_errors=self.denied)
-        return self.nc
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.nc is not None
-        await self.nc.close()
-
-    async def refused(self, action) -> None:  # type: ignore[no-untyped-def]
-        before = self.denied._value.get()
-        with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError):
-            await action()
-        await eventually(lambda: self.denied._value.get() > before, timeout=5,
-                         what="the server's refusal")
+def _identity(chart_nats: ChartNats, user: str) -> Identity:
+    return Identity(chart_nats.url, NatsAuth(user=user, password=Secret(chart_nats.passwords[user])))
 
 
 async def test_the_chart_nats_refuses_anonymous_and_wrong_identities(chart_nats) -> None:
@@ -127,14 +102,14 @@ async def test_the_chart_nats_refuses_anonymous_and_wrong_identities(chart_nats)
         await nats.connect(chart_nats.url, user="operator",
                            password=chart_nats.passwords["bot"], allow_reconnect=False,
                            max_reconnect_attempts=0, connect_timeout=2)
-    async with Identity(chart_nats, "dbservice") as db_nc:
+    async with _identity(chart_nats, "dbservice") as db_nc:
         await ensure_stream(db_nc.jetstream(), StreamSettings(), update=True)
 
         async def answer(msg) -> None:  # type: ignore[no-untyped-def]
             await msg.respond(b"{}")
         await db_nc.subscribe(contract.QUERY_CHANNEL_STATS, queue=contract.QUEUE_GROUP, cb=answer)
         await db_nc.flush()
-        bot = Identity(chart_nats, "bot")
+        bot = _identity(chart_nats, "bot")
         async with bot as nc:
             await nc.jetstream().publish(contract.USER_JOINED, b"{}")  # its job, acknowledged
             await nc.request(contract.QUERY_CHANNEL_STATS, b"{}", timeout=5)
@@ -142,7 +117,7 @@ async def test_the_chart_nats_refuses_anonymous_and_wrong_identities(chart_nats)
             await bot.refused(lambda: nc.subscribe("rosey.db.query.>"))
             await bot.refused(lambda: nc.jetstream(timeout=1).delete_stream(
                 contract.STREAM_NAME))
-        operator = Identity(chart_nats, "operator")
+        operator = _identity(chart_nats, "operator")
         async with operator as nc:
             await nc.jetstream().publish(contract.OUTBOUND_ENQUEUE, b"{}")
             await nc.request(contract.QUERY_CHANNEL_STATS, b"{}", timeout=5)
