@@ -18,13 +18,13 @@ async def test_stream_captures_exactly_the_event_subjects(nc):
     js = nc.jetstream()
     await ensure_stream(js, StreamSettings(), update=True)
     info = await js.stream_info(contract.STREAM_NAME)
-    assert sorted(info.config.subjects) == sorted(contract.EVENT_SUBJECTS)
+    assert sorted(info.config.subjects) == sorted(contract.STREAM_SUBJECTS)
     assert str(getattr(info.config.storage, "value", info.config.storage)) == "file"
 
 
 async def test_a_query_is_never_answered_by_the_stream(nc):
     await ensure_stream(nc.jetstream(), StreamSettings(), update=True)
-    for subject in contract.QUERY_SUBJECTS:
+    for subject in contract.ALL_QUERY_SUBJECTS:
         with pytest.raises(nats.errors.NoRespondersError):
             await nc.request(subject, b"{}", timeout=2)
 

@@ -1,6 +1,7 @@
 """The JetStream stream that captures Rosey's events.
 
-It captures exactly the event subjects of the contract and never a query subject: a stream
+It captures exactly the event subjects of the contract and of the moderation record
+(``contract.STREAM_SUBJECTS``, ``docs/moderation.md``) and never a query subject: a stream
 that captured a request subject would answer the request with its publish acknowledgement.
 Core-NATS publishers (``nats pub rosey.db.user.joined ...``) are captured like any other.
 
@@ -29,7 +30,7 @@ def stream_config(settings: StreamSettings) -> StreamConfig:
     return StreamConfig(
         name=contract.STREAM_NAME,
         description="Rosey channel events for the DatabaseService",
-        subjects=list(contract.EVENT_SUBJECTS),
+        subjects=list(contract.STREAM_SUBJECTS),
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         discard=DiscardPolicy.OLD,

@@ -53,7 +53,7 @@ class CoreSubscriber:
         self._queue.put_nowait((msg, time.time()))
 
     async def run(self, stop: asyncio.Event) -> None:
-        for subject in contract.EVENT_SUBJECTS:
+        for subject in contract.STREAM_SUBJECTS:
             self._subs.append(await self.nc.subscribe(subject, queue=contract.QUEUE_GROUP,
                                                       cb=self._on_msg))
         self.bound = True

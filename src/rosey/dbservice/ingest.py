@@ -42,7 +42,7 @@ def incoming_from(subject: str, data: bytes, *, seq: int | None, received: float
 
 def _subject_label(subject: str) -> str:
     """A metric label: the contract's event subjects, everything else ``unknown``."""
-    return subject if subject in contract.EVENT_SUBJECTS else "unknown"
+    return subject if subject in contract.STREAM_SUBJECTS else "unknown"
 
 
 class BatchApplier:

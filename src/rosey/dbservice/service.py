@@ -115,7 +115,7 @@ class DatabaseService:
                                 reconnects=self.metrics.nats_reconnects,
                                 on_reconnected=self._on_reconnected, stop=self._stop)
         responder = QueryResponder(store=self.store, metrics=self.metrics)
-        for subject in contract.QUERY_SUBJECTS:
+        for subject in contract.ALL_QUERY_SUBJECTS:
             await self.nc.subscribe(subject, queue=contract.QUEUE_GROUP,
                                     cb=with_message_context(responder.handle))
         if s.jetstream == "auto" and await self._has_jetstream():

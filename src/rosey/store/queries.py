@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from rosey import contract
+from rosey.store.moderation import MODERATION_QUERIES
 
 __all__ = ["channel_stats", "user_stats", "outbound_get", "recent_chat", "run_query"]
 
@@ -63,6 +64,7 @@ _QUERIES: Final[dict[type, Callable[[sqlite3.Connection, Any], contract.Reply]]]
     contract.UserStatsQuery: user_stats,
     contract.OutboundGetQuery: outbound_get,
     contract.RecentChatQuery: recent_chat,
+    **MODERATION_QUERIES,
 }
 
 

@@ -26,6 +26,7 @@ import sqlite3
 from typing import assert_never
 
 from rosey import contract
+from rosey.store.moderation import apply_moderation
 
 __all__ = ["apply_event"]
 
@@ -136,5 +137,7 @@ def apply_event(conn: sqlite3.Connection, event: contract.Event, at: int) -> Non
             _enqueue(conn, event, at)
         case contract.PmCommand():
             _pm_command(conn, event, at)
+        case contract.ModerationAction():
+            apply_moderation(conn, event, at)
         case _:
             assert_never(event)
