@@ -260,3 +260,22 @@ async def test_the_chart_form_reads_each_password_from_the_environment(tmp_path)
             await nats.connect(server.url, user="operator",
                                password="$ROSEY_NATS_OPERATOR_PASSWORD",
                                allow_reconnect=False, max_reconnect_attempts=0)
+
+
+async def test_the_identity_an_entry_point_sets_is_what_connect_uses(up_nats):
+    """rosey-db, rosey-bot and rosey up call bus.use_identity once; connect() without auth=
+    then connects as that identity and counts its refusals in the service's metric."""
+    server, files = up_nats
+    denied = Counter("denied", "test", registry=CollectorRegistry())
+
+    async def service() -> None:
+        bus.use_identity(nats_auth.identity_auth(nats_auth.BOT, files[nats_auth.BOT]), denied)
+        nc = await bus.connect(server.url, name="t")
+        try:
+            await nc.publish(contract.OUTBOUND_ENQUEUE, b"{}")
+            await eventually(lambda: denied._value.get() == 1, timeout=5, what="counted")
+        finally:
+            await nc.close()
+
+    await asyncio.create_task(service())  # its own context, as asyncio.run gives a CLI
+    assert bus._identity.get() is None  # nothing leaked into this one
