@@ -65,7 +65,8 @@ async def _cannot_connect(url: str, auth: NatsAuth) -> list[dict[str, object]]:
     stop = asyncio.Event()
     with structlog.testing.capture_logs() as logs:
         task = asyncio.create_task(bus.connect(url, name="t", auth=auth, stop=stop))
-        await eventually(lambda: any(e["event"] in ("nats_unreachable", "nats_auth_refused")
+        await eventually(lambda: any(e["event"] in ("nats_unreachable", "nats_auth_refused",
+                                                    "nats_tls_failed")
                                      for e in logs), timeout=15, what="the refusal")
         stop.set()
         with pytest.raises(ConnectAborted):
@@ -81,7 +82,9 @@ async def test_services_verify_the_server_against_the_ca_and_do_their_job(tls_na
     wrong_ca = nats_auth.identity_auth(nats_auth.OPERATOR, files[nats_auth.OPERATOR],
                                        NatsAuth(tls_ca=certs["other_ca"]))
     logs = await _cannot_connect(server.url, wrong_ca)
-    assert "certificate verify failed" in json.dumps(logs, default=str).lower()
+    [failed, *_] = [e for e in logs if e["event"] == "nats_tls_failed"]
+    assert failed["log_level"] == "error"
+    assert "certificate verify failed" in failed["error"].lower()
 
     # the real DatabaseService: its identity and the CA from ROSEY_NATS_* settings
     db_port = free_port()

@@ -17,7 +17,8 @@ against; a service connected as a user takes ``_INBOX_<user>`` as its inbox pref
 permission table in :mod:`rosey.nats_auth` gives each user only its own). The entry points set
 the process's identity once with :func:`use_identity`; an explicit ``auth`` wins. Secrets are
 never logged. The server's refusals are loud: a refused login is an ERROR line
-(``nats_auth_refused``) on every attempt, and each permissions violation (a publish or
+(``nats_auth_refused``) on every attempt, so is a server certificate that does not verify
+(``nats_tls_failed``), and each permissions violation (a publish or
 subscribe the identity may not make) is an ERROR line ``nats_permission_denied`` and bumps
 ``rosey_nats_permission_errors_total``; the operation itself fails or times out, it is not
 retried in silence.
@@ -241,6 +242,11 @@ async def connect(url: str, *, name: str, connected: Gauge | None = None,
                           retry_in=round(delay, 2),
                           hint="NATS refused this identity: check ROSEY_NATS_USER and "
                                "ROSEY_NATS_PASSWORD(_FILE) or the credentials file")
+            elif "certificate" in error.lower() or "ssl" in error.lower():
+                log.error("nats_tls_failed", url=url, attempt=attempt, error=error,
+                          retry_in=round(delay, 2),
+                          hint="the server's certificate is not signed by ROSEY_NATS_TLS_CA, "
+                               "or does not name the URL's host (ROSEY_NATS_TLS_HOSTNAME)")
             elif attempt == 1:
                 log.warning("nats_unreachable", url=url, error=error, retry_in=round(delay, 2),
                             hint=f"is nats-server running at {url}? Retrying until it answers.")
