@@ -63,6 +63,21 @@ def chart_values(images: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def secret_env(name: str, key: str) -> dict[str, Any]:
+    """An env var from the chart's NATS identities Secret (absent without natsAuth: optional)."""
+    return {"name": name, "valueFrom": {"secretKeyRef": {
+        "name": f"{RELEASE}-nats-auth", "key": key, "optional": True}}}
+
+
+# the publisher publishes as the bot would; the query Job reads the consumer's state as the
+# DatabaseService identity (the only one allowed to), everything else as the bot
+NATS_IDENTITIES = [
+    {"name": "ROSEY_NATS_USER", "value": "bot"}, secret_env("ROSEY_NATS_PASSWORD", "bot"),
+    {"name": "ROSEY_NATS_CONSUMER_USER", "value": "dbservice"},
+    secret_env("ROSEY_NATS_CONSUMER_PASSWORD", "dbservice"),
+]
+
+
 def job(name: str, script: str, *, image: str, env: dict[str, str]) -> dict[str, Any]:
     """A Job running pods/<script> in the dbservice image, labelled so NATS lets it in."""
     return {
@@ -79,7 +94,7 @@ def job(name: str, script: str, *, image: str, env: dict[str, str]) -> dict[str,
                 "containers": [{
                     "name": name, "image": image, "imagePullPolicy": "Never",
                     "command": ["python3", "-u", f"/scripts/{script}"],
-                    "env": [{"name": k, "value": v} for k, v in env.items()],
+                    "env": [{"name": k, "value": v} for k, v in env.items()] + NATS_IDENTITIES,
                     "resources": {"requests": {"cpu": "20m", "memory": "48Mi"},
                                   "limits": {"memory": "256Mi"}},
                     "securityContext": {"readOnlyRootFilesystem": True,

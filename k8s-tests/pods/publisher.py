@@ -20,6 +20,15 @@ PACE = float(os.environ.get("PACE_SECONDS", "0.02"))
 CATCH_UP = float(os.environ.get("CATCH_UP_SECONDS", "300"))
 
 
+def identity(user_var: str, password_var: str) -> dict[str, str]:
+    """nats.connect() options for a chart identity (natsAuth): user, password, its inbox prefix;
+    none when the chart runs NATS without authorization."""
+    user, password = os.environ.get(user_var, ""), os.environ.get(password_var, "")
+    if not (user and password):
+        return {}
+    return {"user": user, "password": password, "inbox_prefix": f"_INBOX_{user}"}
+
+
 async def committed(nc: nats.NATS) -> int | None:
     try:
         reply = await nc.request("rosey.db.query.user_stats",
@@ -41,8 +50,10 @@ async def watch(nc: nats.NATS, stop: asyncio.Event) -> None:
 
 
 async def main() -> None:
+    # publishes as the bot does (its identity may publish rosey.db.message.log and query)
     nc = await nats.connect(os.environ["ROSEY_NATS_URL"], max_reconnect_attempts=-1,
-                            reconnect_time_wait=0.5, connect_timeout=5)
+                            reconnect_time_wait=0.5, connect_timeout=5,
+                            **identity("ROSEY_NATS_USER", "ROSEY_NATS_PASSWORD"))
     js = nc.jetstream()
     stop = asyncio.Event()
     watcher = asyncio.create_task(watch(nc, stop))

@@ -13,14 +13,28 @@ import nats.errors
 USERS = [u for u in os.environ["ROSEY_TEST_USERS"].split(",") if u]
 
 
+def identity(user_var: str, password_var: str) -> dict[str, str]:
+    """nats.connect() options for a chart identity (natsAuth); none without authorization."""
+    user, password = os.environ.get(user_var, ""), os.environ.get(password_var, "")
+    if not (user and password):
+        return {}
+    return {"user": user, "password": password, "inbox_prefix": f"_INBOX_{user}"}
+
+
 async def main() -> None:
-    nc = await nats.connect(os.environ["ROSEY_NATS_URL"], max_reconnect_attempts=-1,
-                            connect_timeout=5)
+    url = os.environ["ROSEY_NATS_URL"]
+    # queries and stream info as the bot; the durable consumer's state only the DatabaseService
+    # identity may read
+    nc = await nats.connect(url, max_reconnect_attempts=-1, connect_timeout=5,
+                            **identity("ROSEY_NATS_USER", "ROSEY_NATS_PASSWORD"))
+    consumer_nc = await nats.connect(url, max_reconnect_attempts=-1, connect_timeout=5,
+                                     **identity("ROSEY_NATS_CONSUMER_USER",
+                                                "ROSEY_NATS_CONSUMER_PASSWORD"))
     js = nc.jetstream()
     deadline = time.monotonic() + 300
     while True:
         try:
-            info = await js.consumer_info("ROSEY_EVENTS", "rosey-dbservice")
+            info = await consumer_nc.jetstream().consumer_info("ROSEY_EVENTS", "rosey-dbservice")
             if info.num_pending == 0 and info.num_ack_pending == 0:
                 break
         except (TimeoutError, nats.errors.Error):
@@ -47,6 +61,7 @@ async def main() -> None:
                       "stream_replicas": stream.config.num_replicas,
                       "stream_servers": servers, "replicas_current": current}), flush=True)
     await nc.close()
+    await consumer_nc.close()
 
 
 asyncio.run(main())
