@@ -70,6 +70,15 @@ def test_host_refuses_unused_pod_and_service_addresses() -> None:
 @pytest.fixture
 def sink() -> Iterator[str]:
     """A namespace behind a veth (not the bridge) holding SINK_PEER, listening on TCP 80."""
+    # what a killed earlier run of this test left: its namespace and its veth
+    for old in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split():
+        if old.startswith("rosey-sink-"):
+            subprocess.run(["ip", "netns", "del", old], check=True)
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    for line in links.splitlines():
+        name = line.split(": ")[1].split("@")[0]
+        if name.startswith("rsink"):
+            subprocess.run(["ip", "link", "del", name], check=True)
     ns, host_if = f"rosey-sink-{uuid.uuid4().hex[:4]}", f"rsink{uuid.uuid4().hex[:4]}"
     sh = ["ip", "netns", "exec", ns]
     subprocess.run(["ip", "netns", "add", ns], check=True)
