@@ -279,3 +279,60 @@ async def test_the_identity_an_entry_point_sets_is_what_connect_uses(up_nats):
 
     await asyncio.create_task(service())  # its own context, as asyncio.run gives a CLI
     assert bus._identity.get() is None  # nothing leaked into this one
+
+
+async def test_the_dbservice_reconnects_as_itself_after_a_nats_restart(tmp_path):
+    """Authentication on through an outage: the real DatabaseService (a process, as `rosey
+    up` runs it) reconnects with its identity and applies what the bot publishes after."""
+    import sys
+
+    from tests.support.procs import exit_code_after, free_port, http_status, reaped
+
+    server, files = await _start_nats(tmp_path)
+    db_port = free_port()
+    env = {**os.environ, "ROSEY_NATS_URL": server.url, "ROSEY_NATS_USER": nats_auth.DBSERVICE,
+           "ROSEY_NATS_PASSWORD_FILE": str(files[nats_auth.DBSERVICE]),
+           "ROSEY_DB_PATH": str(tmp_path / "rosey.db"), "ROSEY_METRICS_PORT": str(db_port),
+           "ROSEY_LOG_FORMAT": "json"}
+    log_path = tmp_path / "db.log"
+    with open(log_path, "wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "rosey.db", env=env, stdout=out,
+            stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL)
+    try:
+        async with reaped(proc):
+            await eventually(lambda: http_status(db_port, "/readyz") == 200, timeout=30,
+                             what="the DatabaseService ready")
+
+            async def chat(n: int) -> None:
+                async with Identity.of(server, files, nats_auth.BOT) as nc:
+                    for i in range(n):
+                        await nc.jetstream().publish(contract.MESSAGE_LOG, contract.encode(
+                            contract.MessageLog("alice", f"line {i}", 1_700_000_000 + i)))
+
+            async def lines() -> int:
+                async with Identity.of(server, files, nats_auth.OPERATOR) as nc:
+                    msg = await nc.request(contract.QUERY_USER_STATS, contract.encode(
+                        contract.UserStatsQuery("alice")), timeout=5)
+                    return int(json.loads(msg.data).get("total_chat_lines") or 0)
+
+            await chat(3)
+            await eventually(lambda: _equals(lines(), 3), timeout=20, what="3 lines applied")
+            await server.stop()
+            server = NatsServer(config_file=tmp_path / "nats.conf", jetstream=False,
+                                port=server.port)
+            await server.start()
+            await eventually(lambda: http_status(db_port, "/readyz") == 200, timeout=30,
+                             what="reconnected")
+            await chat(2)
+            await eventually(lambda: _equals(lines(), 5), timeout=30, what="5 lines applied")
+            assert await exit_code_after(proc, 15) == 0
+    finally:
+        await server.stop()
+    text = log_path.read_text()
+    assert '"nats_reconnected"' in text
+    assert "nats_permission_denied" not in text and "nats_auth_refused" not in text
+
+
+async def _equals(value, expected) -> bool:  # type: ignore[no-untyped-def]
+    return await value == expected
