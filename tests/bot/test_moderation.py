@@ -212,6 +212,9 @@ async def test_strikes_decay_after_the_setting(cytube, nats_server, tmp_path):
                               what="the first strike decayed")
         assert reply_text(await ask(cytube, bot, "warn bob two")) == "Warned bob: 1 strike(s)"
         assert "bob" not in cytube.muted
+        # history reads the DatabaseService: wait until it has stored both strikes
+        await cytube.wait_for(lambda: rows(db, "SELECT count(*) FROM strikes") == [(2,)],
+                              timeout=10, what="both strikes stored")
         assert "strikes: 1 counting, 2 in all" in reply_text(await ask(cytube, bot, "history bob"))
 
 
