@@ -25,10 +25,13 @@ ENV = {"ROSEY_ACK_WAIT_SECONDS": "2"}  # a killed service's batch comes back qui
 
 
 async def test_nothing_is_acknowledged_before_its_commit_and_a_crash_then_loses_nothing(
-        nats_server, tmp_path):
+        secured_nats_server, tmp_path):
+    nats_server = secured_nats_server
     db = tmp_path / "rosey.db"
-    nc = await nats.connect(nats_server.url)
-    js = nc.jetstream()
+    env = {**ENV, **nats_server.process_env("dbservice")}
+    nc = await nats.connect(nats_server.url, **nats_server.client_options("bot"))
+    admin = await nats.connect(nats_server.url, **nats_server.client_options("dbservice"))
+    js = admin.jetstream()
 
     async def consumer() -> ConsumerInfo | None:
         try:
@@ -37,7 +40,7 @@ async def test_nothing_is_acknowledged_before_its_commit_and_a_crash_then_loses_
             return None
 
     # a first run creates the file, the stream and the durable consumer, then stops
-    proc = start_db_process(nats_server.url, db, log_path=tmp_path / "first.log", extra_env=ENV)
+    proc = start_db_process(nats_server.url, db, log_path=tmp_path / "first.log", extra_env=env)
     try:
         await eventually(consumer, timeout=20, what="durable consumer created")
         assert await asyncio.to_thread(stop_process, proc) == 0
@@ -48,7 +51,7 @@ async def test_nothing_is_acknowledged_before_its_commit_and_a_crash_then_loses_
         lock.execute("BEGIN IMMEDIATE")  # SQLite's write lock: every commit now fails
         try:
             log = tmp_path / "blocked.log"
-            proc = start_db_process(nats_server.url, db, log_path=log, extra_env=ENV)
+            proc = start_db_process(nats_server.url, db, log_path=log, extra_env=env)
             await eventually(lambda: log.exists() and '"batch_rollback"' in log.read_text(),
                              timeout=30, what="a commit refused while the lock is held")
             info = await consumer()
@@ -67,7 +70,7 @@ async def test_nothing_is_acknowledged_before_its_commit_and_a_crash_then_loses_
 
         # a new run gets the unacknowledged batch back and applies each event exactly once
         proc = start_db_process(nats_server.url, db, log_path=tmp_path / "after.log",
-                                extra_env=ENV)
+                                extra_env=env)
 
         async def all_acknowledged() -> bool:
             i = await consumer()
@@ -79,6 +82,7 @@ async def test_nothing_is_acknowledged_before_its_commit_and_a_crash_then_loses_
         assert read_counts(db, "held") == (N, N, N)
     finally:
         await nc.close()
+        await admin.close()
         if proc.poll() is None:
             proc.kill()
             proc.wait()

@@ -19,6 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nats
 import nats.errors
@@ -155,18 +156,22 @@ async def kill_at_steady_rate(nats_url: str, workdir: Path, *, rate: float = 200
                               seconds: float = 8.0, kill_after: float = 3.0,
                               hold: float = 0.3,
                               extra_env: dict[str, str] | None = None,
-                              settle_timeout: float = 90.0) -> KillRun:
+                              settle_timeout: float = 90.0,
+                              client_options: dict[str, Any] | None = None) -> KillRun:
     """Publish ``rate * seconds`` events at a steady rate; SIGKILL the DatabaseService
     ``kill_after`` seconds in and start it again at once; wait until every event is applied.
 
     For the last ``hold`` seconds before the kill, the test holds SQLite's write lock, so the
     process dies holding fetched, unacknowledged events (at 200 events/s a batch otherwise
     commits within milliseconds and a kill rarely finds one in flight): those are the events
-    whose delay the target is about."""
+    whose delay the target is about.
+
+    On an authenticated server, ``client_options`` connect the publisher (as ``bot``) and
+    ``extra_env`` gives the DatabaseService its identity."""
     db = workdir / "kill.db"
     log = workdir / "kill-db.log"
     n = int(rate * seconds)
-    nc = await nats.connect(nats_url, max_reconnect_attempts=-1)
+    nc = await nats.connect(nats_url, max_reconnect_attempts=-1, **(client_options or {}))
     publisher = AckedPublisher(nc, user="steady-kill")
     watcher = _Watcher(db, publisher.user, n)
     proc = start_db_process(nats_url, db, log_path=log, extra_env=extra_env)

@@ -5,6 +5,11 @@ give it back from plain functions, from worker threads (``asyncio.to_thread``) a
 their own event loop, so this handle runs the launcher on a private event loop in a daemon
 thread and waits for each step there. ``restart()`` starts a new server on the same port and
 JetStream store, which is how reconnect and durability tests take NATS away and give it back.
+
+``NatsServer(auth_dir=...)`` is the opt-in authenticated mode: the server runs with Rosey's
+own users and permissions (:mod:`rosey.nats_auth`, passwords in ``auth_dir``) and refuses
+anonymous clients; :meth:`NatsServer.client_options` and :meth:`NatsServer.process_env` give a
+test-side client or a spawned process one of those identities.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rosey import nats_auth
+from rosey.bus import connect_options
+from rosey.config import NatsAuth
 from rosey.errors import NatsServerError
 from rosey.natsd import NatsServer as Launcher
 from rosey.natsd import NatsServerState, find_nats_server
@@ -32,7 +40,8 @@ class NatsServer:
     """One nats-server with an optional JetStream store (a temp directory unless given)."""
 
     def __init__(self, *, jetstream: bool = True, store_dir: str | Path | None = None,
-                 port: int = -1, extra_args: tuple[str, ...] = ()) -> None:
+                 port: int = -1, extra_args: tuple[str, ...] = (),
+                 auth_dir: Path | None = None) -> None:
         if find_nats_server() is None:
             raise NatsServerError("nats-server is not installed (apt-get install nats-server)")
         self.jetstream = jetstream
@@ -42,6 +51,14 @@ class NatsServer:
         self.log_path = self.store_dir / "nats-server.log"
         self.port = port
         self.extra_args = extra_args
+        #: {user: password file} in the authenticated mode, else empty
+        self.password_files: dict[str, Path] = {}
+        self.config_file: Path | None = None
+        if auth_dir is not None:
+            self.password_files = nats_auth.ensure_passwords(auth_dir)
+            self.config_file = self.store_dir / "nats.conf"
+            nats_auth.write_nats_conf(self.config_file, self.password_files,
+                                      store_dir=self.store_dir / "js")
         self.launcher: Launcher | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
@@ -59,9 +76,30 @@ class NatsServer:
     def running(self) -> bool:
         return self.launcher is not None and self.launcher.state is NatsServerState.OPEN
 
+    def auth(self, user: str) -> NatsAuth | None:
+        """The identity ``user`` (bot, dbservice, operator); None on an open server."""
+        if not self.password_files:
+            return None
+        return nats_auth.identity_auth(user, self.password_files[user])
+
+    def client_options(self, user: str) -> dict[str, Any]:
+        """``nats.connect()`` keyword arguments that connect as ``user`` (with its inbox
+        prefix, the only one it may subscribe to); none on an open server."""
+        return connect_options(self.auth(user))
+
+    def process_env(self, user: str) -> dict[str, str]:
+        """Environment for a spawned Rosey process that runs as ``user``."""
+        if not self.password_files:
+            return {}
+        return {"ROSEY_NATS_USER": user,
+                "ROSEY_NATS_PASSWORD_FILE": str(self.password_files[user])}
+
     def start(self, timeout: float = 15.0) -> NatsServer:
-        self.launcher = Launcher(port=self.port, jetstream=self.jetstream,
+        # the config file enables JetStream (in the same store) itself: -js -sd would repeat it
+        self.launcher = Launcher(port=self.port,
+                                 jetstream=self.jetstream and self.config_file is None,
                                  store_dir=self.store_dir / "js", extra_args=self.extra_args,
+                                 config_file=self.config_file,
                                  log_path=self.log_path, ready_timeout=timeout)
         self._run(self.launcher.start())
         self.port = self.launcher.port
