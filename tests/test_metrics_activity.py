@@ -65,11 +65,19 @@ async def test_one_line_per_busy_interval_none_when_idle_and_a_last_one_at_stop(
 
 
 async def test_the_context_manager_cancels_the_logger_when_the_body_fails():
-    stop = asyncio.Event()
     with pytest.raises(ZeroDivisionError):
-        async with activity_logged("x", lambda: {"n": 0.0}, stop, 0.1):
+        async with activity_logged("x", lambda: {"n": 0.0}, 0.1):
             1 / 0  # noqa: B018
     assert not [t for t in asyncio.all_tasks() if t.get_name() == "x" and not t.done()]
+
+
+async def test_the_last_line_counts_work_done_while_the_body_shuts_down():
+    work = {"n": 0.0}
+    with structlog.testing.capture_logs() as logs:
+        async with activity_logged("x", lambda: dict(work), 60):
+            await asyncio.sleep(0)  # the logger is running
+            work["n"] += 1          # e.g. the batch a DatabaseService drains after SIGTERM
+    assert [e["n"] for e in logs if e["event"] == "x"] == [1]
 
 
 def test_the_interval_is_a_setting_and_must_be_positive():

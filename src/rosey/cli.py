@@ -66,7 +66,7 @@ def run_service(serve: Callable[[asyncio.Event], Awaitable[None]], *,
     ``activity = (event, totals)`` every ``interval`` seconds meanwhile."""
 
     async def run(stop: asyncio.Event) -> None:
-        async with activity_logged(*activity, stop, interval):
+        async with activity_logged(*activity, interval):
             await serve(stop)
 
     asyncio.run(run_until_signalled(run))

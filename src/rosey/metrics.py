@@ -344,14 +344,17 @@ class MetricsServer:
 
 @contextlib.asynccontextmanager
 async def activity_logged(event: str, totals: Callable[[], Mapping[str, float]],
-                          stop: asyncio.Event,
                           interval: float = ACTIVITY_INTERVAL_SECONDS) -> AsyncIterator[None]:
-    """Run :func:`log_activity` while the body runs (the body normally returns once ``stop`` is
-    set, and the last line is written; on an error the logger is just cancelled)."""
-    task = asyncio.create_task(log_activity(event, totals, stop, interval), name=event)
+    """Run :func:`log_activity` while the body runs. The last line is written once the body has
+    returned, so it also counts the work done while the body shut down (a DatabaseService drains
+    its batch in flight after SIGTERM); on an error the logger is just cancelled."""
+    finished = asyncio.Event()
+    task = asyncio.create_task(log_activity(event, totals, finished, interval), name=event)
     try:
         yield
+    except BaseException:
+        task.cancel()
+        raise
     finally:
-        if not stop.is_set():
-            task.cancel()
+        finished.set()
         await asyncio.gather(task, return_exceptions=True)

@@ -174,7 +174,7 @@ async def run_up(args: argparse.Namespace, up: UpSettings, env: Mapping[str, str
                                 nats_url=nats_url, metrics_port=up.bot_metrics_port)
         metrics = BotMetrics()
         use_identity(bot_auth, metrics.nats_permission_errors)
-        async with activity_logged("bot_activity", metrics.activity, stop,
+        async with activity_logged("bot_activity", metrics.activity,
                                    settings.activity_log_seconds):
             async with BotService(settings=settings, metrics=metrics):
                 await _until_stopped_or_exited(stop, db_proc)
