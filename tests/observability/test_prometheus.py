@@ -238,14 +238,16 @@ async def test_every_dashboard_and_alert_expression_works_against_real_prometheu
             assert alert["labels"]["severity"] == "critical"
             assert f"127.0.0.1:{bot_port}" in alert["annotations"]["description"]
     finally:
-        if traffic is not None:
-            traffic.cancel()
-            with suppress(asyncio.CancelledError):
-                await traffic
-        await nc.close()
-        await asyncio.to_thread(prom.stop)
-        await asyncio.to_thread(stop_process, db)
-        await cytube.stop()
+        try:  # a failed traffic task still fails the test, but only after everything is stopped
+            if traffic is not None:
+                traffic.cancel()
+                with suppress(asyncio.CancelledError):
+                    await traffic
+        finally:
+            await nc.close()
+            await asyncio.to_thread(prom.stop)
+            await asyncio.to_thread(stop_process, db)
+            await cytube.stop()
 
 
 async def _is(value, expected) -> bool:
