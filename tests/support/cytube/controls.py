@@ -71,7 +71,9 @@ class TestControls(Chat):
         sender = self._simulated(name)
         target = self._members.get(to.lower())
         if target is None or target.conn is None:
-            raise LookupError(f"no connected socket user {to!r} in the channel")
+            raise LookupError(f"no connected socket user {to!r} in the channel "
+                              f"(socket users: {self.socket_users}, "
+                              f"simulated users: {self._simulated_names()})")
         text = CONTROL.sub(" ", msg[:MAX_CHAT_LENGTH])
         meta = {"addClass": "greentext"} if text.startswith(">") else {}
         await self._deliver_pm(sender, target, text, meta)
@@ -133,6 +135,14 @@ class TestControls(Chat):
         return {u.name: {"name": u.name, "rank": u.rank,
                          "meta": {"afk": u.afk, "muted": u.muted}}
                 for u in self._members.values()}
+
+    @property
+    def socket_users(self) -> list[str]:
+        """Names of the users in the channel on a real socket (a bot, a test client)."""
+        return [u.name for u in self._members.values() if u.conn is not None]
+
+    def _simulated_names(self) -> list[str]:
+        return [u.name for u in self._members.values() if u.conn is None]
 
     @property
     def history(self) -> list[dict[str, Any]]:

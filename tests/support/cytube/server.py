@@ -131,7 +131,8 @@ class CyTubeTestServer(TestControls, Joining, Leader):
             permission set (no kick, mute or ban), an open playlist, no channel ranks (the
             accounts' ranks are ignored), and ``channelNotRegistered`` at the end of the join.
 
-    What tests read: ``url``, ``port``, ``users``, ``playlist``, ``current_uid``, ``leader``
+    What tests read: ``url``, ``port``, ``users``, ``socket_users`` (the names on a real
+    socket), ``playlist``, ``current_uid``, ``leader``
     (None when the server leads), ``kicked``, ``banned`` and ``muted`` (lowercased names),
     ``login_replies`` (every ``login`` reply, a :class:`LoginReply`),
     ``connections`` (sockets ever accepted), ``refused_connections`` (connects refused by the
