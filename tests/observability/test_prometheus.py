@@ -6,7 +6,9 @@ this test's event loop; Debian's prometheus scrapes both metrics ports every sec
 job (so nothing may depend on job names) and evaluates the chart's rules file every second.
 
 Traffic: a moderator's PMs, valid events from nats-py, malformed events (rejected), and
-chat while NATS is stopped until the bot's outbox overflows (dropped). Then every dashboard
+chat while NATS is stopped until the bot's outbox overflows (dropped); the bot stays in the
+channel on its first socket throughout, and the steady traffic stops before the bot does (a
+stopping bot leaves the channel, and a PM to it then fails). Then every dashboard
 expression must return data, every alert expression must evaluate, the rule groups must be
 healthy, and the dropped / rejected alerts must be pending or firing, while the "down"
 alerts, which look for the processes by their own metrics, must stay quiet.
@@ -99,15 +101,47 @@ async def bot_process(cytube: CyTubeTestServer, nats_url: str, port: int,
                 await proc.wait()
 
 
-async def chatter(cytube: CyTubeTestServer) -> None:
-    """Steady channel activity: chat every 0.3 s and a moderator command every 2 s."""
+def channel_report(cytube: CyTubeTestServer, bot_log: Path, lines: int = 40) -> str:
+    """The test CyTube server's view of the channel and the bot log's tail (failure messages)."""
+    try:
+        tail = bot_log.read_text(errors="replace").splitlines()[-lines:]
+    except OSError as exc:
+        tail = [f"(cannot read {bot_log}: {exc})"]
+    return (f"test CyTube server: socket users {cytube.socket_users}, all users "
+            f"{sorted(cytube.users)}, sockets ever accepted {cytube.connections}, kicked "
+            f"{cytube.kicked}\nbot log, last {len(tail)} lines:\n" + "\n".join(tail))
+
+
+async def chatter(cytube: CyTubeTestServer, bot_log: Path) -> None:
+    """Steady channel activity: chat every 0.3 s and a moderator command every 2 s.
+
+    The bot must be in the channel for every PM (nothing in this scenario takes it out): a PM
+    that finds it gone fails with the server's view and the bot's log.
+    """
     i = 0
     while True:
         await cytube.user_chat(MOD, f"steady chat {i}")
         if i % 7 == 0:
-            await cytube.user_pm(MOD, BOT, "info")
+            try:
+                await cytube.user_pm(MOD, BOT, "info")
+            except LookupError as exc:
+                raise AssertionError(f"steady traffic: {exc}\n"
+                                     f"{channel_report(cytube, bot_log)}") from None
         i += 1
         await asyncio.sleep(0.3)  # pacing of the generated traffic, not a wait for a condition
+
+
+@asynccontextmanager
+async def steady_traffic(cytube: CyTubeTestServer, bot_log: Path) -> AsyncIterator[None]:
+    """:func:`chatter` while the block runs; stopped on the way out, so it must be left before
+    the bot is stopped (a stopping bot leaves the channel). A failed chatter fails the test."""
+    task = asyncio.create_task(chatter(cytube, bot_log))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
 
 
 # --- what Prometheus must show ------------------------------------------------------------------
@@ -143,9 +177,9 @@ async def test_every_dashboard_and_alert_expression_works_against_real_prometheu
                             targets=[f"127.0.0.1:{db_port}", f"127.0.0.1:{bot_port}"])
     nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1,
                             reconnect_time_wait=0.1)
-    traffic: asyncio.Task[None] | None = None
+    bot_log = tmp_path / "bot.log"
     try:
-        async with bot_process(cytube, nats_server.url, bot_port, tmp_path / "bot.log"):
+        async with bot_process(cytube, nats_server.url, bot_port, bot_log):
             await asyncio.to_thread(prom.start)
 
             # --- everything up, and Prometheus sees both targets -------------------------------
@@ -160,6 +194,11 @@ async def test_every_dashboard_and_alert_expression_works_against_real_prometheu
             await eventually(both_targets_up, timeout=30, what="Prometheus scrapes both")
 
             # --- a moderator command ------------------------------------------------------------
+            try:  # /readyz says so from the bot's side; PMs need the server's side
+                await cytube.wait_for(lambda: BOT in cytube.socket_users, timeout=20,
+                                      what="the bot in the channel per the test CyTube server")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n{channel_report(cytube, bot_log)}") from None
             await cytube.add_user(MOD, 2)
             await cytube.wait_for(lambda: MOD in cytube.users, what="moderator joined")
             await cytube.user_pm(MOD, BOT, "help")
@@ -193,61 +232,66 @@ async def test_every_dashboard_and_alert_expression_works_against_real_prometheu
                              timeout=30, what="bot reconnected")
             await eventually(lambda: _is(http_status(db_port, "/readyz"), 200), timeout=30,
                              what="DatabaseService ready again")
+            # storage went and came back; the bot stayed in the channel on its first socket
+            assert BOT in cytube.socket_users and cytube.connections == 1, \
+                f"the bot left the channel while NATS was away\n{channel_report(cytube, bot_log)}"
 
             # --- steady traffic while Prometheus is asked ---------------------------------------
-            traffic = asyncio.create_task(chatter(cytube))
-
-            async def dashboard_ok() -> bool:
-                return not await dashboard_failures(prom)
-            try:
-                await eventually(dashboard_ok, timeout=60, interval=1.0,
-                                 what="every dashboard expression returns data")
-            except AssertionError:
-                pytest.fail(f"dashboard expressions without data: "
-                            f"{json.dumps(await dashboard_failures(prom), indent=1)}")
-
-            # every alert expression evaluates (an empty result is fine: nothing to alert on)
-            for rule in alert_rules():
-                await prom.query(rule["expr"])
-
-            # the rule groups are loaded, evaluated and healthy
-            async def rules_healthy() -> bool:
-                groups = await prom.rule_groups()
-                rules = [r for g in groups for r in g["rules"]]
-                return (sorted(g["name"] for g in groups)
-                        == sorted(g["name"] for g in load_rules()["groups"])
-                        and len(rules) == len(alert_rules())
-                        and all(r["health"] == "ok" and not r.get("lastError") for r in rules))
-            await eventually(rules_healthy, timeout=20, interval=0.5,
-                             what="rule groups loaded with health ok")
-
-            # the scenario's alerts are active, the "down" alerts are not
-            async def active() -> dict[str, str]:
-                return {a["labels"]["alertname"]: a["state"] for a in await prom.alerts()}
-            wanted = {"RoseyEventsDropped", "RoseyEventsRejectedSpike"}
-            await eventually(lambda: _has(active(), wanted), timeout=30, interval=0.5,
-                             what="dropped and rejected alerts active")
-            states = await active()
-            assert states["RoseyEventsDropped"] == "firing"  # for: 0m
-            assert states["RoseyEventsRejectedSpike"] in {"pending", "firing"}
-            assert "RoseyDatabaseServiceDown" not in states
-            assert "RoseyBotDown" not in states
-            alert = next(a for a in await prom.alerts()
-                         if a["labels"]["alertname"] == "RoseyEventsDropped")
-            assert alert["labels"]["instance"] == f"127.0.0.1:{bot_port}"
-            assert alert["labels"]["severity"] == "critical"
-            assert f"127.0.0.1:{bot_port}" in alert["annotations"]["description"]
+            # (left before the bot is stopped: a stopping bot leaves the channel)
+            async with steady_traffic(cytube, bot_log):
+                await asked_while_traffic_runs(prom, bot_port)
+                assert cytube.connections == 1, \
+                    f"the bot reconnected to CyTube\n{channel_report(cytube, bot_log)}"
     finally:
-        try:  # a failed traffic task still fails the test, but only after everything is stopped
-            if traffic is not None:
-                traffic.cancel()
-                with suppress(asyncio.CancelledError):
-                    await traffic
-        finally:
-            await nc.close()
-            await asyncio.to_thread(prom.stop)
-            await asyncio.to_thread(stop_process, db)
-            await cytube.stop()
+        await nc.close()
+        await asyncio.to_thread(prom.stop)
+        await asyncio.to_thread(stop_process, db)
+        await cytube.stop()
+
+
+async def asked_while_traffic_runs(prom: PrometheusServer, bot_port: int) -> None:
+    """Every dashboard expression has data, every alert expression evaluates, the rule groups
+    are healthy, the scenario's alerts are active and the "down" alerts are quiet."""
+    async def dashboard_ok() -> bool:
+        return not await dashboard_failures(prom)
+    try:
+        await eventually(dashboard_ok, timeout=60, interval=1.0,
+                         what="every dashboard expression returns data")
+    except AssertionError:
+        pytest.fail(f"dashboard expressions without data: "
+                    f"{json.dumps(await dashboard_failures(prom), indent=1)}")
+
+    # every alert expression evaluates (an empty result is fine: nothing to alert on)
+    for rule in alert_rules():
+        await prom.query(rule["expr"])
+
+    # the rule groups are loaded, evaluated and healthy
+    async def rules_healthy() -> bool:
+        groups = await prom.rule_groups()
+        rules = [r for g in groups for r in g["rules"]]
+        return (sorted(g["name"] for g in groups)
+                == sorted(g["name"] for g in load_rules()["groups"])
+                and len(rules) == len(alert_rules())
+                and all(r["health"] == "ok" and not r.get("lastError") for r in rules))
+    await eventually(rules_healthy, timeout=20, interval=0.5,
+                     what="rule groups loaded with health ok")
+
+    # the scenario's alerts are active, the "down" alerts are not
+    async def active() -> dict[str, str]:
+        return {a["labels"]["alertname"]: a["state"] for a in await prom.alerts()}
+    wanted = {"RoseyEventsDropped", "RoseyEventsRejectedSpike"}
+    await eventually(lambda: _has(active(), wanted), timeout=30, interval=0.5,
+                     what="dropped and rejected alerts active")
+    states = await active()
+    assert states["RoseyEventsDropped"] == "firing"  # for: 0m
+    assert states["RoseyEventsRejectedSpike"] in {"pending", "firing"}
+    assert "RoseyDatabaseServiceDown" not in states
+    assert "RoseyBotDown" not in states
+    alert = next(a for a in await prom.alerts()
+                 if a["labels"]["alertname"] == "RoseyEventsDropped")
+    assert alert["labels"]["instance"] == f"127.0.0.1:{bot_port}"
+    assert alert["labels"]["severity"] == "critical"
+    assert f"127.0.0.1:{bot_port}" in alert["annotations"]["description"]
 
 
 async def _is(value, expected) -> bool:
