@@ -182,8 +182,13 @@ def rows() -> list[tuple[str, list[Panel]]]:
             graph("Dropped events by reason",
                   "Events dropped per interval. outbox_full: the outbox (ROSEY_OUTBOX_SIZE)"
                   " overflowed and the oldest event was dropped. shutdown: left in the outbox"
-                  " when the bot exited.",
-                  increase("rosey_events_dropped_total", "reason", "{{reason}}"), bars=True),
+                  " when the bot exited. unencodable / rejected: one event JSON could not encode"
+                  " or NATS refused for good (too large), not retried. Also, not dropped: events"
+                  " JetStream stored out of publish order (an earlier one of the same ack window"
+                  " was stored after them).",
+                  increase("rosey_events_dropped_total", "reason", "{{reason}}"),
+                  q(f"sum(increase(rosey_events_out_of_order_total[{RATE}]))", "out of order"),
+                  bars=True),
             graph("Outbox depth",
                   "Events waiting in the bot's outbox. Near zero normally; climbs while NATS or"
                   " JetStream is away; at ROSEY_OUTBOX_SIZE the oldest events are dropped."

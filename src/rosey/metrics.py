@@ -53,7 +53,8 @@ LATENCY_BUCKETS = (
 E2E_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
                30.0, 60.0, 300.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
-DROP_REASONS = ("outbox_full", "shutdown")
+#: why the bot gave an event up (``rosey_events_dropped_total{reason}``, rosey.bot.publisher)
+DROP_REASONS = ("outbox_full", "shutdown", "unencodable", "rejected")
 QUERY_OUTCOMES = ("ok", "bad_request", "error")
 #: how a query the bot sent ended (``QueryFailed.outcome`` in rosey.bot, or ok)
 BOT_QUERY_OUTCOMES = ("ok", "not_connected", "no_responders", "timeout", "bad_reply", "refused")
@@ -174,6 +175,11 @@ class BotMetrics:
         self.events_dropped = Counter(
             "rosey_events_dropped", "Events that were never delivered, by reason.",
             ["subject", "reason"], registry=r)
+        self.events_out_of_order = Counter(
+            "rosey_events_out_of_order",
+            "Acknowledged events whose stream sequence was not above the previous one's "
+            "(an earlier event of the same window was stored after them).",
+            ["subject"], registry=r)
         self.outbox_depth = Gauge(
             "rosey_outbox_depth", "Events waiting in the bot's outbox.", registry=r)
         self.pm_commands = Counter(
@@ -208,6 +214,7 @@ class BotMetrics:
         for subject in contract.STREAM_SUBJECTS:
             self.publish_seconds.labels(subject)
             self.events_published.labels(subject)
+            self.events_out_of_order.labels(subject)
             for reason in DROP_REASONS:
                 self.events_dropped.labels(subject, reason)
         self.bot_rank = Gauge(

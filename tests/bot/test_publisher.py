@@ -106,21 +106,23 @@ async def test_the_event_being_published_is_never_the_one_dropped(nats_server):
     m = _metrics()
     nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
     try:
-        nats_server.stop()
         async with Publisher(js=nc.jetstream(), metrics=m, maxsize=2, ack_timeout=0.2) as pub:
+            pub.publish(contract.USER_JOINED, {"username": "w"})  # the stream is ensured
+            await asyncio.wait_for(pub.flush(), 10)
+            nats_server.stop()
             pub.publish(contract.USER_JOINED, {"username": "u0"})
-            await eventually(lambda: pub._inflight is not None, what="u0 taken for publishing")
+            await eventually(lambda: len(pub._window) == 1, what="u0 taken for publishing")
             for i in (1, 2, 3):
                 pub.publish(contract.USER_JOINED, {"username": f"u{i}"})
-            assert pub.depth == 3  # u0 in flight, u2 and u3 queued
+            assert pub.depth == 3  # u0 in flight (retried while NATS is away), u2 and u3 queued
             await asyncio.to_thread(nats_server.start)
             await asyncio.wait_for(pub.flush(), 20)
-        msgs = await _stream_msgs(nc.jetstream(), 3)
-        assert [json.loads(x.data)["username"] for x in msgs] == ["u0", "u2", "u3"]
+        msgs = await _stream_msgs(nc.jetstream(), 4)
+        assert [json.loads(x.data)["username"] for x in msgs] == ["w", "u0", "u2", "u3"]
         published = _value(m, "rosey_events_published_total", subject=contract.USER_JOINED)
         dropped = _value(m, "rosey_events_dropped_total", subject=contract.USER_JOINED,
                          reason="outbox_full")
-        assert (published, dropped) == (3, 1)
+        assert (published, dropped) == (4, 1)
     finally:
         await nc.close()
 

@@ -1,16 +1,32 @@
 """The bot's way onto the bus: a bounded outbox drained into JetStream.
 
 Channel handlers call :meth:`Publisher.publish`, which is O(1) and never awaits: the event is
-stamped with a unique ``Nats-Msg-Id`` (kept across retries, so JetStream drops the
-duplicate when an ack was lost) and appended to the outbox, as given. A background task
-encodes the oldest event (JSON costs more than the rest of ``publish()`` together, so it stays
-off the handler path: bench/), publishes it, waits for its acknowledgement, and retries for as
-long as it takes (ack timeout, NATS away, reconnects). A payload must not be changed after it
-was handed to ``publish()``; the contract's dataclasses are built fresh for each event. A
-payload that cannot be encoded is logged and counted (``reason="unencodable"``), never retried.
-When the outbox is full the *oldest* event is dropped and counted
-(``rosey_events_dropped_total{reason="outbox_full"}``); on close the drain gets a bounded time
-and whatever is left is counted as ``reason="shutdown"``. Nothing else is dropped.
+given a unique ``Nats-Msg-Id`` (kept across retries, so JetStream drops the duplicate when an
+ack was lost) and appended to the outbox, as given. Nothing else happens on the handler path
+(bench/: JSON costs more than the rest of ``publish()`` together, and the outbox gauge is read
+at scrape time). A payload must not be changed after it was handed to ``publish()``; the
+contract's dataclasses are built fresh for each event.
+
+A background task drains the outbox: it encodes each event and publishes it with up to
+``window`` acknowledgements in flight, sent in outbox order on the one connection, and takes
+the acknowledgements in the same order. When one fails (ack timeout, NATS away, a reconnect,
+no stream), the drain lets the rest of the window settle and, after a growing pause, sends
+the window again from its oldest event: first that one alone until it is acknowledged (so an
+outage adds one message per retry to the client's reconnect buffer, not a window's worth),
+then the rest, in order. Events that were stored already come back as duplicate acks (their
+``Nats-Msg-Id``), so the stream holds every event once, in the order it was published. Events
+in the window are never dropped for room. Each acknowledgement's stream sequence must rise; a
+fall (JetStream stored a later event although an earlier one of the same window failed, which
+only a lost proposal during an R3 leader change can do) is logged and counted in
+``rosey_events_out_of_order_total``.
+
+A payload that cannot be encoded is logged and counted (``reason="unencodable"``), and one
+that NATS or the stream refuses for good (over the size limit, any 4xx from JetStream) is
+logged and counted (``reason="rejected"``): neither is retried, so neither holds up the events
+behind it. When the outbox is full the *oldest queued* event is dropped and counted
+(``rosey_events_dropped_total{reason="outbox_full"}``); events in the window are never dropped.
+On close the drain gets a bounded time and whatever is left is counted as ``reason="shutdown"``.
+Nothing else is dropped.
 """
 
 from __future__ import annotations
@@ -25,8 +41,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import nats.errors
+import nats.js.errors
 import structlog
 from nats.js import JetStreamContext
+from nats.js.api import PubAck
 
 from rosey import contract
 from rosey.config import StreamSettings
@@ -34,12 +52,26 @@ from rosey.errors import LifecycleError, StreamConfigError
 from rosey.metrics import BotMetrics
 from rosey.stream import ensure_stream
 
-__all__ = ["Publisher", "PublisherState", "OutboxEvent"]
+__all__ = ["Publisher", "PublisherState", "OutboxEvent", "DEFAULT_WINDOW"]
 
 log = structlog.get_logger()
 
-#: events encoded ahead while one acknowledgement is awaited (about 5-15 us each)
-ENCODE_AHEAD = 32
+#: acknowledgements in flight: one caps the drain at one round trip per event (bench/)
+DEFAULT_WINDOW = 64
+
+_RETRYABLE = (TimeoutError, nats.errors.Error, OSError, StreamConfigError)
+#: no stream answered: ensure it again before the next publish
+_NO_STREAM = (nats.errors.NoRespondersError, nats.js.errors.NoStreamResponseError,
+              StreamConfigError)
+
+
+def _refused_for_good(exc: BaseException) -> bool:
+    """True when this one event can never be stored (too large for NATS or for the stream, or
+    any other 4xx from JetStream): retrying it would hold up every event behind it."""
+    if isinstance(exc, nats.errors.MaxPayloadError):
+        return True
+    code = getattr(exc, "code", None) if isinstance(exc, nats.js.errors.APIError) else None
+    return isinstance(code, int) and 400 <= code < 500
 
 
 @dataclass(slots=True)
@@ -48,7 +80,8 @@ class OutboxEvent:
     payload: Any  # encoded by the drain, not on the handler path
     msg_id: str
     enqueued: float  # monotonic seconds
-    data: bytes | None = None  # the encoding, made while an earlier event's ack is awaited
+    data: bytes | None = None  # the encoding, made by the drain
+    ack: asyncio.Future[PubAck] | None = None  # the publish in flight
 
 
 class PublisherState(enum.Enum):
@@ -66,53 +99,64 @@ class Publisher:
     Parameters:
         js: the JetStream context of a connected client (nats-py reconnects it by itself);
             None until NATS answers: events queue up and :meth:`attach` starts the drain.
-        metrics: publish latency, published/dropped counters, outbox depth.
+        metrics: publish latency, published/dropped counters, outbox depth (a gauge read at
+            scrape time, so one publisher per ``BotMetrics``).
         maxsize: events held while NATS is slow or away (``BotSettings.outbox_size``).
         ack_timeout: how long one publish waits for its acknowledgement before retrying.
         retry_delay: first pause after a failed publish; doubles up to ``max_retry_delay``.
+        window: acknowledgements in flight at once.
         stream: passed to ``ensure_stream`` (``update=False``: create only when missing).
     """
 
     def __init__(self, *, js: JetStreamContext | None, metrics: BotMetrics, maxsize: int = 10_000,
                  ack_timeout: float = 2.0, retry_delay: float = 0.1,
-                 max_retry_delay: float = 2.0, stream: StreamSettings | None = None) -> None:
+                 max_retry_delay: float = 2.0, window: int = DEFAULT_WINDOW,
+                 stream: StreamSettings | None = None) -> None:
         if maxsize < 1:
             raise ValueError("the outbox needs room for at least one event")
+        if window < 1:
+            raise ValueError("the window needs room for at least one acknowledgement")
         self._js = js
         self._metrics = metrics
         self._maxsize = maxsize
         self._ack_timeout = ack_timeout
         self._retry_delay = retry_delay
         self._max_retry_delay = max_retry_delay
+        self._window_size = window
         self._stream = stream or StreamSettings()
         self._outbox: deque[OutboxEvent] = deque()
-        # the event being published; out of the deque, so "drop the oldest" never drops it
-        self._inflight: OutboxEvent | None = None
+        # events published and awaiting their acks, oldest first; out of the outbox, so "drop
+        # the oldest" never drops one of them
+        self._window: deque[OutboxEvent] = deque()
         # message ids: unique per process (a fresh random prefix) and per event (a counter)
-        self._id_prefix = uuid.uuid4().hex[:16]
+        self._id_prefix = uuid.uuid4().hex[:16] + "-"
         self._ids = itertools.count(1)
+        self._last_seq = 0  # the stream sequence of the last acknowledged event
         self._ready = asyncio.Event()
+        self._refusing = False  # closing or closed: publish() drops and counts
         self._stream_ok = False
+        self._probing = False  # after a failure: only the window's oldest event is sent
         self._task: asyncio.Task[None] | None = None
         self.state = PublisherState.UNOPENED
+        metrics.outbox_depth.set_function(lambda: self.depth)
 
     # --- the handler side: O(1), never awaits --------------------------------------------------
     def publish(self, subject: str, payload: Any) -> str:
         """Queue one event (a contract dataclass or dict); returns its message id."""
-        if self.state in (PublisherState.CLOSING, PublisherState.CLOSED):
+        if self._refusing:
             self._metrics.events_dropped.labels(subject, "shutdown").inc()
             return ""
-        event = OutboxEvent(subject, payload, f"{self._id_prefix}-{next(self._ids)}",
-                            time.monotonic())
+        msg_id = self._id_prefix + str(next(self._ids))
         if len(self._outbox) >= self._maxsize:
-            dropped = self._outbox.popleft()
-            self._metrics.events_dropped.labels(dropped.subject, "outbox_full").inc()
-            log.warning("outbox_full_dropped_oldest", subject=dropped.subject,
-                        size=self._maxsize)
-        self._outbox.append(event)
-        self._metrics.outbox_depth.set(self.depth)
+            self._drop_oldest()
+        self._outbox.append(OutboxEvent(subject, payload, msg_id, time.monotonic()))
         self._ready.set()
-        return event.msg_id
+        return msg_id
+
+    def _drop_oldest(self) -> None:
+        dropped = self._outbox.popleft()
+        self._metrics.events_dropped.labels(dropped.subject, "outbox_full").inc()
+        log.warning("outbox_full_dropped_oldest", subject=dropped.subject, size=self._maxsize)
 
     def attach(self, js: JetStreamContext) -> None:
         """Start publishing through ``js`` (the first NATS connection was made)."""
@@ -121,8 +165,8 @@ class Publisher:
 
     @property
     def depth(self) -> int:
-        """Events not yet acknowledged: queued, plus the one being published."""
-        return len(self._outbox) + (self._inflight is not None)
+        """Events not yet acknowledged: queued, plus those in the window."""
+        return len(self._outbox) + len(self._window)
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def __aenter__(self) -> Publisher:
@@ -140,8 +184,10 @@ class Publisher:
         if self.state is not PublisherState.OPEN:
             if self.state is PublisherState.UNOPENED:
                 self.state = PublisherState.CLOSED
+                self._refusing = True
             return
         self.state = PublisherState.CLOSING
+        self._refusing = True
         try:
             await asyncio.wait_for(self.flush(), drain_timeout)
         except TimeoutError:
@@ -150,12 +196,14 @@ class Publisher:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         left = self.depth
-        if self._inflight is not None:
-            self._outbox.appendleft(self._inflight)
-            self._inflight = None
-        while self._outbox:
-            self._metrics.events_dropped.labels(self._outbox.popleft().subject, "shutdown").inc()
-        self._metrics.outbox_depth.set(0)
+        acks = [e.ack for e in self._window if e.ack is not None]
+        for ack in acks:
+            ack.cancel()
+        await asyncio.gather(*acks, return_exceptions=True)
+        for event in itertools.chain(self._window, self._outbox):
+            self._metrics.events_dropped.labels(event.subject, "shutdown").inc()
+        self._window.clear()
+        self._outbox.clear()
         self.state = PublisherState.CLOSED
         if left:
             log.warning("outbox_left_at_shutdown", dropped=left)
@@ -169,58 +217,83 @@ class Publisher:
     async def _drain_loop(self) -> None:
         delay = self._retry_delay
         while True:
-            if self._js is None or (self._inflight is None and not self._outbox):
+            js = self._js
+            if js is None or not (self._window or self._outbox):
                 self._ready.clear()
                 await self._ready.wait()
                 continue
-            if self._inflight is None:
-                event = self._outbox.popleft()
-                try:
-                    if event.data is None:
-                        event.data = contract.encode(event.payload)
-                except (TypeError, ValueError) as exc:  # a bug in the caller, not in NATS
-                    self._metrics.events_dropped.labels(event.subject, "unencodable").inc()
-                    self._metrics.outbox_depth.set(self.depth)
-                    log.error("event_unencodable", subject=event.subject, error=str(exc))
-                    continue
-                self._inflight = event
-            event = self._inflight
-            assert event.data is not None
-            js = self._js
             try:
                 if not self._stream_ok:
                     await ensure_stream(js, self._stream, update=False)
                     self._stream_ok = True
-                ack = asyncio.ensure_future(js.publish(
-                    event.subject, event.data, timeout=self._ack_timeout,
-                    headers={contract.MSG_ID_HEADER: event.msg_id}))
-                try:
-                    await asyncio.sleep(0)  # the publish goes out ...
-                    self._encode_ahead()    # ... and the next events are encoded meanwhile
-                finally:
-                    await ack  # cancelled with the drain (aclose): the ack is cancelled too
-            except (TimeoutError, nats.errors.Error, OSError, StreamConfigError) as exc:
-                if isinstance(exc, (nats.errors.NoRespondersError, StreamConfigError)):
-                    self._stream_ok = False  # no stream (or no JetStream) answered
-                log.warning("event_publish_retry", subject=event.subject, retry_in=delay,
-                            error=str(exc) or type(exc).__name__, depth=self.depth)
+                self._send(js)
+                if not self._window:
+                    continue  # everything queued was unencodable
+                event = self._window[0]
+                assert event.ack is not None
+                ack = await event.ack
+            except _RETRYABLE as exc:
+                if _refused_for_good(exc):
+                    self._window.popleft()
+                    self._metrics.events_dropped.labels(event.subject, "rejected").inc()
+                    log.error("event_rejected", subject=event.subject, msg_id=event.msg_id,
+                              bytes=len(event.data or b""), error=str(exc) or type(exc).__name__)
+                    continue
+                await self._settle(exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._max_retry_delay)
                 continue
             delay = self._retry_delay
-            self._inflight = None
-            self._metrics.outbox_depth.set(self.depth)
-            self._metrics.events_published.labels(event.subject).inc()
-            self._metrics.publish_seconds.labels(event.subject).observe(
-                time.monotonic() - event.enqueued)
+            self._probing = False
+            self._window.popleft()
+            self._acknowledged(event, ack)
 
-    def _encode_ahead(self) -> None:
-        """Encode up to :data:`ENCODE_AHEAD` queued events while an acknowledgement is on its
-        way, so the drain's rate stays that of the round trips (a failure is left for the
-        drain to count when it reaches that event)."""
-        for event in itertools.islice(self._outbox, ENCODE_AHEAD):
-            if event.data is None:
-                try:
-                    event.data = contract.encode(event.payload)
-                except (TypeError, ValueError):
-                    return
+    def _send(self, js: JetStreamContext) -> None:
+        """Publish, in order, the window's events not in flight (after a failure), then queued
+        events until the window is full; while probing after a failure, only the oldest."""
+        room = 1 if self._probing else self._window_size
+        for event in itertools.islice(self._window, room):
+            if event.ack is None:
+                event.ack = self._publish(js, event)
+        while len(self._window) < room and self._outbox:
+            event = self._outbox.popleft()
+            try:
+                event.data = contract.encode(event.payload)
+            except (TypeError, ValueError) as exc:  # a bug in the caller, not in NATS
+                self._metrics.events_dropped.labels(event.subject, "unencodable").inc()
+                log.error("event_unencodable", subject=event.subject, error=str(exc))
+                continue
+            event.ack = self._publish(js, event)
+            self._window.append(event)
+
+    def _publish(self, js: JetStreamContext, event: OutboxEvent) -> asyncio.Future[PubAck]:
+        # a task per publish: tasks start in creation order, so the messages leave in order
+        assert event.data is not None
+        return asyncio.ensure_future(js.publish(
+            event.subject, event.data, timeout=self._ack_timeout,
+            headers={contract.MSG_ID_HEADER: event.msg_id}))
+
+    async def _settle(self, exc: BaseException, delay: float) -> None:
+        """After a failed acknowledgement: let every publish in flight finish; the window is
+        sent again from its oldest event, which goes alone until it is acknowledged."""
+        if isinstance(exc, _NO_STREAM):
+            self._stream_ok = False  # no stream (or no JetStream) answered
+            self._last_seq = 0  # one made anew numbers from 1 again
+        acks = [e.ack for e in self._window if e.ack is not None]
+        await asyncio.gather(*acks, return_exceptions=True)
+        for event in self._window:
+            event.ack = None
+        self._probing = True
+        head = self._window[0].subject if self._window else "-"
+        log.warning("event_publish_retry", subject=head, window=len(self._window),
+                    retry_in=delay, error=str(exc) or type(exc).__name__, depth=self.depth)
+
+    def _acknowledged(self, event: OutboxEvent, ack: PubAck) -> None:
+        if ack.seq <= self._last_seq:  # a duplicate ack carries the stored copy's sequence
+            self._metrics.events_out_of_order.labels(event.subject).inc()
+            log.warning("event_stored_out_of_order", subject=event.subject, seq=ack.seq,
+                        after_seq=self._last_seq)
+        self._last_seq = ack.seq  # not max(): a stream made anew numbers from 1 again
+        self._metrics.events_published.labels(event.subject).inc()
+        self._metrics.publish_seconds.labels(event.subject).observe(
+            time.monotonic() - event.enqueued)
