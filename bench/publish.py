@@ -7,7 +7,7 @@ so the drain interleaves with the calls the way it does with channel handlers. E
 timed on its own with ``perf_counter_ns``. The outbox is sized to hold every call, so no
 drop-oldest warning (a log line) lands inside a timed call. Afterwards the bench waits until the
 drain has emptied the outbox and reports the drain rate too: that is the bot's publish
-throughput, one acknowledged publish at a time.
+throughput, with the publisher's window of acknowledgements in flight.
 """
 
 from __future__ import annotations
