@@ -84,6 +84,10 @@ class OutboxEvent:
     ack: asyncio.Future[PubAck] | None = None  # the publish in flight
 
 
+def _acked(ack: asyncio.Future[PubAck] | None) -> bool:
+    return ack is not None and ack.done() and not ack.cancelled() and ack.exception() is None
+
+
 class PublisherState(enum.Enum):
     """The outbox's lifecycle, held in :attr:`Publisher.state`."""
 
@@ -195,11 +199,18 @@ class Publisher:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        # events whose acknowledgement came in before the drain stopped are counted as
+        # published; the rest of the window and of the outbox, as dropped at shutdown
+        while self._window and _acked(self._window[0].ack):
+            event = self._window.popleft()
+            assert event.ack is not None
+            self._acknowledged(event, event.ack.result())
         left = self.depth
-        acks = [e.ack for e in self._window if e.ack is not None]
-        for ack in acks:
-            ack.cancel()
-        await asyncio.gather(*acks, return_exceptions=True)
+        for event in self._window:
+            if event.ack is not None:
+                event.ack.cancel()
+        await asyncio.gather(*(e.ack for e in self._window if e.ack is not None),
+                             return_exceptions=True)
         for event in itertools.chain(self._window, self._outbox):
             self._metrics.events_dropped.labels(event.subject, "shutdown").inc()
         self._window.clear()
