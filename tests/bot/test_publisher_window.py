@@ -12,7 +12,9 @@ from prometheus_client import CollectorRegistry
 
 from rosey import contract
 from rosey.bot.publisher import Publisher
+from rosey.config import StreamSettings
 from rosey.metrics import BotMetrics
+from rosey.stream import ensure_stream
 from tests.support.wait import eventually
 
 
@@ -116,17 +118,37 @@ async def test_a_lost_ack_inside_the_window_resends_it_in_order_and_stores_it_on
     assert _value(m, "rosey_events_out_of_order_total", subject=contract.USER_JOINED) == 0
 
 
-async def test_an_event_lost_before_the_server_while_later_ones_were_stored_is_counted_out_of_order(nc):
-    """The one case a window cannot keep in order: u5 never reached the stream but u6.. did
-    (a lost proposal in an R3 leader change does this). u5 is stored when the window goes
-    again, after them; every event is still stored once, and the publisher says so."""
+async def test_an_event_lost_before_the_server_is_never_overtaken_by_the_ones_after_it(nc):
+    """u5 never reaches the stream (as when NATS goes away after the client wrote it), but
+    u6.. do, each naming the one before it: JetStream refuses them (wrong last msg id), so
+    the window goes again from u5 and the stream holds every event once, in order."""
     js = Wrapped(nc.jetstream(), lose={"u5"})
     m = await _publish_all(js, 20, retry_delay=0.01, window=16)
-    stored = [u for u, _ in await _stream(nc.jetstream())]
-    assert sorted(stored) == sorted(f"u{i}" for i in range(20))
-    assert stored.index("u5") > stored.index("u6")
-    assert _value(m, "rosey_events_out_of_order_total", subject=contract.USER_JOINED) == 1
+    assert [u for u, _ in await _stream(nc.jetstream())] == [f"u{i}" for i in range(20)]
+    assert js.attempts["u5"] == 2 and js.attempts["u6"] == 2
+    assert _value(m, "rosey_events_out_of_order_total", subject=contract.USER_JOINED) == 0
     assert _value(m, "rosey_events_published_total", subject=contract.USER_JOINED) == 20
+
+
+async def test_another_publisher_on_the_stream_slows_the_window_but_never_reorders_it(nc):
+    """A second publisher's messages land between ours and break the chain: every event is
+    still stored once and in the publisher's order."""
+    js = nc.jetstream()
+    await ensure_stream(js, StreamSettings(), update=True)
+    m = _metrics()
+    async with Publisher(js=js, metrics=m, maxsize=5_000, window=16) as pub:
+        for i in range(1_000):
+            pub.publish(contract.USER_JOINED, contract.UserJoined(f"u{i}", 1.0))
+            if i % 50 == 0:
+                await js.publish(contract.USER_JOINED,
+                                 json.dumps({"username": f"other{i}"}).encode(),
+                                 headers={contract.MSG_ID_HEADER: f"other-{i}"})
+                await asyncio.sleep(0)
+        await asyncio.wait_for(pub.flush(), 30)
+    stored = [u for u, _ in await _stream(js)]
+    assert [u for u in stored if u.startswith("u")] == [f"u{i}" for i in range(1_000)]
+    assert len(stored) == 1_020
+    assert _value(m, "rosey_events_out_of_order_total", subject=contract.USER_JOINED) == 0
 
 
 async def test_nats_restarting_in_the_middle_of_a_burst_loses_nothing_and_keeps_the_order(nats_server):

@@ -9,15 +9,20 @@ contract's dataclasses are built fresh for each event.
 
 A background task drains the outbox: it encodes each event and publishes it with up to
 ``window`` acknowledgements in flight, sent in outbox order on the one connection, and takes
-the acknowledgements in the same order. When one fails (ack timeout, NATS away, a reconnect,
-no stream), the drain lets the rest of the window settle and, after a growing pause, sends
-the window again from its oldest event: first that one alone until it is acknowledged (so an
-outage adds one message per retry to the client's reconnect buffer, not a window's worth),
-then the rest, in order. Events that were stored already come back as duplicate acks (their
-``Nats-Msg-Id``), so the stream holds every event once, in the order it was published. Events
-in the window are never dropped for room. Each acknowledgement's stream sequence must rise; a
-fall (JetStream stored a later event although an earlier one of the same window failed, which
-only a lost proposal during an R3 leader change can do) is logged and counted in
+the acknowledgements in the same order. Order needs one more thing: when NATS goes away, the
+messages the client had already written may be lost while the ones it still held are sent to
+the server it reconnects to, after the gap. So each event of the window names the one before
+it (``Nats-Expected-Last-Msg-Id``): JetStream stores it only right after that one, and refuses
+it otherwise (``wrong last msg ID``), so nothing is ever stored after a gap. Any failure (ack
+timeout, NATS away, a reconnect, no stream, a refused chain) makes the drain let the rest of
+the window settle and send the window again from its oldest event: that one alone and without
+the condition (nothing of ours is in flight then) until it is acknowledged, then the rest,
+chained, in order. Events that were stored already come back as duplicate acks (their
+``Nats-Msg-Id``; JetStream checks it before the condition), so the stream holds every event
+once, in the order it was published. Another publisher on the stream breaks the chain (its
+message comes in between): the drain then sends the next event alone, at once, so it is as
+slow as one ack in flight but never wrong. Events in the window are never dropped for room. As
+a last check, each acknowledgement's stream sequence must rise; a fall is logged and counted in
 ``rosey_events_out_of_order_total``.
 
 A payload that cannot be encoded is logged and counted (``reason="unencodable"``), and one
@@ -52,14 +57,20 @@ from rosey.errors import LifecycleError, StreamConfigError
 from rosey.metrics import BotMetrics
 from rosey.stream import ensure_stream
 
-__all__ = ["Publisher", "PublisherState", "OutboxEvent", "DEFAULT_WINDOW"]
+__all__ = ["Publisher", "PublisherState", "OutboxEvent", "DEFAULT_WINDOW", "WRONG_LAST_MSG_ID",
+           "EXPECTED_LAST_MSG_ID_HEADER"]
 
 log = structlog.get_logger()
+
+#: JetStream stores a message carrying this header only right after the message id it names
+EXPECTED_LAST_MSG_ID_HEADER = "Nats-Expected-Last-Msg-Id"
 
 #: acknowledgements in flight: one caps the drain at one round trip per event (bench/)
 DEFAULT_WINDOW = 64
 
 _RETRYABLE = (TimeoutError, nats.errors.Error, OSError, StreamConfigError)
+#: JetStream's "wrong last msg ID": the event named before it is not the stream's last message
+WRONG_LAST_MSG_ID = 10070
 #: no stream answered: ensure it again before the next publish
 _NO_STREAM = (nats.errors.NoRespondersError, nats.js.errors.NoStreamResponseError,
               StreamConfigError)
@@ -70,8 +81,13 @@ def _refused_for_good(exc: BaseException) -> bool:
     any other 4xx from JetStream): retrying it would hold up every event behind it."""
     if isinstance(exc, nats.errors.MaxPayloadError):
         return True
-    code = getattr(exc, "code", None) if isinstance(exc, nats.js.errors.APIError) else None
-    return isinstance(code, int) and 400 <= code < 500
+    if not isinstance(exc, nats.js.errors.APIError) or _chain_broken(exc):
+        return False
+    return isinstance(exc.code, int) and 400 <= exc.code < 500
+
+
+def _chain_broken(exc: BaseException) -> bool:
+    return isinstance(exc, nats.js.errors.APIError) and exc.err_code == WRONG_LAST_MSG_ID
 
 
 @dataclass(slots=True)
@@ -136,10 +152,12 @@ class Publisher:
         self._id_prefix = uuid.uuid4().hex[:16] + "-"
         self._ids = itertools.count(1)
         self._last_seq = 0  # the stream sequence of the last acknowledged event
+        self._last_id = ""  # and its message id, which the next event sent names
         self._ready = asyncio.Event()
         self._refusing = False  # closing or closed: publish() drops and counts
         self._stream_ok = False
-        self._probing = False  # after a failure: only the window's oldest event is sent
+        # at the start and after a failure: the window's oldest event is sent alone, unchained
+        self._probing = True
         self._task: asyncio.Task[None] | None = None
         self.state = PublisherState.UNOPENED
         metrics.outbox_depth.set_function(lambda: self.depth)
@@ -250,12 +268,15 @@ class Publisher:
                     log.error("event_rejected", subject=event.subject, msg_id=event.msg_id,
                               bytes=len(event.data or b""), error=str(exc) or type(exc).__name__)
                     continue
+                if _chain_broken(exc):  # a gap, or another publisher: go again at once
+                    await self._settle(exc, 0.0)
+                    continue
                 await self._settle(exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._max_retry_delay)
                 continue
             delay = self._retry_delay
-            self._probing = False
+            self._probing = False  # the event acknowledged is the chain's new start
             self._window.popleft()
             self._acknowledged(event, ack)
 
@@ -263,9 +284,11 @@ class Publisher:
         """Publish, in order, the window's events not in flight (after a failure), then queued
         events until the window is full; while probing after a failure, only the oldest."""
         room = 1 if self._probing else self._window_size
+        after = "" if self._probing else self._last_id
         for event in itertools.islice(self._window, room):
             if event.ack is None:
-                event.ack = self._publish(js, event)
+                event.ack = self._publish(js, event, after)
+            after = event.msg_id
         while len(self._window) < room and self._outbox:
             event = self._outbox.popleft()
             try:
@@ -274,15 +297,20 @@ class Publisher:
                 self._metrics.events_dropped.labels(event.subject, "unencodable").inc()
                 log.error("event_unencodable", subject=event.subject, error=str(exc))
                 continue
-            event.ack = self._publish(js, event)
+            event.ack = self._publish(js, event, after)
+            after = event.msg_id
             self._window.append(event)
 
-    def _publish(self, js: JetStreamContext, event: OutboxEvent) -> asyncio.Future[PubAck]:
-        # a task per publish: tasks start in creation order, so the messages leave in order
+    def _publish(self, js: JetStreamContext, event: OutboxEvent,
+                 after: str) -> asyncio.Future[PubAck]:
+        """Publish ``event``; with ``after``, only right after that message id in the stream."""
         assert event.data is not None
+        headers = {contract.MSG_ID_HEADER: event.msg_id}
+        if after:
+            headers[EXPECTED_LAST_MSG_ID_HEADER] = after
+        # a task per publish: tasks start in creation order, so the messages leave in order
         return asyncio.ensure_future(js.publish(
-            event.subject, event.data, timeout=self._ack_timeout,
-            headers={contract.MSG_ID_HEADER: event.msg_id}))
+            event.subject, event.data, timeout=self._ack_timeout, headers=headers))
 
     async def _settle(self, exc: BaseException, delay: float) -> None:
         """After a failed acknowledgement: let every publish in flight finish; the window is
@@ -296,6 +324,10 @@ class Publisher:
             event.ack = None
         self._probing = True
         head = self._window[0].subject if self._window else "-"
+        if _chain_broken(exc):
+            log.info("event_chain_broken", subject=head, window=len(self._window),
+                     after=self._last_id)
+            return
         log.warning("event_publish_retry", subject=head, window=len(self._window),
                     retry_in=delay, error=str(exc) or type(exc).__name__, depth=self.depth)
 
@@ -305,6 +337,7 @@ class Publisher:
             log.warning("event_stored_out_of_order", subject=event.subject, seq=ack.seq,
                         after_seq=self._last_seq)
         self._last_seq = ack.seq  # not max(): a stream made anew numbers from 1 again
+        self._last_id = event.msg_id
         self._metrics.events_published.labels(event.subject).inc()
         self._metrics.publish_seconds.labels(event.subject).observe(
             time.monotonic() - event.enqueued)
