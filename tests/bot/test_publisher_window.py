@@ -8,6 +8,7 @@ import json
 
 import nats
 import nats.errors
+import pytest
 from prometheus_client import CollectorRegistry
 
 from rosey import contract
@@ -151,7 +152,9 @@ async def test_another_publisher_on_the_stream_slows_the_window_but_never_reorde
     assert _value(m, "rosey_events_out_of_order_total", subject=contract.USER_JOINED) == 0
 
 
-async def test_nats_restarting_in_the_middle_of_a_burst_loses_nothing_and_keeps_the_order(nats_server):
+@pytest.mark.parametrize("kill", [False, True], ids=["stopped", "killed"])
+async def test_nats_restarting_in_the_middle_of_a_burst_loses_nothing_and_keeps_the_order(
+        nats_server, kill):
     m = _metrics()
     nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
     try:
@@ -162,7 +165,7 @@ async def test_nats_restarting_in_the_middle_of_a_burst_loses_nothing_and_keeps_
             await eventually(lambda: _value(m, "rosey_events_published_total",
                                             subject=contract.USER_JOINED) >= 300,
                              what="the burst under way")
-            await asyncio.to_thread(nats_server.stop)
+            await asyncio.to_thread(nats_server.kill if kill else nats_server.stop)
             assert pub.depth > 0
             await asyncio.to_thread(nats_server.start)
             await asyncio.wait_for(pub.flush(), 60)
