@@ -251,6 +251,7 @@ class Publisher:
                 self._ready.clear()
                 await self._ready.wait()
                 continue
+            event: OutboxEvent | None = None
             try:
                 if not self._stream_ok:
                     await ensure_stream(js, self._stream, update=False)
@@ -262,7 +263,7 @@ class Publisher:
                 assert event.ack is not None
                 ack = await event.ack
             except _RETRYABLE as exc:
-                if _refused_for_good(exc):
+                if event is not None and _refused_for_good(exc):
                     self._window.popleft()
                     self._metrics.events_dropped.labels(event.subject, "rejected").inc()
                     log.error("event_rejected", subject=event.subject, msg_id=event.msg_id,
@@ -325,7 +326,7 @@ class Publisher:
         self._probing = True
         head = self._window[0].subject if self._window else "-"
         if _chain_broken(exc):
-            log.info("event_chain_broken", subject=head, window=len(self._window),
+            log.debug("event_chain_broken", subject=head, window=len(self._window),
                      after=self._last_id)
             return
         log.warning("event_publish_retry", subject=head, window=len(self._window),
