@@ -31,6 +31,7 @@ from typing import IO
 
 from rosey.errors import LifecycleError, NatsServerError
 from rosey.process import Stopped, stop_process
+from rosey.process import die_with_parent as _die_with_parent
 
 __all__ = ["NatsServer", "NatsServerState", "find_nats_server", "READY_LINE"]
 
@@ -69,13 +70,16 @@ class NatsServer:
         log_path: a file the server's log lines are appended to.
         ready_timeout: seconds to wait for ``Server is ready``.
         binary: the nats-server executable (found on PATH or in /usr/sbin when None).
+        die_with_parent: on Linux the server is SIGKILLed when the thread that started it
+            exits (:func:`rosey.process.die_with_parent`): ``rosey up`` leaves no server
+            behind when it is killed.
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = -1, jetstream: bool = True,
                  store_dir: str | Path | None = None, config_file: str | Path | None = None,
                  extra_args: Sequence[str] = (), env: Mapping[str, str] | None = None,
                  log_path: str | Path | None = None, ready_timeout: float = 15.0,
-                 binary: str | None = None) -> None:
+                 binary: str | None = None, die_with_parent: bool = False) -> None:
         self.host = host
         self.port = port
         self.jetstream = jetstream
@@ -86,6 +90,7 @@ class NatsServer:
         self.log_path = Path(log_path) if log_path is not None else None
         self.ready_timeout = ready_timeout
         self.binary = binary
+        self.die_with_parent = die_with_parent
         self.state = NatsServerState.UNOPENED
         #: the last log lines (all of them up to ``Server is ready``, then a rolling tail)
         self.lines: collections.deque[str] = collections.deque(maxlen=500)
@@ -140,7 +145,8 @@ class NatsServer:
             self._proc = await asyncio.create_subprocess_exec(
                 *self.command(binary), stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-                env=self.env, start_new_session=True)  # a terminal's Ctrl-C is for our parent
+                env=self.env, start_new_session=True,  # a terminal's Ctrl-C is for our parent
+                preexec_fn=_die_with_parent() if self.die_with_parent else None)
         except OSError as exc:
             self.state = NatsServerState.CLOSED
             if log_file is not None:

@@ -3,7 +3,9 @@
 Starts a local nats-server with JetStream (unless ``--nats-url`` names one), the
 DatabaseService as a subprocess (``python -m rosey.db``) and the bot in this process, and stops
 all of it on Ctrl-C or SIGTERM: the bot leaves the channel first, then the DatabaseService
-drains, then NATS goes. Everything it writes lives under ``--data-dir``.
+drains, then NATS goes. If ``rosey up`` is killed (SIGKILL) they are SIGKILLed with it (Linux:
+:func:`rosey.process.die_with_parent`), so nothing keeps the ports or the data directory.
+Everything it writes lives under ``--data-dir``.
 
 The nats-server it starts accepts only Rosey's three identities (docs/nats-security.md):
 random passwords are made once in ``<data-dir>/nats-auth/<user>.password`` (0600, kept across
@@ -39,7 +41,7 @@ from rosey.config import (
 from rosey.errors import UpError
 from rosey.metrics import BotMetrics, activity_logged
 from rosey.natsd import NatsServer
-from rosey.process import Stopped, stop_process
+from rosey.process import Stopped, die_with_parent, stop_process
 
 __all__ = ["UP_HELP", "add_up_arguments", "run_up_from_args", "run_up", "UpError"]
 
@@ -122,7 +124,8 @@ async def _start_nats(data_dir: Path) -> tuple[NatsServer, dict[str, Path]]:
     files = nats_auth.ensure_passwords(data_dir / "nats-auth")
     conf = data_dir / "nats.conf"
     nats_auth.write_nats_conf(conf, files, store_dir=data_dir / "nats")
-    nats = NatsServer(config_file=conf, jetstream=False, log_path=data_dir / "nats-server.log")
+    nats = NatsServer(config_file=conf, jetstream=False, log_path=data_dir / "nats-server.log",
+                      die_with_parent=True)
     await nats.start()
     log.info("up_nats_started", url=nats.url, pid=nats.pid, config=str(conf),
              log=str(data_dir / "nats-server.log"))
@@ -168,7 +171,8 @@ async def run_up(args: argparse.Namespace, up: UpSettings, env: Mapping[str, str
             sys.executable, "-m", "rosey.db", "--nats-url", nats_url,
             "--db-path", str(data_dir / "rosey.db"), "--metrics-port", str(up.db_metrics_port),
             env=db_env, stdin=asyncio.subprocess.DEVNULL,
-            start_new_session=True)  # Ctrl-C reaches only us; we stop them in order
+            start_new_session=True,  # Ctrl-C reaches only us; we stop them in order
+            preexec_fn=die_with_parent())  # and a SIGKILL of us takes them along
         log.info("up_db_started", pid=db_proc.pid, db_path=str(data_dir / "rosey.db"))
         settings = bot_settings(env, domain=args.domain, channel=args.channel,
                                 nats_url=nats_url, metrics_port=up.bot_metrics_port)

@@ -1,0 +1,79 @@
+"""``rosey up`` SIGKILLed: its nats-server and DatabaseService go with it (no orphans holding the
+ports and the data directory)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.procs import free_port, http_status, reaped
+from tests.support.wait import eventually
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for init to reap it holds no ports or files)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+
+
+def _logged(log_path: Path, event: str) -> dict[str, object] | None:
+    for line in log_path.read_text().splitlines():
+        if line.startswith("{") and (record := json.loads(line)).get("event") == event:
+            return dict(record)
+    return None
+
+
+async def test_sigkill_of_rosey_up_takes_nats_server_and_the_database_service_with_it(tmp_path):
+    log_path = tmp_path / "up.log"
+    db_port = free_port()
+    env = {**os.environ, "ROSEY_LOG_FORMAT": "json", "ROSEY_DATA_DIR": str(tmp_path / "data"),
+           "ROSEY_DB_METRICS_PORT": str(db_port), "ROSEY_BOT_METRICS_PORT": str(free_port()),
+           # nothing answers there: the bot keeps retrying, which is all this test needs of it
+           "ROSEY_CYTUBE_DOMAIN": f"http://127.0.0.1:{free_port()}", "ROSEY_CYTUBE_CHANNEL": "c"}
+    env.pop("ROSEY_NATS_URL", None)
+    children: list[int] = []
+    try:
+        with open(log_path, "wb") as out:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "rosey.cli", "up", env=env, stdout=out,
+                stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL)
+        async with reaped(proc):
+            await eventually(lambda: http_status(db_port, "/readyz") == 200, timeout=60,
+                             what="the DatabaseService ready")
+            nats_line, db_line = _logged(log_path, "up_nats_started"), _logged(log_path, "up_db_started")
+            assert nats_line is not None and db_line is not None
+            nats_url = str(nats_line["url"])
+            children = [int(str(nats_line["pid"])), int(str(db_line["pid"]))]
+            assert all(_alive(pid) and _parent(pid) == proc.pid for pid in children)
+
+            proc.kill()
+            assert await proc.wait() == -signal.SIGKILL
+            await eventually(lambda: not any(_alive(pid) for pid in children), timeout=10,
+                             what="nats-server and rosey-db gone after rosey up was SIGKILLed")
+        # what they held is free again: nothing answers on the NATS port, the metrics port binds
+        host, _, port = nats_url.removeprefix("nats://").rpartition(":")
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.wait_for(asyncio.open_connection(host, int(port)), 5)
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("0.0.0.0", db_port))
+    finally:
+        for pid in children:  # when the test fails: leave nothing running
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
