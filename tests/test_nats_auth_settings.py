@@ -41,7 +41,7 @@ def test_tls_and_credentials_files_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="one of"):
         nats_auth_settings({"ROSEY_NATS_USER": "bot", "ROSEY_NATS_CREDS_FILE": str(cert)})
     creds = nats_auth_settings({"ROSEY_NATS_CREDS_FILE": str(cert)})
-    assert bus.connect_options(creds) == {"user_credentials": str(cert)}
+    assert creds.creds_file == cert  # its content is checked by connect_options (below)
     with pytest.raises(ConfigError, match="TLS files"):  # not a certificate
         bus.connect_options(nats_auth_settings({"ROSEY_NATS_TLS_CA": str(cert)}))
 
@@ -56,3 +56,22 @@ def test_help_lists_the_nats_settings(command):
                  "ROSEY_NATS_TLS_KEY", "ROSEY_NATS_TLS_HOSTNAME"):
         assert name in out, (command, name)
 
+
+
+@pytest.mark.parametrize("name", ["ROSEY_NATS_NKEY_SEED_FILE", "ROSEY_NATS_CREDS_FILE"])
+def test_a_seed_file_that_holds_no_valid_seed_is_refused_by_name_without_showing_it(tmp_path,
+                                                                                       name):
+    """nats-py would crash at connect (nkeys.ErrInvalidSeed, a traceback); the entry points
+    turn a ConfigError into one line and exit code 2."""
+    bad = tmp_path / "bad"
+    bad.write_text("SUNOTAREALSEED" + SECRET + "\n" if name.endswith("SEED_FILE") else
+                   "-----BEGIN NATS USER JWT-----\neyJ0\n------END NATS USER JWT------\n"
+                   "-----BEGIN USER NKEY SEED-----\nSU" + SECRET
+                   + "\n------END USER NKEY SEED------\n")
+    with pytest.raises(ConfigError, match=name) as refused:
+        bus.connect_options(nats_auth_settings({name: str(bad)}))
+    assert SECRET not in str(refused.value)
+    if name == "ROSEY_NATS_CREDS_FILE":
+        bad.write_text("x")
+        with pytest.raises(ConfigError, match="not a NATS credentials file"):
+            bus.connect_options(nats_auth_settings({name: str(bad)}))

@@ -30,12 +30,15 @@ import asyncio
 import contextvars
 import functools
 import random
+import re
 import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import nats
+import nkeys
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -87,8 +90,10 @@ def connect_options(auth: NatsAuth | None) -> dict[str, Any]:
         if auth.password:
             out["password"] = auth.password.reveal()
     if auth.creds_file is not None:
+        _check_seed("ROSEY_NATS_CREDS_FILE", auth.creds_file, creds=True)
         out["user_credentials"] = str(auth.creds_file)
     if auth.nkey_seed_file is not None:
+        _check_seed("ROSEY_NATS_NKEY_SEED_FILE", auth.nkey_seed_file, creds=False)
         out["nkeys_seed"] = str(auth.nkey_seed_file)
     if auth.tls:
         try:
@@ -102,6 +107,27 @@ def connect_options(auth: NatsAuth | None) -> dict[str, Any]:
         if auth.tls_hostname:
             out["tls_hostname"] = auth.tls_hostname
     return out
+
+
+_CREDS_SEED = re.compile(r"-----BEGIN USER NKEY SEED-----\s*(\S+)\s*------END USER NKEY SEED------")
+
+
+def _check_seed(name: str, path: Path, *, creds: bool) -> None:
+    """Refuse a seed (or credentials) file nats-py would crash on at connect, without ever
+    showing the seed: a ConfigError names only the setting and the file."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if creds:
+        found = _CREDS_SEED.search(text)
+        if "-----BEGIN NATS USER JWT-----" not in text or found is None:
+            raise ConfigError(f"{name}={str(path)!r} is not a NATS credentials file "
+                              "(a user JWT, then a user nkey seed)")
+        seed = found.group(1)
+    else:
+        seed = text.strip()
+    try:
+        nkeys.from_seed(bytearray(seed.encode()))
+    except (nkeys.NkeysError, ValueError):
+        raise ConfigError(f"{name}={str(path)!r} does not hold a valid nkey seed") from None
 
 
 def with_message_context(handler: Handler) -> Handler:
