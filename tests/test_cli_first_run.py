@@ -96,3 +96,14 @@ def test_rosey_up_help_names_a_variable_for_every_flag():
                            ("--db-metrics-port", "ROSEY_DB_METRICS_PORT"),
                            ("--bot-metrics-port", "ROSEY_BOT_METRICS_PORT")]:
         assert flag in out and variable in out
+
+
+@pytest.mark.parametrize("command", ["rosey-db", "rosey-bot"])
+def test_a_seed_file_without_a_valid_seed_is_one_clear_line_at_start(tmp_path, command):
+    """nats-py would fail at the first connect, and the bot would go on without NATS."""
+    seed = tmp_path / "seed"
+    seed.write_text("not a seed\n")
+    done = run(COMMANDS[command], {"ROSEY_NATS_NKEY_SEED_FILE": str(seed),
+                                   "ROSEY_NATS_URL": f"nats://127.0.0.1:{free_port()}",
+                                   "ROSEY_METRICS_PORT": "0"}, cwd=tmp_path)
+    one_clear_line(done, "configuration error", "ROSEY_NATS_NKEY_SEED_FILE")

@@ -71,7 +71,10 @@ _identity: contextvars.ContextVar[_Identity | None] = contextvars.ContextVar(
 
 def use_identity(auth: NatsAuth | None, permission_errors: Counter | None = None) -> None:
     """Make ``auth`` (and the permission-error counter) what :func:`connect` uses in this
-    context when not given explicitly: the entry points call it once with their settings."""
+    context when not given explicitly: the entry points call it once with their settings.
+    The files it names are checked here (ConfigError), so a bad one stops the process at
+    start instead of failing its first connect."""
+    connect_options(auth)
     _identity.set(_Identity(auth, permission_errors))
 
 
