@@ -32,6 +32,7 @@ from rosey.dbservice.consumer import consumer_config
 from rosey.natsd import NatsServer
 from rosey.stream import ensure_stream
 from rosey.up import _start_nats
+from tests.support.refusals import refused_connect
 from tests.support.wait import eventually
 
 
@@ -108,15 +109,8 @@ async def test_a_client_without_credentials_or_with_a_wrong_password_is_refused(
         await nats.connect(server.url, user="bot", password="guess", allow_reconnect=False,
                            max_reconnect_attempts=0, connect_timeout=2)
     # and rosey.bus.connect says so at ERROR, without the password, while it keeps trying
-    stop = asyncio.Event()
     wrong = NatsAuth(user="operator", password=Secret("not-the-password"))
-    with structlog.testing.capture_logs() as logs:
-        task = asyncio.create_task(bus.connect(server.url, name="t", auth=wrong, stop=stop))
-        await eventually(lambda: any(e["event"] == "nats_auth_refused" for e in logs),
-                         timeout=10, what="nats_auth_refused")
-        stop.set()
-        with contextlib.suppress(Exception):
-            await task
+    logs = await refused_connect(server.url, wrong, timeout=10)
     refused = next(e for e in logs if e["event"] == "nats_auth_refused")
     assert refused["log_level"] == "error" and refused["user"] == "operator"
     assert "not-the-password" not in json.dumps(logs, default=str)

@@ -22,14 +22,12 @@ from typing import Any
 
 import nkeys
 import pytest
-import structlog
 from nats.aio.msg import Msg
 
 from rosey import bus
 from rosey.config import nats_auth_settings
-from rosey.errors import ConnectAborted
 from rosey.natsd import NatsServer
-from tests.support.wait import eventually
+from tests.support.refusals import refused_connect
 
 
 # --- keys and JWTs -----------------------------------------------------------------------------
@@ -125,15 +123,7 @@ async def _round_trip(url: str, env: dict[str, str]) -> None:
 
 async def _refused(url: str, env: dict[str, str]) -> list[dict[str, Any]]:
     """Rosey's connect keeps retrying and says so at ERROR each time; stop it after two."""
-    stop = asyncio.Event()
-    with structlog.testing.capture_logs() as logs:
-        task = asyncio.create_task(bus.connect(url, name="t", auth=nats_auth_settings(env),
-                                               stop=stop))
-        await eventually(lambda: sum(e["event"] == "nats_auth_refused" for e in logs) >= 2,
-                         timeout=15, what="two nats_auth_refused lines")
-        stop.set()
-        with pytest.raises(ConnectAborted):
-            await task
+    logs = await refused_connect(url, nats_auth_settings(env), times=2)
     refused = [e for e in logs if e["event"] == "nats_auth_refused"]
     assert all(e["log_level"] == "error" for e in refused)
     assert "nats_connected" not in [e["event"] for e in logs]

@@ -13,13 +13,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import structlog
 
 from rosey import bus, contract, nats_auth
 from rosey.config import NatsAuth
-from rosey.errors import ConnectAborted
 from rosey.natsd import NatsServer
 from tests.support.procs import exit_code_after, free_port, http_status, reaped
+from tests.support.refusals import refused_connect
 from tests.support.wait import eventually
 
 
@@ -62,16 +61,8 @@ async def tls_nats(tmp_path) -> AsyncIterator[tuple[NatsServer, dict[str, Path],
 
 
 async def _cannot_connect(url: str, auth: NatsAuth) -> list[dict[str, object]]:
-    stop = asyncio.Event()
-    with structlog.testing.capture_logs() as logs:
-        task = asyncio.create_task(bus.connect(url, name="t", auth=auth, stop=stop))
-        await eventually(lambda: any(e["event"] in ("nats_unreachable", "nats_auth_refused",
-                                                    "nats_tls_failed")
-                                     for e in logs), timeout=15, what="the refusal")
-        stop.set()
-        with pytest.raises(ConnectAborted):
-            await task
-    return logs
+    return await refused_connect(url, auth, events=("nats_unreachable", "nats_auth_refused",
+                                                    "nats_tls_failed"))
 
 
 async def test_services_verify_the_server_against_the_ca_and_do_their_job(tls_nats, tmp_path):
