@@ -20,7 +20,7 @@ from rosey.errors import ConfigError
 
 __all__ = [
     "Secret", "StreamSettings", "DbSettings", "BotSettings", "UpSettings", "db_settings",
-    "bot_settings", "up_settings", "check_parent_directory", "DEFAULT_NATS_URL",
+    "bot_settings", "up_settings", "stream_settings", "check_parent_directory", "DEFAULT_NATS_URL",
     "DEFAULT_DB_METRICS_PORT", "DEFAULT_BOT_METRICS_PORT", "DEFAULT_DATA_DIR",
     "DEFAULT_ESCALATION", "EscalationStep", "parse_duration", "parse_escalation",
     "parse_command_ranks", "NatsAuth", "nats_auth_settings", "NATS_AUTH_HELP",
@@ -133,6 +133,8 @@ class BotSettings:
         lift_grace: a lift within this many seconds of the expiry counts as on time.
         punishment_sync: how often the bot re-reads the active punishments (and retries a
             lift that failed).
+        stream: the stream the bot creates when it finds none (the DatabaseService's
+            settings, from the same ``ROSEY_STREAM_*`` variables, so either may create it).
     """
 
     domain: str
@@ -155,6 +157,7 @@ class BotSettings:
     command_ranks: tuple[tuple[str, float], ...] = ()
     lift_grace: float = 5.0
     punishment_sync: float = 60.0
+    stream: StreamSettings = field(default_factory=StreamSettings)
 
 
 DEFAULT_ESCALATION = "3/24h:mute:1h,5/7d:ban:1d"
@@ -389,12 +392,18 @@ def db_settings(env: Mapping[str, str], *, nats_url: str | None = None,
         batch_size=_int(env, "ROSEY_BATCH_SIZE", None, 256),
         ack_wait_seconds=_float(env, "ROSEY_ACK_WAIT_SECONDS", 10.0),
         activity_log_seconds=_positive(env, "ROSEY_ACTIVITY_LOG_SECONDS", 60.0),
-        stream=StreamSettings(
-            replicas=_int(env, "ROSEY_STREAM_REPLICAS", None, 1),
-            max_age_seconds=_float(env, "ROSEY_STREAM_MAX_AGE_SECONDS", 7 * 24 * 3600.0),
-            max_bytes=_int(env, "ROSEY_STREAM_MAX_BYTES", None, 1024 * 1024 * 1024),
-            duplicate_window_seconds=_float(env, "ROSEY_STREAM_DUPLICATE_WINDOW_SECONDS", 120.0),
-        ),
+        stream=stream_settings(env),
+    )
+
+
+def stream_settings(env: Mapping[str, str]) -> StreamSettings:
+    """StreamSettings from ``ROSEY_STREAM_*``: both processes read them (either may create the
+    stream), the DatabaseService also updates an existing stream to them."""
+    return StreamSettings(
+        replicas=_int(env, "ROSEY_STREAM_REPLICAS", None, 1),
+        max_age_seconds=_float(env, "ROSEY_STREAM_MAX_AGE_SECONDS", 7 * 24 * 3600.0),
+        max_bytes=_int(env, "ROSEY_STREAM_MAX_BYTES", None, 1024 * 1024 * 1024),
+        duplicate_window_seconds=_float(env, "ROSEY_STREAM_DUPLICATE_WINDOW_SECONDS", 120.0),
     )
 
 
@@ -424,6 +433,7 @@ def bot_settings(env: Mapping[str, str], *, domain: str | None = None,
         command_ranks=parse_command_ranks(_str(env, "ROSEY_COMMAND_RANKS", None, "")),
         lift_grace=_seconds(env, "ROSEY_LIFT_GRACE_SECONDS", None, 5.0),
         punishment_sync=_seconds(env, "ROSEY_PUNISHMENT_SYNC_SECONDS", None, 60.0),
+        stream=stream_settings(env),
     )
 
 

@@ -17,7 +17,13 @@ import pytest
 import rosey.cli
 import rosey.config
 from rosey import contract
-from rosey.config import DEFAULT_BOT_METRICS_PORT, DEFAULT_DB_METRICS_PORT, bot_settings, db_settings
+from rosey.config import (
+    DEFAULT_BOT_METRICS_PORT,
+    DEFAULT_DB_METRICS_PORT,
+    bot_settings,
+    db_settings,
+    stream_settings,
+)
 from rosey.metrics import BotMetrics, MetricsServer
 from rosey.natsd import NatsServer
 
@@ -233,9 +239,13 @@ def test_lame_duck_only_where_there_is_another_server_to_move_to(render) -> None
 # --- NATS cluster ------------------------------------------------------------------------------
 @pytest.mark.parametrize("replicas", [1, 3, 5])
 def test_stream_replicas_follow_nats_replicas(render, replicas: int) -> None:
-    rendered = render({"nats": {"replicas": replicas}})
+    rendered = render({**WITH_CHANNEL, "nats": {"replicas": replicas}})
     assert rendered.get("StatefulSet", "rosey-nats")["spec"]["replicas"] == replicas
-    assert db_settings(container_env(rendered, *DB)).stream.replicas == replicas
+    stream = db_settings(container_env(rendered, *DB)).stream
+    assert stream.replicas == replicas
+    # the bot creates the stream when it finds none: with the same settings
+    bot_env = container_env(rendered, *BOT)
+    assert stream_settings(bot_env) == stream and "ROSEY_STREAM_REPLICAS" in bot_env
 
 
 def test_three_nats_replicas_route_to_each_other_over_the_headless_service(render) -> None:

@@ -92,6 +92,16 @@ imagePullPolicy: {{ default .ctx.Values.global.image.pullPolicy .image.pullPolic
 {{- end }}
 
 {{/* --- settings the processes read (ConfigMap data; also hashed into pod annotations) ------ */}}
+{{/* The stream, for both: the DatabaseService creates or updates it, the bot creates it when
+it finds none (its outbox drains before the DatabaseService's first start). */}}
+{{- define "rosey.stream.settings" -}}
+{{- $st := .Values.dbservice.settings.stream -}}
+ROSEY_STREAM_REPLICAS: {{ .Values.nats.replicas | int64 | quote }}
+ROSEY_STREAM_MAX_AGE_SECONDS: {{ $st.maxAgeSeconds | int64 | quote }}
+ROSEY_STREAM_MAX_BYTES: {{ $st.maxBytes | int64 | quote }}
+ROSEY_STREAM_DUPLICATE_WINDOW_SECONDS: {{ $st.duplicateWindowSeconds | int64 | quote }}
+{{- end }}
+
 {{- define "rosey.dbservice.settings" -}}
 {{- $s := .Values.dbservice.settings -}}
 ROSEY_NATS_URL: {{ include "rosey.natsUrl" . | quote }}
@@ -99,10 +109,7 @@ ROSEY_DB_PATH: "/data/rosey.db"
 ROSEY_METRICS_PORT: {{ .Values.dbservice.service.metricsPort | quote }}
 ROSEY_JETSTREAM: {{ $s.jetstream | quote }}
 ROSEY_BATCH_SIZE: {{ $s.batchSize | int64 | quote }}
-ROSEY_STREAM_REPLICAS: {{ .Values.nats.replicas | int64 | quote }}
-ROSEY_STREAM_MAX_AGE_SECONDS: {{ $s.stream.maxAgeSeconds | int64 | quote }}
-ROSEY_STREAM_MAX_BYTES: {{ $s.stream.maxBytes | int64 | quote }}
-ROSEY_STREAM_DUPLICATE_WINDOW_SECONDS: {{ $s.stream.duplicateWindowSeconds | int64 | quote }}
+{{ include "rosey.stream.settings" . }}
 ROSEY_LOG_LEVEL: {{ $s.logLevel | quote }}
 ROSEY_LOG_FORMAT: {{ $s.logFormat | quote }}
 {{- end }}
@@ -117,6 +124,7 @@ ROSEY_CYTUBE_CHANNEL_PASSWORD_FILE: "/var/run/secrets/rosey/channel-password"
 ROSEY_NATS_URL: {{ include "rosey.natsUrl" . | quote }}
 ROSEY_METRICS_PORT: {{ .Values.bot.service.metricsPort | quote }}
 ROSEY_OUTBOX_SIZE: {{ $s.outboxSize | int64 | quote }}
+{{ include "rosey.stream.settings" . }}
 ROSEY_LOG_LEVEL: {{ $s.logLevel | quote }}
 ROSEY_LOG_FORMAT: {{ $s.logFormat | quote }}
 {{- end }}

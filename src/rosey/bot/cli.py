@@ -35,6 +35,9 @@ Account (environment only; *_FILE variants read the value from a file):
 Further: ROSEY_OUTBOX_SIZE, ROSEY_QUERY_TIMEOUT_SECONDS, ROSEY_OUTBOUND_POLL_SECONDS,
 ROSEY_METRICS_HOST, ROSEY_LOG_LEVEL=debug|info|warning|error, ROSEY_LOG_FORMAT=json|console,
 ROSEY_ACTIVITY_LOG_SECONDS (the INFO bot_activity line's interval, default 60).
+The stream, when the bot finds none and creates it: ROSEY_STREAM_REPLICAS,
+ROSEY_STREAM_MAX_AGE_SECONDS, ROSEY_STREAM_MAX_BYTES, ROSEY_STREAM_DUPLICATE_WINDOW_SECONDS
+(give it the DatabaseService's values).
 Moderation (docs/moderation.md): ROSEY_ESCALATION (default 3/24h:mute:1h,5/7d:ban:1d; off),
 ROSEY_STRIKE_DECAY_SECONDS (default 2592000), ROSEY_COMMAND_RANKS (e.g. ban=3,modlog=3),
 ROSEY_LIFT_GRACE_SECONDS (default 5), ROSEY_PUNISHMENT_SYNC_SECONDS (default 60).

@@ -69,7 +69,8 @@ class BotService:
         self.metrics = metrics or BotMetrics()
         self.started_at = time.time()
         self.channel = ChannelState(channel=settings.channel, bot_name=settings.user)
-        self.publisher = Publisher(js=None, metrics=self.metrics, maxsize=settings.outbox_size)
+        self.publisher = Publisher(js=None, metrics=self.metrics, maxsize=settings.outbox_size,
+                                   stream=settings.stream)
         self.session = CyTubeSession(
             settings=settings, listener=self, metrics=self.metrics,
             connect_policy=connect_policy or ConnectPolicy(max_delay=settings.reconnect_max_delay),
