@@ -12,10 +12,12 @@ cleanly (it hands its leadership over) and started again, or asked to step down.
 case the stream must hold every event once, in publish order, and the publisher must count
 none out of order.
 
-On nats-server 2.9.10 these runs did not reorder the stream even with the chain switched off
-(the election gap outlasts the ack timeout, so the whole window fails and goes again from its
-oldest event): the test guards the outcome; the chain's own need is shown by the single-server
-test.
+On a replicated stream the publisher keeps one acknowledgement in flight and sends no
+condition (rosey.bot.publisher explains why: a restarted replica lacks the last message id
+every replica checks the condition against, and falls out of step);
+test_a_replicated_stream_gets_one_publish_at_a_time shows it. Earlier, with the chained window
+on this stream, these cases passed too, also with the chain switched off: the test guards the
+outcome, and the chain's own need is shown by the single-server test.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from nats.aio.client import Client
 from prometheus_client import CollectorRegistry
 
 from rosey import contract
-from rosey.bot.publisher import Publisher
+from rosey.bot.publisher import EXPECTED_LAST_MSG_ID_HEADER, Publisher
 from rosey.config import StreamSettings
 from rosey.metrics import BotMetrics
 from rosey.stream import ensure_stream
@@ -223,4 +225,48 @@ async def test_a_stream_leader_change_mid_burst_loses_nothing_and_keeps_the_orde
         finally:
             if pc is not None:
                 await pc.close()
+            await nc.close()
+
+
+class _Counting:
+    """The real JetStream context; counts the publishes in flight and any condition header."""
+
+    def __init__(self, js):
+        self._js = js
+        self.in_flight = self.most_in_flight = self.conditioned = 0
+
+    def __getattr__(self, name):
+        return getattr(self._js, name)
+
+    async def publish(self, subject, payload=b"", timeout=None, stream=None, headers=None):
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        self.conditioned += EXPECTED_LAST_MSG_ID_HEADER in (headers or {})
+        try:
+            return await self._js.publish(subject, payload, timeout=timeout, headers=headers)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_a_replicated_stream_gets_one_publish_at_a_time(tmp_path):
+    """No window and no Nats-Expected-Last-Msg-Id on a stream with replicas: the order comes
+    from sending each event only once the one before it is stored."""
+    async with NatsCluster(tmp_path / "cluster") as cluster:
+        await cluster.wait_for_meta_leader()
+        nc = await _connect(cluster.urls)
+        try:
+            js = nc.jetstream()
+            await ensure_stream(js, StreamSettings(replicas=3), update=True)
+            await eventually(lambda: _healthy(js, 3), timeout=30,
+                             what="a stream leader with both replicas current")
+            counting = _Counting(nc.jetstream())
+            m = BotMetrics(CollectorRegistry())
+            async with Publisher(js=counting, metrics=m) as pub:
+                for i in range(300):
+                    pub.publish(contract.USER_JOINED, contract.UserJoined(f"u{i}", 1.0))
+                await asyncio.wait_for(pub.flush(), 30)
+            assert (counting.most_in_flight, counting.conditioned) == (1, 0)
+            assert [u for u, _ in await _stored(nc.jetstream(timeout=2))] == [
+                f"u{i}" for i in range(300)]
+        finally:
             await nc.close()

@@ -25,6 +25,15 @@ slow as one ack in flight but never wrong. Events in the window are never droppe
 a last check, each acknowledgement's stream sequence must rise; a fall is logged and counted in
 ``rosey_events_out_of_order_total``.
 
+The window is used only on a stream with one replica. On a replicated stream (the chart's
+3-server install) every replica checks the condition against its own last message id, which
+a replica loses when it restarts: nats-server counts the refusal on that replica alone
+(``clfs``) and it falls out of step with the others. Seen on the local cluster: after a NATS
+pod deletion the replacement was not healthy for 7.5 minutes, until its startup probe
+restarted it. So on a replicated stream the drain keeps one acknowledgement in flight, without
+the condition, which keeps the order by itself (the next event is sent only once the one before
+it is stored).
+
 A payload that cannot be encoded is logged and counted (``reason="unencodable"``), and one
 that NATS or the stream refuses for good (over the size limit, any 4xx from JetStream) is
 logged and counted (``reason="rejected"``): neither is retried, so neither holds up the events
@@ -158,6 +167,8 @@ class Publisher:
         self._stream_ok = False
         # at the start and after a failure: the window's oldest event is sent alone, unchained
         self._probing = True
+        # the stream has one replica: the window may be chained (see the module docstring)
+        self._chained = False
         self._task: asyncio.Task[None] | None = None
         self.state = PublisherState.UNOPENED
         metrics.outbox_depth.set_function(lambda: self.depth)
@@ -255,6 +266,8 @@ class Publisher:
             try:
                 if not self._stream_ok:
                     await ensure_stream(js, self._stream, update=False)
+                    info = await js.stream_info(contract.STREAM_NAME)
+                    self._chained = (info.config.num_replicas or 1) <= 1
                     self._stream_ok = True
                 self._send(js)
                 if not self._window:
@@ -284,8 +297,8 @@ class Publisher:
     def _send(self, js: JetStreamContext) -> None:
         """Publish, in order, the window's events not in flight (after a failure), then queued
         events until the window is full; while probing after a failure, only the oldest."""
-        room = 1 if self._probing else self._window_size
-        after = "" if self._probing else self._last_id
+        room = self._window_size if self._chained and not self._probing else 1
+        after = self._last_id if self._chained and not self._probing else ""
         for event in itertools.islice(self._window, room):
             if event.ack is None:
                 event.ack = self._publish(js, event, after)
