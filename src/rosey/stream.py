@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import structlog
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamInfo
 from nats.js.errors import BadRequestError, NotFoundError
 
 from rosey import contract
@@ -42,29 +42,33 @@ def stream_config(settings: StreamSettings) -> StreamConfig:
     )
 
 
-async def ensure_stream(js: JetStreamContext, settings: StreamSettings, *, update: bool) -> None:
-    """Create the stream if it is missing; with ``update``, also bring its config up to date."""
+async def ensure_stream(js: JetStreamContext, settings: StreamSettings, *,
+                        update: bool) -> StreamInfo:
+    """Create the stream if it is missing; with ``update``, also bring its config up to date.
+    Returns the stream as it now is (its config may differ from ``settings`` without
+    ``update``)."""
     config = stream_config(settings)
     try:
         info = await js.stream_info(contract.STREAM_NAME)
     except NotFoundError:
         try:
-            await js.add_stream(config)
+            created = await js.add_stream(config)
         except BadRequestError as exc:
             raise StreamConfigError(f"cannot create stream {contract.STREAM_NAME}: {exc}") from exc
         log.info("stream_created", stream=contract.STREAM_NAME, replicas=settings.replicas)
-        return
+        return created
     if not update:
-        return
+        return info
     current = info.config
     wanted = (sorted(config.subjects or []), config.num_replicas, config.max_age,
               config.max_bytes, config.duplicate_window)
     have = (sorted(current.subjects or []), current.num_replicas, current.max_age,
             current.max_bytes, current.duplicate_window)
     if wanted == have:
-        return
+        return info
     try:
-        await js.update_stream(config)
+        updated = await js.update_stream(config)
     except BadRequestError as exc:
         raise StreamConfigError(f"cannot update stream {contract.STREAM_NAME}: {exc}") from exc
     log.info("stream_updated", stream=contract.STREAM_NAME, replicas=settings.replicas)
+    return updated

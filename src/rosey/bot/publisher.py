@@ -265,8 +265,7 @@ class Publisher:
             event: OutboxEvent | None = None
             try:
                 if not self._stream_ok:
-                    await ensure_stream(js, self._stream, update=False)
-                    info = await js.stream_info(contract.STREAM_NAME)
+                    info = await ensure_stream(js, self._stream, update=False)
                     self._chained = (info.config.num_replicas or 1) <= 1
                     self._stream_ok = True
                 self._send(js)
