@@ -18,7 +18,7 @@ import nats
 import pytest
 
 from tests.support.cytube import CyTubeTestServer
-from tests.support.procs import exit_code_after, free_port, http_status, reaped
+from tests.support.procs import exit_code_after, free_port, http_status, reaped, start_rosey_up
 from tests.support.wait import eventually
 
 BOT, BOT_PW, MOD = "rosey", "bot-secret", "alice"
@@ -33,12 +33,7 @@ async def test_rosey_up_answers_a_moderator_from_the_database_and_exits_on_sigin
            "ROSEY_LOG_FORMAT": "json", "ROSEY_DATA_DIR": str(tmp_path / "data"),
            "ROSEY_DB_METRICS_PORT": str(db_port), "ROSEY_BOT_METRICS_PORT": str(bot_port)}
     env.pop("ROSEY_NATS_URL", None)
-    with open(log_path, "wb") as out:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "rosey.cli", "up", "--domain", server.url,
-            "--channel", server.channel,
-            env=env, stdout=out, stderr=asyncio.subprocess.STDOUT,
-            stdin=asyncio.subprocess.DEVNULL)
+    proc = await start_rosey_up(log_path, env, "--domain", server.url, "--channel", server.channel)
     try:
         async with reaped(proc):
             await server.add_user(MOD, 2)
@@ -100,10 +95,7 @@ async def test_rosey_up_uses_the_nats_named_by_rosey_nats_url(tmp_path, nats_ser
            "ROSEY_DATA_DIR": str(tmp_path / "data"), "ROSEY_DB_METRICS_PORT": str(db_port),
            "ROSEY_BOT_METRICS_PORT": str(free_port()),
            "ROSEY_CYTUBE_DOMAIN": f"http://127.0.0.1:{free_port()}", "ROSEY_CYTUBE_CHANNEL": "c"}
-    with open(tmp_path / "up.log", "wb") as out:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "rosey.cli", "up", env=env, stdout=out,
-            stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL)
+    proc = await start_rosey_up(tmp_path / "up.log", env)
     async with reaped(proc):
         await eventually(lambda: http_status(db_port, "/readyz") == 200, timeout=30,
                          what="the DatabaseService ready on the given NATS")

@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import rosey.process
@@ -39,6 +39,16 @@ def stop_process(proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM,
     if stopped.killed:
         raise AssertionError(f"process {proc.args!r} did not exit within {timeout}s of {sig}")
     return stopped.code
+
+
+async def start_rosey_up(log_path: Path, env: Mapping[str, str],
+                         *args: str) -> asyncio.subprocess.Process:
+    """``rosey up *args`` as a real process with ``env``; its output (both streams) goes to
+    ``log_path``. Wrap it in :func:`reaped`."""
+    with open(log_path, "wb") as out:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "rosey.cli", "up", *args, env=dict(env), stdout=out,
+            stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL)
 
 
 @contextlib.asynccontextmanager
