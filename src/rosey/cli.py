@@ -1,6 +1,6 @@
-"""Command-line entry points: ``rosey db``, ``rosey bot``, ``rosey up`` (and ``rosey-db``,
-``rosey-bot``). The only place that reads the environment, configures logging and installs
-signal handlers; everything else receives settings.
+"""Command-line entry points: ``rosey db``, ``rosey bot``, ``rosey up``, ``rosey
+nats-passwords`` (and ``rosey-db``, ``rosey-bot``). The only place that reads the environment,
+configures logging and installs signal handlers; everything else receives settings.
 """
 
 from __future__ import annotations
@@ -112,6 +112,27 @@ def _run_up(args: argparse.Namespace) -> int:
     return run_up_from_args(args, os.environ)
 
 
+NATS_PASSWORDS_HELP = """\
+Write the NATS passwords include file from a mounted Secret (the chart's NATS init container).
+
+Reads DIR/bot, DIR/dbservice and DIR/operator (a trailing newline dropped, as Rosey's clients
+drop it) and writes OUT, which defines ROSEY_NATS_<USER>_PASSWORD as quoted strings for the
+authorization block that nats.conf includes after it (docs/nats-security.md). An empty key, a
+line break or another control character ends the command with one line naming the Secret and
+the key, and exit code 2.
+"""
+
+
+def _run_nats_passwords(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rosey.nats_auth import write_passwords_include
+
+    write_passwords_include(Path(args.secret_dir), args.secret_name, Path(args.out))
+    print(f"rosey nats-passwords: wrote {args.out} from Secret {args.secret_name!r}")
+    return 0
+
+
 def _guard(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace, prog: str) -> int:
     """Run ``fn``; Rosey's own errors become one line on stderr (exit 2 for configuration, 1
     otherwise) instead of a traceback."""
@@ -161,6 +182,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_up_arguments(up)
     up.set_defaults(func=_run_up)
+    pw = sub.add_parser("nats-passwords", help="write the NATS passwords include file (the chart's)",
+                        description=NATS_PASSWORDS_HELP,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    pw.add_argument("--secret-dir", required=True, metavar="DIR",
+                    help="where the Secret is mounted (one file per identity)")
+    pw.add_argument("--secret-name", required=True, metavar="NAME",
+                    help="the Secret's name, for the error line")
+    pw.add_argument("--out", required=True, metavar="OUT", help="the include file to write")
+    pw.set_defaults(func=_run_nats_passwords)
     args = p.parse_args(argv)
     return _guard(args.func, args, f"rosey {args.command}")
 

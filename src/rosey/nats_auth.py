@@ -26,16 +26,19 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from rosey import contract
 from rosey.config import NatsAuth, Secret
+from rosey.errors import ConfigError
 
 __all__ = ["Permissions", "PERMISSIONS", "IDENTITIES", "BOT", "DBSERVICE", "OPERATOR",
            "inbox_prefix", "authorization_block", "ensure_passwords", "identity_auth",
            "nats_conf", "tls_block", "read_passwords", "write_nats_conf", "BOT_EVENTS",
-           "BOT_QUERIES", "password_variable"]
+           "BOT_QUERIES", "password_variable", "nats_string", "password_problem",
+           "passwords_include", "read_secret_passwords", "write_passwords_include"]
 
 BOT = "bot"
 DBSERVICE = "dbservice"
@@ -97,8 +100,23 @@ PERMISSIONS: dict[str, Permissions] = {
 }
 
 
-def _q(value: str) -> str:
-    return json.dumps(value)  # a double-quoted string nats-server's config parser reads as is
+def _control_characters(value: str) -> list[str]:
+    """Those with no escape that both JSON and nats-server's parser write alike (a tab has:
+    ``\\t``)."""
+    return [c for c in value if unicodedata.category(c) == "Cc" and c != "\t"]
+
+
+def nats_string(value: str) -> str:
+    """``value`` as a double-quoted string that nats-server's config parser reads back as is,
+    whatever it holds (``$``, ``"``, ``\\``, ``#``, ``}``, digits, non-ASCII) and whatever
+    the version: unquoted, nats-server reads ``5T22...`` as a number and ``$X`` as a variable.
+
+    Its escapes are JSON's, less ``\\uXXXX`` (nats-server refuses it): non-ASCII stays UTF-8.
+    A control character has no escape both understand and is refused (ValueError)."""
+    if _control_characters(value):
+        raise ValueError(f"{value!r} holds a control character")
+    return json.dumps(value, ensure_ascii=False)
+
 
 
 def password_variable(user: str) -> str:
@@ -113,13 +131,13 @@ def authorization_block(passwords: dict[str, str] | None = None, indent: str = "
     lines = [f"{indent}authorization {{", f"{indent}  users = ["]
     for user in IDENTITIES:
         p = PERMISSIONS[user]
-        perms = [f"publish: {{allow: [{', '.join(_q(s) for s in p.publish)}]}}",
-                 f"subscribe: {{allow: [{', '.join(_q(s) for s in p.subscribe)}]}}"]
+        perms = [f"publish: {{allow: [{', '.join(nats_string(s) for s in p.publish)}]}}",
+                 f"subscribe: {{allow: [{', '.join(nats_string(s) for s in p.subscribe)}]}}"]
         if p.allow_responses:
             perms.append("allow_responses: true")
-        password = (_q(passwords[user]) if passwords is not None
+        password = (nats_string(passwords[user]) if passwords is not None
                     else f"${password_variable(user)}")
-        lines.append(f"{indent}    {{user: {_q(user)}, password: {password}, "
+        lines.append(f"{indent}    {{user: {nats_string(user)}, password: {password}, "
                      f"permissions: {{{', '.join(perms)}}}}}")
     lines += [f"{indent}  ]", f"{indent}}}"]
     return "\n".join(lines) + "\n"
@@ -128,8 +146,8 @@ def authorization_block(passwords: dict[str, str] | None = None, indent: str = "
 def tls_block(cert_file: Path, key_file: Path, indent: str = "") -> str:
     """Client connections must use TLS with this certificate (``verify`` is off: clients
     prove who they are with their password, not a certificate)."""
-    return (f"{indent}tls {{\n{indent}  cert_file: {_q(str(cert_file))}\n"
-            f"{indent}  key_file: {_q(str(key_file))}\n{indent}  timeout: 5\n{indent}}}\n")
+    return (f"{indent}tls {{\n{indent}  cert_file: {nats_string(str(cert_file))}\n"
+            f"{indent}  key_file: {nats_string(str(key_file))}\n{indent}  timeout: 5\n{indent}}}\n")
 
 
 def nats_conf(passwords: dict[str, str], *, store_dir: Path,
@@ -138,8 +156,60 @@ def nats_conf(passwords: dict[str, str], *, store_dir: Path,
     given ``tls=(cert, key)``, TLS for clients (``rosey up``'s; listen address and port come
     from the command line)."""
     return (f"# written by rosey up: users and permissions from rosey.nats_auth\n"
-            f"jetstream {{ store_dir: {_q(str(store_dir))} }}\n"
+            f"jetstream {{ store_dir: {nats_string(str(store_dir))} }}\n"
             + authorization_block(passwords) + (tls_block(*tls) if tls else ""))
+
+
+def password_problem(password: str) -> str | None:
+    """Why ``password`` (as read from a file, trailing newline dropped) cannot be a NATS
+    password, or None. Rosey's clients drop a file's trailing newline too
+    (``ROSEY_NATS_PASSWORD_FILE``), so ``echo pw >file`` works on both sides."""
+    if not password:
+        return "is empty"
+    if "\n" in password or "\r" in password:
+        return "contains a line break"
+    if _control_characters(password):
+        return "contains a control character"
+    return None
+
+
+def passwords_include(passwords: dict[str, str]) -> str:
+    """A nats-server config file that defines each identity's password variable
+    (``ROSEY_NATS_BOT_PASSWORD: "..."``). nats.conf includes it before the authorization
+    block, whose ``$ROSEY_NATS_<USER>_PASSWORD`` then resolves to this quoted string and never
+    to the environment (where nats-server parses a value as config: ``5T22...`` is a number)."""
+    return "".join(f"{password_variable(user)}: {nats_string(passwords[user])}\n"
+                   for user in IDENTITIES)
+
+
+def read_secret_passwords(directory: Path, secret_name: str) -> dict[str, str]:
+    """{user: password} from a mounted Secret's files ``directory/<user>``; a missing,
+    unreadable or unusable one is a ConfigError naming the Secret and the key."""
+    passwords = {}
+    for user in IDENTITIES:
+        where = f"the NATS password in Secret {secret_name!r}, key {user!r},"
+        try:
+            raw = (directory / user).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{where} cannot be read: {exc.strerror}") from None
+        try:
+            password = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{where} is not UTF-8 text") from None
+        problem = password_problem(password)
+        if problem:
+            raise ConfigError(f"{where} {problem}")
+        passwords[user] = password
+    return passwords
+
+
+def write_passwords_include(directory: Path, secret_name: str, out: Path) -> None:
+    """``out`` := :func:`passwords_include` of the Secret mounted at ``directory`` (0600)."""
+    text = passwords_include(read_secret_passwords(directory, secret_name))
+    try:
+        _write_private(out, text)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {out}: {exc.strerror}") from None
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -9,6 +9,7 @@ group/version/kind it serves (``policy/v1/PodDisruptionBudget``). Without a clus
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,26 +148,62 @@ def local_nats_conf(rendered: Rendered, tmp_path: Path) -> str:
                 .replace("http_port: 8222", "http_port: -1"))
 
 
-def nats_secret_env(rendered: Rendered) -> dict[str, str]:
-    """The NATS container's environment as the kubelet gives it: the pod name, and each
-    secretKeyRef read from the rendered Secret."""
+#: the NATS container's environment as the kubelet gives it (the pod name; no passwords)
+NATS_ENV = {"SERVER_NAME": "rosey-nats-0"}
+
+
+def _pod_spec(rendered: Rendered, kind: str, name: str) -> dict[str, Any]:
+    return rendered.get(kind, name)["spec"]["template"]["spec"]
+
+
+def _mount(container: dict[str, Any], volume: str) -> str:
+    return next(m["mountPath"] for m in container["volumeMounts"] if m["name"] == volume)
+
+
+def secret_data(rendered: Rendered, name: str = "rosey-nats-auth") -> dict[str, bytes]:
     import base64
 
-    env = {"SERVER_NAME": "rosey-nats-0"}
-    for item in rendered.workload_container(*NATS).get("env", []):
-        ref = item.get("valueFrom", {}).get("secretKeyRef")
-        if ref:
-            data = rendered.get("Secret", ref["name"])["data"]
-            env[item["name"]] = base64.b64decode(data[ref["key"]]).decode()
-    return env
+    return {k: base64.b64decode(v) for k, v in rendered.get("Secret", name)["data"].items()}
+
+
+def lay_out_nats_pod(rendered: Rendered, root: Path,
+                     secret: dict[str, bytes] | None = None) -> subprocess.CompletedProcess[str]:
+    """The NATS pod's files under ``root`` as the kubelet lays them out: the Secret's keys
+    (``secret``, else the rendered Secret's) as files where its volume is mounted, the
+    ConfigMap's nats.conf (paths and ports moved under ``root``) where the config is mounted;
+    then the nats-passwords init container's own command, run here with its absolute paths
+    under ``root``. Returns that run; nats.conf is at :func:`nats_conf_path`."""
+    import sys
+
+    pod = _pod_spec(rendered, *NATS[:2])
+    init = next(c for c in pod["initContainers"] if c["name"] == "nats-passwords")
+    nats = next(c for c in pod["containers"] if c["name"] == "nats")
+    volume = next(v for v in pod["volumes"] if v["name"] == "nats-auth-secret")["secret"]
+    data = secret if secret is not None else secret_data(rendered, volume["secretName"])
+    secret_dir = root / _mount(init, "nats-auth-secret").lstrip("/")
+    secret_dir.mkdir(parents=True)
+    for item in volume["items"]:
+        if item["key"] in data:
+            (secret_dir / item["path"]).write_bytes(data[item["key"]])
+    (root / _mount(init, "nats-passwords").lstrip("/")).mkdir(parents=True)
+    conf = nats_conf_path(rendered, root)
+    conf.parent.mkdir(parents=True)
+    conf.write_text(local_nats_conf(rendered, root), encoding="utf-8")
+    # the image's PATH has Rosey's entry points; here they are beside this interpreter
+    command = [str(Path(sys.executable).parent / init["command"][0])]
+    command += [str(root / a.lstrip("/")) if a.startswith("/") else a for a in init["command"][1:]]
+    assert _mount(init, "nats-passwords") == _mount(nats, "nats-passwords")
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def nats_conf_path(rendered: Rendered, root: Path) -> Path:
+    nats = next(c for c in _pod_spec(rendered, *NATS[:2])["containers"] if c["name"] == "nats")
+    return root / _mount(nats, "config").lstrip("/") / "nats.conf"
 
 
 def chart_passwords(rendered: Rendered) -> dict[str, str]:
     """{user: password} from the rendered NATS Secret."""
-    import base64
-
-    data = rendered.get("Secret", "rosey-nats-auth")["data"]
-    return {user: base64.b64decode(value).decode() for user, value in data.items()}
+    return {user: value.decode() for user, value in secret_data(rendered).items()}
 
 
 @dataclass
@@ -185,10 +222,10 @@ async def chart_nats(render: Callable[..., Rendered], tmp_path: Path) -> AsyncIt
     from rosey.natsd import NatsServer
 
     rendered = render({})
-    conf = tmp_path / "nats.conf"
-    conf.write_text(local_nats_conf(rendered, tmp_path))
-    server = NatsServer(config_file=conf, jetstream=False,
-                        env={**os.environ, **nats_secret_env(rendered)})
+    laid_out = lay_out_nats_pod(rendered, tmp_path / "pod")
+    assert laid_out.returncode == 0, laid_out.stderr
+    server = NatsServer(config_file=nats_conf_path(rendered, tmp_path / "pod"), jetstream=False,
+                        env={**os.environ, **NATS_ENV})
     await server.start()
     try:
         yield ChartNats(server.url, rendered, chart_passwords(rendered))

@@ -22,11 +22,13 @@ from .conftest import (
     BOT,
     DB,
     NATS,
+    NATS_ENV,
     WITH_CHANNEL,
     ChartNats,
     Cluster,
-    local_nats_conf,
-    nats_secret_env,
+    chart_passwords,
+    lay_out_nats_pod,
+    nats_conf_path,
 )
 
 
@@ -64,11 +66,21 @@ def test_the_secret_holds_three_random_passwords_kept_across_upgrades(render) ->
     # an offline render cannot show) and Helm leaves it in place on uninstall
     assert second.get("Secret", "rosey-nats-auth")["data"] != secret["data"]
     assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
-    nats_env = {e["name"]: e["valueFrom"]["secretKeyRef"]
-                for e in first.workload_container(*NATS)["env"] if "valueFrom" in e
-                and "secretKeyRef" in e["valueFrom"]}
-    assert nats_env == {f"ROSEY_NATS_{u.upper()}_PASSWORD": {"name": "rosey-nats-auth", "key": u}
-                        for u in ("bot", "dbservice", "operator")}
+    assert _nats_password_sources(first) == ("rosey-nats-auth", ["bot", "dbservice", "operator"])
+
+
+def _nats_password_sources(rendered) -> tuple[str, list[str]]:
+    """Where the NATS pod's passwords come from: only the init container's Secret volume (the
+    Secret's name, its keys); never the nats container's environment (nats-server would parse
+    each value as config there)."""
+    nats_env = rendered.workload_container(*NATS)["env"]
+    assert not [e for e in nats_env if "secretKeyRef" in e.get("valueFrom", {})], nats_env
+    pod = rendered.get(NATS[0], NATS[1])["spec"]["template"]["spec"]
+    init = next(c for c in pod["initContainers"] if c["name"] == "nats-passwords")
+    volume = _volume(pod, "nats-auth-secret")["secret"]
+    command = init["command"]
+    assert command[command.index("--secret-name") + 1] == volume["secretName"]
+    return volume["secretName"], [item["key"] for item in volume["items"]]
 
 
 def test_an_existing_secret_replaces_the_generated_one(render) -> None:
@@ -77,9 +89,7 @@ def test_an_existing_secret_replaces_the_generated_one(render) -> None:
     for kind, name, _ in (DB, BOT):
         pod = rendered.get(kind, name)["spec"]["template"]["spec"]
         assert _volume(pod, "nats-credentials")["secret"]["secretName"] == "my-nats"
-    refs = [e["valueFrom"]["secretKeyRef"]["name"] for e in
-            rendered.workload_container(*NATS)["env"] if "secretKeyRef" in e.get("valueFrom", {})]
-    assert refs == ["my-nats"] * 3
+    assert _nats_password_sources(rendered) == ("my-nats", ["bot", "dbservice", "operator"])
 
 
 def test_auth_can_be_switched_off_for_an_outside_nats(render) -> None:
@@ -175,14 +185,14 @@ async def test_the_helm_test_connects_over_tls_verifying_the_ca(render, tmp_path
     pki.mkdir()
     certs = await asyncio.to_thread(make_ca_and_server_cert, pki)
     rendered = render(TLS)
-    conf = (local_nats_conf(rendered, tmp_path)
-            .replace("/etc/nats-tls/tls.crt", str(certs["cert"]))
-            .replace("/etc/nats-tls/tls.key", str(certs["key"])))
-    (tmp_path / "nats.conf").write_text(conf)
-    env = nats_secret_env(rendered)
-    passwords = {u: env[f"ROSEY_NATS_{u.upper()}_PASSWORD"] for u in ("dbservice", "operator")}
-    async with NatsServer(config_file=tmp_path / "nats.conf", jetstream=False,
-                          env={**os.environ, **env}) as server:
+    assert lay_out_nats_pod(rendered, tmp_path / "pod").returncode == 0
+    conf = nats_conf_path(rendered, tmp_path / "pod")
+    conf.write_text(conf.read_text()
+                    .replace("/etc/nats-tls/tls.crt", str(certs["cert"]))
+                    .replace("/etc/nats-tls/tls.key", str(certs["key"])))
+    passwords = chart_passwords(rendered)
+    async with NatsServer(config_file=conf, jetstream=False,
+                          env={**os.environ, **NATS_ENV}) as server:
         ca_auth = NatsAuth(user="dbservice", password=Secret(passwords["dbservice"]),
                            tls_ca=certs["ca"])
         db_nc = await bus.connect(server.url, name="db", auth=ca_auth)

@@ -159,7 +159,12 @@ def test_nats_listen_ports_move_everything_that_reaches_the_pods(render) -> None
 def test_volume_permissions_are_off_by_default(render) -> None:
     rendered = render(production_values(), WITH_CHANNEL)
     for workload in WORKLOADS.values():
-        assert "initContainers" not in pod_spec(rendered, workload)
+        assert "volume-permissions" not in _init_names(pod_spec(rendered, workload))
+
+
+def _init_names(pod: dict) -> list[str]:
+    """The pod's init containers (the NATS pod always has nats-passwords, with NATS auth on)."""
+    return [c["name"] for c in pod.get("initContainers", [])]
 
 
 @pytest.mark.parametrize("block,owner", [("nats", "1000:1000"), ("dbservice", "10001:10001")])
@@ -167,9 +172,10 @@ def test_volume_permissions_chown_the_data_volume_with_chown_only(render, block,
     rendered = render(WITH_CHANNEL, {"volumePermissions": {"enabled": True}})
     workload = WORKLOADS[block]
     pod = pod_spec(rendered, workload)
-    (init,) = pod["initContainers"]
+    init = pod["initContainers"][0]  # first: the data is its user's before anything else runs
     main = rendered.workload_container(*workload)
     assert init["name"] == "volume-permissions"
+    assert _init_names(pod)[1:] == (["nats-passwords"] if block == "nats" else [])
     assert init["image"] == main["image"]  # the component's own image: nothing else to pull
     data = next(m for m in main["volumeMounts"] if m["name"] == "data")
     assert init["volumeMounts"] == [{"name": "data", "mountPath": data["mountPath"]}]
@@ -193,7 +199,7 @@ def test_volume_permissions_follow_the_pod_user_and_skip_emptydir(render) -> Non
                        "nats": {"persistence": {"enabled": False}}})
     (init,) = pod_spec(rendered, DB)["initContainers"]
     assert "chown -R 20000:20001 /data" in init["command"][2]
-    assert "initContainers" not in pod_spec(rendered, NATS)
+    assert _init_names(pod_spec(rendered, NATS)) == ["nats-passwords"]
 
 
 def _run_as_the_init_container(command: list[str], data: Path) -> subprocess.CompletedProcess[str]:
@@ -207,7 +213,8 @@ def _run_as_the_init_container(command: list[str], data: Path) -> subprocess.Com
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
                     reason="chown to another uid needs root (CI runs as root)")
 def test_volume_permissions_script_hands_a_root_owned_volume_over_once(render, tmp_path) -> None:
-    (init,) = pod_spec(render({"volumePermissions": {"enabled": True}}), NATS)["initContainers"]
+    init = pod_spec(render({"volumePermissions": {"enabled": True}}), NATS)["initContainers"][0]
+    assert init["name"] == "volume-permissions"
     data = tmp_path / "volume"
     (data / "jetstream").mkdir(parents=True)
     (data / "jetstream" / "meta.inf").write_text("x")

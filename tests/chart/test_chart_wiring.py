@@ -31,11 +31,12 @@ from .conftest import (
     BOT,
     DB,
     NATS,
+    NATS_ENV,
     WITH_CHANNEL,
     ChartNats,
     Rendered,
-    local_nats_conf,
-    nats_secret_env,
+    lay_out_nats_pod,
+    nats_conf_path,
     production_values,
 )
 
@@ -276,11 +277,11 @@ def test_single_nats_has_no_cluster_block(render) -> None:
 @pytest.mark.parametrize("replicas", [1, 3])
 async def test_rendered_nats_conf_starts_a_real_nats_server(render, tmp_path, replicas: int) -> None:
     rendered = render({"nats": {"replicas": replicas}})
-    (tmp_path / "nats.conf").write_text(local_nats_conf(rendered, tmp_path))
+    assert lay_out_nats_pod(rendered, tmp_path).returncode == 0
     # jetstream=False: no -js flag, the file itself must turn JetStream on. A rejected config
     # raises NatsServerError with nats-server's fatal lines.
-    server = NatsServer(config_file=tmp_path / "nats.conf", jetstream=False, ready_timeout=20,
-                        env={**os.environ, **nats_secret_env(rendered)})
+    server = NatsServer(config_file=nats_conf_path(rendered, tmp_path), jetstream=False,
+                        ready_timeout=20, env={**os.environ, **NATS_ENV})
     async with server:
         assert "rosey-nats-0" in server.log_text
         assert "Starting JetStream" in server.log_text

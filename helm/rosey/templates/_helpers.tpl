@@ -281,9 +281,37 @@ Call with (dict "doc" $obj "patch" $ops "file" "files/..."); returns {"doc": ...
 {{- define "rosey.natsTls.secretName" -}}
 {{- if .Values.natsTls.secretName }}{{ .Values.natsTls.secretName }}{{ else }}{{ include "rosey.nats.name" . | trunc 59 | trimSuffix "-" }}-tls{{ end }}
 {{- end }}
-{{/* the identities of src/rosey/nats_auth.py, and the variable nats-server reads each password from */}}
+{{/* the identities of src/rosey/nats_auth.py */}}
 {{- define "rosey.natsAuth.users" -}}bot dbservice operator{{- end }}
-{{- define "rosey.natsAuth.variable" -}}ROSEY_NATS_{{ upper . }}_PASSWORD{{- end }}
+{{/*
+The NATS pod's init container that writes the passwords nats.conf includes: each key of the
+Secret as a quoted string (rosey nats-passwords, from the DatabaseService's image, which has
+Rosey's permission table and quoting). An empty key or one with a line break stops the pod here
+with one line naming the Secret and the key (kubectl logs <pod> -c nats-passwords).
+*/}}
+{{- define "rosey.natsPasswords.container" -}}
+name: nats-passwords
+{{ include "rosey.image" (dict "ctx" . "image" .Values.dbservice.image) }}
+command:
+- rosey
+- nats-passwords
+- --secret-dir
+- /var/run/secrets/rosey-nats
+- --secret-name
+- {{ include "rosey.natsAuth.secretName" . | quote }}
+- --out
+- /etc/nats-passwords/passwords.conf
+resources:
+  {{- toYaml .Values.natsAuth.initResources | nindent 2 }}
+securityContext:
+  {{- toYaml .Values.nats.securityContext | nindent 2 }}
+volumeMounts:
+- name: nats-auth-secret
+  mountPath: /var/run/secrets/rosey-nats
+  readOnly: true
+- name: nats-passwords
+  mountPath: /etc/nats-passwords
+{{- end }}
 {{/* a NATS client's env, mounts and volumes: call with (dict "ctx" $ "user" "bot") */}}
 {{- define "rosey.natsClient.env" -}}
 {{- if .ctx.Values.natsAuth.enabled }}
