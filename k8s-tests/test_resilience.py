@@ -63,22 +63,31 @@ def chart_values(images: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def secret_env(name: str, key: str) -> dict[str, Any]:
-    """An env var from the chart's NATS identities Secret (absent without natsAuth: optional)."""
+def secret_env(name: str, key: str, secret: str) -> dict[str, Any]:
+    """An env var from the NATS identities Secret (absent without natsAuth: optional)."""
     return {"name": name, "valueFrom": {"secretKeyRef": {
-        "name": f"{RELEASE}-nats-auth", "key": key, "optional": True}}}
+        "name": secret, "key": key, "optional": True}}}
 
 
-# the publisher publishes as the bot would; the query Job reads the consumer's state as the
-# DatabaseService identity (the only one allowed to), everything else as the bot
-NATS_IDENTITIES = [
-    {"name": "ROSEY_NATS_USER", "value": "bot"}, secret_env("ROSEY_NATS_PASSWORD", "bot"),
-    {"name": "ROSEY_NATS_CONSUMER_USER", "value": "dbservice"},
-    secret_env("ROSEY_NATS_CONSUMER_PASSWORD", "dbservice"),
-]
+def nats_identities(secret: str) -> list[dict[str, Any]]:
+    """The publisher publishes as the bot would; the query Job reads the consumer's state as
+    the DatabaseService identity (the only one allowed to), everything else as the bot."""
+    return [{"name": "ROSEY_NATS_USER", "value": "bot"},
+            secret_env("ROSEY_NATS_PASSWORD", "bot", secret),
+            {"name": "ROSEY_NATS_CONSUMER_USER", "value": "dbservice"},
+            secret_env("ROSEY_NATS_CONSUMER_PASSWORD", "dbservice", secret)]
 
 
-def job(name: str, script: str, *, image: str, env: dict[str, str]) -> dict[str, Any]:
+#: a Secret of the user's own whose passwords start with digits and a size or exponent letter:
+#: from nats-server's environment (the chart before issue 24) each read as a number and the
+#: NATS pods crash-looped; the chart now hands them over quoted
+DIGIT_LED_PASSWORDS = {"bot": "5T22UV95fXyV6Q9vd9Z7PexWki6syHcO",
+                       "dbservice": "31EB3biyQz0J9nKc6x1Vp0L2qW8dRr7T",
+                       "operator": "12345"}
+
+
+def job(name: str, script: str, *, image: str, env: dict[str, str],
+        secret: str) -> dict[str, Any]:
     """A Job running pods/<script> in the dbservice image, labelled so NATS lets it in."""
     return {
         "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
@@ -94,7 +103,7 @@ def job(name: str, script: str, *, image: str, env: dict[str, str]) -> dict[str,
                 "containers": [{
                     "name": name, "image": image, "imagePullPolicy": "Never",
                     "command": ["python3", "-u", f"/scripts/{script}"],
-                    "env": [{"name": k, "value": v} for k, v in env.items()] + NATS_IDENTITIES,
+                    "env": [{"name": k, "value": v} for k, v in env.items()] + nats_identities(secret),
                     "resources": {"requests": {"cpu": "20m", "memory": "48Mi"},
                                   "limits": {"memory": "256Mi"}},
                     "securityContext": {"readOnlyRootFilesystem": True,
@@ -164,6 +173,10 @@ class Rosey:
     acknowledged: dict[str, int] = field(default_factory=dict)
     claims: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def nats_secret(self) -> str:
+        return self.values.get("natsAuth", {}).get("existingSecret") or f"{RELEASE}-nats-auth"
+
     def env(self, **extra: str) -> dict[str, str]:
         return {"ROSEY_NATS_URL": "nats://rosey-nats:4222", **extra}
 
@@ -187,7 +200,8 @@ class Rosey:
         name = f"query-{uuid.uuid4().hex[:5]}"
         env = self.env(ROSEY_TEST_USERS=",".join(self.acknowledged))
         kubectl("apply", "-f", "-", namespace=self.namespace,
-                stdin=json.dumps(job(name, "query.py", image=self.images["dbservice"], env=env)))
+                stdin=json.dumps(job(name, "query.py", image=self.images["dbservice"], env=env,
+                                     secret=self.nats_secret)))
         wait_for(lambda: job_finished(name, self.namespace), timeout=420, what=f"job {name}")
         return json.loads(job_logs(name, self.namespace).strip().splitlines()[-1])
 
@@ -214,7 +228,8 @@ class Rosey:
         env = self.env(ROSEY_TEST_USER=user, DURATION_SECONDS=str(duration),
                        PACE_SECONDS="0.02")
         kubectl("apply", "-f", "-", namespace=self.namespace,
-                stdin=json.dumps(job(jobname, "publisher.py", image=self.images["dbservice"], env=env)))
+                stdin=json.dumps(job(jobname, "publisher.py", image=self.images["dbservice"], env=env,
+                                     secret=self.nats_secret)))
 
         def flowing() -> bool:
             logs = job_logs(jobname, self.namespace)
@@ -303,8 +318,13 @@ def release(images: dict[str, str], namespace: str, values: dict[str, Any]) -> I
 @pytest.fixture
 def production(images: dict[str, str], namespace: str) -> Iterator[Rosey]:
     prod = yaml.safe_load((CHART / "values-production.yaml").read_text())
-    # the production NATS sizing (512Mi request per server) is kept: a 2-core CI node has room
-    yield from release(images, namespace, deep_merge(prod, chart_values(images)))
+    # the production NATS sizing (512Mi request per server) is kept: a 2-core CI node has room.
+    # Its NATS identities are a Secret of the user's own with digit-led passwords (issue 24)
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "own-nats-auth"},
+              "stringData": DIGIT_LED_PASSWORDS}
+    kubectl("apply", "-f", "-", namespace=namespace, stdin=json.dumps(secret))
+    own = {"natsAuth": {"existingSecret": "own-nats-auth"}}
+    yield from release(images, namespace, deep_merge(deep_merge(prod, chart_values(images)), own))
 
 
 @pytest.fixture
