@@ -36,5 +36,25 @@ def test_a_port_in_use_is_a_listen_error_naming_the_port():
         port = taken.getsockname()[1]
         with pytest.raises(ListenError, match=f"127.0.0.1:{port}: Address already in use") as exc:
             MetricsServer(registry=DbMetrics().registry, ready=lambda: (True, {}),
-                          host="127.0.0.1", port=port)
+                          host="127.0.0.1", port=port, busy_retry_seconds=0.3)
     assert isinstance(exc.value, ConfigError)  # the CLI turns it into exit code 2
+
+
+def test_a_port_freed_within_the_retry_window_is_taken():
+    """A process restarted on its metrics port right after a SIGKILL finds the port held for
+    about a second by the dying one; the server tries again instead of exiting 2."""
+    import threading
+
+    taken = socket.socket()
+    taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    threading.Timer(0.5, taken.close).start()  # the dying process lets go
+    s = MetricsServer(registry=DbMetrics().registry, ready=lambda: (True, {}),
+                      host="127.0.0.1", port=port, ).start()
+    try:
+        assert s.port == port
+        assert http_status(port, "/healthz") == 200
+    finally:
+        s.stop()

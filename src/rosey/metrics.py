@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -298,6 +300,9 @@ class MetricsServer:
         detail: optional facts listed under the checks in ``/readyz`` (never gating it), read
             the same way.
         host, port: where to listen; port 0 picks a free one (read it back from ``.port``).
+        busy_retry_seconds: how long a port in use is tried again before giving up. A process
+            restarted on its port right after a SIGKILL finds it held for about a second by
+            the dying one (its sockets close after its last thread); this runs once, at start.
 
     Raises:
         ListenError: the port is in use or may not be bound (a ConfigError: the CLI exits 2).
@@ -307,19 +312,33 @@ class MetricsServer:
 
     def __init__(self, *, registry: CollectorRegistry, ready: ReadyCheck,
                  host: str = "0.0.0.0", port: int = 0,
-                 detail: Callable[[], Mapping[str, str]] | None = None) -> None:
+                 detail: Callable[[], Mapping[str, str]] | None = None,
+                 busy_retry_seconds: float = 5.0) -> None:
         self._metrics_app = make_wsgi_app(registry)
         self._ready = ready
         self._detail = detail
-        try:
-            self._server = make_server(host, port, self._app, _ThreadingWSGIServer,
-                                       handler_class=_QuietHandler)
-        except OSError as exc:
-            raise ListenError(f"cannot serve metrics on {host}:{port}: "
-                              f"{exc.strerror or exc} (choose another metrics port)") from None
+        self._server = self._listen(host, port, busy_retry_seconds)
         self.port: int = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
                                         name="rosey-metrics")
+
+    def _listen(self, host: str, port: int, busy_retry_seconds: float) -> _ThreadingWSGIServer:
+        deadline = time.monotonic() + busy_retry_seconds
+        said = False
+        while True:
+            try:
+                return make_server(host, port, self._app, _ThreadingWSGIServer,
+                                   handler_class=_QuietHandler)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE and port and time.monotonic() < deadline:
+                    if not said:
+                        log.info("metrics_port_busy_retrying", host=host, port=port,
+                                 seconds=busy_retry_seconds)
+                        said = True
+                    time.sleep(0.1)
+                    continue
+                raise ListenError(f"cannot serve metrics on {host}:{port}: "
+                                  f"{exc.strerror or exc} (choose another metrics port)") from None
 
     def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
