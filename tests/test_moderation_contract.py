@@ -83,3 +83,28 @@ def test_settings_durations_escalation_and_command_ranks():
                 {"ROSEY_COMMAND_RANKS": "ban=1"}, {"ROSEY_COMMAND_RANKS": "ban=x"}):
         with pytest.raises(ConfigError):
             bot_settings({**env, **bad})
+
+
+def test_parse_duration_takes_combined_forms_largest_unit_first_up_to_ten_years():
+    from rosey.config import MAX_DURATION, parse_duration
+
+    assert [parse_duration(t) for t in ("1h30m", "1d12h", "2w3d", "1H30M", " 1w2d3h4m5s ",
+                                        "1h0m", "90m", "3650d")] == [
+        5400, 129600, 1468800, 5400, 788645, 3600, 5400, MAX_DURATION]
+    # not durations: a unit twice or out of order, a word, a fraction, zero, over 10 years,
+    # a non-ASCII digit, an endless number
+    for bad in ("30m1h", "1h1h", "1hr", "1x", "90min", "2hours", "1.5h", "h", "m30", "1h 30m",
+                "0h0m", "3651d", "11000d", "522w", "²m", "", "1" * 100 + "s"):
+        assert parse_duration(bad) is None, bad
+
+
+def test_a_word_looks_like_a_duration_when_it_starts_with_a_digit():
+    from rosey.config import looks_like_duration, parse_duration
+
+    for word in ("1hr", "1x", "90min", "2hours", "11000d", "5", "1.5h", "2nd", " 10m"):
+        assert looks_like_duration(word), word
+    for word in ("spam", "", "x1", "h1", "-5m", "²m", "one"):
+        assert not looks_like_duration(word), word
+    # whatever parses looks like one, so a valid duration is never refused
+    for word in ("10m", "2h", "3d", "45s", "1w", "1h30m", "2w3d", "1H"):
+        assert parse_duration(word) is not None and looks_like_duration(word), word

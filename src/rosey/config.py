@@ -12,6 +12,7 @@ Passwords are wrapped in :class:`Secret`, whose ``repr`` and ``str`` never show 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,8 @@ __all__ = [
     "Secret", "StreamSettings", "DbSettings", "BotSettings", "UpSettings", "db_settings",
     "bot_settings", "up_settings", "stream_settings", "check_parent_directory", "DEFAULT_NATS_URL",
     "DEFAULT_DB_METRICS_PORT", "DEFAULT_BOT_METRICS_PORT", "DEFAULT_DATA_DIR",
-    "DEFAULT_ESCALATION", "EscalationStep", "parse_duration", "parse_escalation",
+    "DEFAULT_ESCALATION", "EscalationStep", "parse_duration", "looks_like_duration",
+    "parse_escalation", "DURATION_FORMS", "MAX_DURATION",
     "parse_command_ranks", "NatsAuth", "nats_auth_settings", "NATS_AUTH_HELP",
 ]
 
@@ -162,15 +164,34 @@ class BotSettings:
 
 DEFAULT_ESCALATION = "3/24h:mute:1h,5/7d:ban:1d"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+#: the longest duration there is (longer is not a duration)
+MAX_DURATION = 10 * 365 * 86400
+#: what a refusal of a bad duration lists
+DURATION_FORMS = "45s, 10m, 2h, 3d, 1w or combined like 1h30m (at most 10 years)"
+#: ``1w2d3h4m5s``: each unit at most once, largest first (it also matches "": see below)
+_DURATION = re.compile(r"(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?")
+_UNITS_LARGEST_FIRST = tuple(_UNITS[u] for u in "wdhms")
 
 
 def parse_duration(text: str) -> int | None:
-    """``"10m"``, ``"2h"``, ``"3d"``, ``"45s"``, ``"1w"`` -> seconds; None if not a duration."""
+    """``"10m"``, ``"2h"``, ``"3d"``, ``"45s"``, ``"1w"``, or several of them combined with
+    each unit once and the largest first (``"1h30m"``, ``"1d12h"``, ``"2w3d"``) -> seconds,
+    case-insensitive; None if not a duration, zero, or over :data:`MAX_DURATION`."""
     text = text.strip().lower()
-    if len(text) < 2 or text[-1] not in _UNITS or not text[:-1].isdigit():
+    m = _DURATION.fullmatch(text) if 2 <= len(text) <= 64 else None
+    if m is None:
         return None
-    seconds = int(text[:-1]) * _UNITS[text[-1]]
-    return seconds if 0 < seconds <= 10 * 365 * 86400 else None
+    seconds = sum(int(n) * size for n, size in zip(m.groups(), _UNITS_LARGEST_FIRST, strict=True)
+                  if n is not None)
+    return seconds if 0 < seconds <= MAX_DURATION else None
+
+
+def looks_like_duration(word: str) -> bool:
+    """Whether a word was meant as a duration: it starts with a digit (``10m``, ``1hr``,
+    ``90min``, ``1.5h``, a bare ``5``). Every word :func:`parse_duration` accepts does; a
+    reason seldom starts with a digit, and a word that does is refused rather than taken as
+    the start of a reason (which would make the punishment permanent)."""
+    return re.match(r"[0-9]", word.strip()) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ Durations are tiny (seconds) through the settings; every wait has a deadline.
 
 from __future__ import annotations
 
+import calendar
 import json
 import time
 
@@ -390,3 +391,76 @@ async def test_a_timed_ban_survives_a_restart_of_the_whole_stack(cytube, nats_se
         await _lifted_on_time(cytube, lambda: "carol" not in cytube.banned, ban, "ban")
         await cytube.wait_for(lambda: rows(db, "SELECT ended_how FROM punishments")
                               == [("expired",)], timeout=5)
+
+
+_NOT_A_DURATION = ('"{}" is not a duration: use 45s, 10m, 2h, 3d, 1w or combined like 1h30m '
+                   '(at most 10 years)')
+
+
+def _sent_about(cytube, name: str) -> list[str]:
+    """The chat commands the bot sent CyTube that name ``name``."""
+    return [str(d.get("msg")) for e, d in cytube.events_from(BOT)
+            if e == "chatMsg" and isinstance(d, dict) and name in str(d.get("msg", "")).lower()]
+
+
+async def test_a_mistyped_duration_is_refused_and_nothing_is_punished(
+        cytube, nats_server, tmp_path):
+    db = tmp_path / "r.db"
+    await _setup(cytube, "bob", "carol")
+    async with running_db_service(nats_server.url, db), \
+            running_bot(cytube, nats_server.url, **FAST) as bot:
+        await cytube.wait_for(lambda: bot.channel.user("carol") and bot.channel.user("bob"))
+        for text, word in (("mute bob 1hr spam", "1hr"), ("ban bob 90min", "90min"),
+                           ("mute bob 1x spam", "1x"), ("mute bob 11000d", "11000d"),
+                           ("smute bob 5 spam", "5")):
+            assert reply_text(await ask(cytube, bot, text)) == _NOT_A_DURATION.format(word), text
+        # a command after them: when it is done, the refused ones were long handled
+        assert reply_text(await ask(cytube, bot, "mute carol 10m")).startswith(
+            "Muted carol for 10m (until ")
+        assert "carol" in cytube.muted
+        assert "bob" not in cytube.muted and "bob" not in cytube.smuted
+        assert "bob" not in cytube.banned and _sent_about(cytube, "bob") == []
+        await cytube.wait_for(lambda: len(_actions(db)) == 1, timeout=10)
+        await cytube.wait_for(lambda: rows(
+            db, "SELECT count(*) FROM user_actions WHERE action_type = 'pm_command'") == [(12,)],
+            timeout=10, what="every command's audit rows")
+        refused = [d for (d,) in rows(
+            db, "SELECT details FROM user_actions WHERE action_type = 'pm_command'"
+                " AND details LIKE '%result: error%' ORDER BY id")]
+    # refused like a usage error: an audit row with the error, no moderation action, no punishment
+    assert _actions(db) == [("mute", "carol", MOD, "command", "success")]
+    assert rows(db, "SELECT target FROM punishments") == [("carol",)]
+    assert refused == [
+        "cmd=mute, args: bob 1hr spam, result: error, error: " + _NOT_A_DURATION.format("1hr"),
+        "cmd=ban, args: bob 90min, result: error, error: " + _NOT_A_DURATION.format("90min"),
+        "cmd=mute, args: bob 1x spam, result: error, error: " + _NOT_A_DURATION.format("1x"),
+        "cmd=mute, args: bob 11000d, result: error, error: "
+        + _NOT_A_DURATION.format("11000d"),
+        "cmd=smute, args: bob 5 spam, result: error, error: " + _NOT_A_DURATION.format("5")]
+
+
+async def test_a_combined_duration_times_the_mute_and_no_duration_is_permanent(
+        cytube, nats_server, tmp_path):
+    db = tmp_path / "r.db"
+    await _setup(cytube, "bob", "carol")
+    async with running_db_service(nats_server.url, db), \
+            running_bot(cytube, nats_server.url, **FAST) as bot:
+        await cytube.wait_for(lambda: bot.channel.user("carol") and bot.channel.user("bob"))
+        before = time.time()
+        timed = reply_text(await ask(cytube, bot, "mute bob 1h30m spam"))
+        after = time.time()
+        # span() states the largest exact unit, as for every duration in replies and modlog
+        assert timed.startswith("Muted bob for 90m (until ") and "bob" in cytube.muted
+        assert reply_text(await ask(cytube, bot, "mute carol spam")) == "Muted carol"
+        assert "carol" in cytube.muted
+        await cytube.wait_for(lambda: len(rows(db, "SELECT id FROM punishments")) == 2,
+                              timeout=10)
+        punished = rows(db, "SELECT target, reason, expires_at FROM punishments ORDER BY id")
+        recorded = rows(db, "SELECT target, reason, duration FROM moderation_actions ORDER BY id")
+    assert recorded == [("bob", "spam", 5400), ("carol", "spam", None)]
+    until = calendar.timegm(time.strptime(timed.split("(until ")[1], "%Y-%m-%d %H:%M:%S UTC)"))
+    assert int(before) + 5400 <= until <= after + 5400
+    (bob, bob_reason, bob_expiry), carol = punished
+    assert (bob, bob_reason) == ("bob", "spam")
+    assert before + 5400 - 1 <= bob_expiry <= after + 5400 + 1  # rounded up to whole seconds
+    assert carol == ("carol", "spam", None)

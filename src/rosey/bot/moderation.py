@@ -38,7 +38,7 @@ from rosey.bot.channel import ChannelState
 from rosey.bot.cytube import ChatLine, CyTubeSession
 from rosey.bot.publisher import Publisher
 from rosey.bot.queries import QueryFailed
-from rosey.config import BotSettings, parse_duration
+from rosey.config import DURATION_FORMS, BotSettings, looks_like_duration, parse_duration
 from rosey.errors import CyTubeError, RoseyError
 from rosey.metrics import BotMetrics
 
@@ -208,10 +208,17 @@ class Moderation:
         return (here.name if here else target), rest.strip()
 
     def _timed(self, verb: str, args: str) -> tuple[str, int | None, str]:
+        """``<user> [duration] [reason]``. A first word that starts with a digit is meant as
+        a duration: one that is not (``1hr``, ``90min``, over 10 years) is refused, never taken
+        as the start of the reason (which would make the punishment permanent)."""
         name, rest = self._target(verb, args)
         first, _, more = rest.partition(" ")
-        duration = parse_duration(first) if first else None
-        return name, duration, (more.strip() if duration is not None else rest)
+        if not looks_like_duration(first):
+            return name, None, rest
+        duration = parse_duration(first)
+        if duration is None:
+            raise CommandError(f'"{first}" is not a duration: use {DURATION_FORMS}')
+        return name, duration, more.strip()
 
     async def kick(self, args: str, caller: str) -> str:
         name, reason = self._target("kick", args)
