@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rosey.commands import check_command_ranks
 from rosey.errors import ConfigError
 
 __all__ = [
@@ -227,7 +228,8 @@ def parse_escalation(text: str) -> tuple[EscalationStep, ...]:
 
 
 def parse_command_ranks(text: str) -> tuple[tuple[str, float], ...]:
-    """``"ban=3,modlog=3"`` -> ((command, rank), ...); ranks below 2 are refused."""
+    """``"ban=3,modlog=3"`` -> ((command, rank), ...); ranks below 2 and names that are no
+    command (:mod:`rosey.commands`) are refused."""
     out = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         command, _, rank = part.partition("=")
@@ -238,6 +240,7 @@ def parse_command_ranks(text: str) -> tuple[tuple[str, float], ...]:
         if value < 2:
             raise ConfigError(f"command rank {part!r}: moderators are rank 2 at least")
         out.append((command.strip().lower(), value))
+    check_command_ranks(tuple(out))
     return tuple(out)
 
 

@@ -33,6 +33,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 from rosey import contract
+from rosey.commands import COMMAND_NAMES, MODERATION_COMMANDS
 from rosey.errors import BadPayload, ListenError
 
 __all__ = [
@@ -78,11 +79,8 @@ def _not_ok(queries: Counter) -> float:
     return _sum(queries, "_total") - _sum(queries, "_total", outcome="ok")
 
 
-#: the wire contract's moderator commands plus the bot's extensions (docs/moderation-commands.md)
-#: the moderation record's commands (docs/moderation.md)
-MODERATION_COMMANDS: tuple[str, ...] = (
-    "smute", "unban", "warn", "note", "modlog", "history", "punishments")
-BOT_COMMANDS: tuple[str, ...] = (*contract.PM_COMMANDS, "resume", *MODERATION_COMMANDS)
+#: every moderator command (the table of rosey.commands), and the moderation record's
+BOT_COMMANDS: tuple[str, ...] = COMMAND_NAMES
 
 
 def command_label(name: str) -> str:

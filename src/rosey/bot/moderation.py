@@ -38,6 +38,7 @@ from rosey.bot.channel import ChannelState
 from rosey.bot.cytube import ChatLine, CyTubeSession
 from rosey.bot.publisher import Publisher
 from rosey.bot.queries import QueryFailed
+from rosey.commands import COMMANDS
 from rosey.config import DURATION_FORMS, BotSettings, looks_like_duration, parse_duration
 from rosey.errors import CyTubeError, RoseyError
 from rosey.metrics import BotMetrics
@@ -47,15 +48,8 @@ __all__ = ["Moderation", "CommandError", "describe", "punishment_line", "span", 
 
 log = structlog.get_logger()
 
-MODERATION_USAGE: dict[str, str] = {
-    "kick": "kick <user> [reason]",
-    "ban": "ban <user> [duration] [reason] (10m, 2h, 3d)",
-    "unban": "unban <user>",
-    "mute": "mute <user> [duration] [reason]", "smute": "smute <user> [duration] [reason]",
-    "unmute": "unmute <user>", "warn": "warn <user> <reason> - PM and a strike",
-    "note": "note <user> <text>", "modlog": "modlog [user] [n] - newest first",
-    "history": "history <user>", "punishments": "punishments - active, and when they end",
-}
+#: the usage lines of the commands this module handles (from the table of rosey.commands)
+MODERATION_USAGE: dict[str, str] = {c.name: c.usage for c in COMMANDS if c.owner == "moderation"}
 
 #: a moderator notice CyTube sends to rank >= 2: (actor, verb, target)
 NATIVE_NOTICE = re.compile(

@@ -32,13 +32,14 @@ from rosey import contract
 from rosey.bot.channel import ChannelState
 from rosey.bot.cytube import ChatLine, CyTubeSession
 from rosey.bot.media import parse_media_link
-from rosey.bot.moderation import MODERATION_USAGE, CommandError, Moderation
+from rosey.bot.moderation import CommandError, Moderation
 from rosey.bot.publisher import Publisher
 from rosey.bot.queries import QueryFailed
+from rosey.commands import BY_NAME, COMMAND_NAMES, MODERATOR_RANK, NEEDS, USAGE
 from rosey.config import BotSettings
 from rosey.contract import ReplyT
 from rosey.errors import CyTubeError
-from rosey.metrics import BOT_COMMANDS, BotMetrics, command_label
+from rosey.metrics import BotMetrics, command_label
 
 __all__ = ["Shell", "ShellContext", "CommandError", "REPLY_JOINER", "Expect", "Query", "Predicate",
            "UNAVAILABLE", "USAGE", "SAFE_SLASH", "NEEDS", "refusals", "capabilities"]
@@ -50,30 +51,6 @@ UNAVAILABLE = "stats are unavailable right now"
 REPLY_JOINER = " | "
 #: chat commands that ``say`` and the outbound queue may send (others could escalate rank)
 SAFE_SLASH = ("/me ", "/sp ")
-
-USAGE: dict[str, str] = {
-    "help": "help - this list", "info": "info - who and where I am",
-    "status": "status - connection, users, playlist", "stats": "stats - channel statistics",
-    "users": "users - who is here", "user": "user <name> - one user's details",
-    "afk": "afk [on|off] - my AFK flag", "say": "say <msg> - say in chat",
-    "pm": "pm <user> <msg> - PM someone", "playlist": "playlist [n] - the next n items",
-    "current": "current - what is playing", "add": "add <url> [next] - queue a video",
-    "remove": "remove <#> - delete an item", "move": "move <#> <#> - move an item",
-    "jump": "jump <#> - play an item now", "next": "next - skip to the next item",
-    "pause": "pause - pause playback (takes leader)",
-    "resume": "resume - resume playback (gives leader back)", "kick": "kick <user> [reason]",
-    "voteskip": "voteskip - vote to skip", **MODERATION_USAGE,
-}
-
-#: the channel permissions (CyTube's names, ``cytube-protocol.md`` section 7) each command needs
-NEEDS: dict[str, tuple[str, ...]] = {
-    "say": ("chat",), "add": ("playlistadd",), "remove": ("playlistdelete",),
-    "move": ("playlistmove",), "jump": ("playlistjump",), "next": ("playlistjump",),
-    "pause": ("leaderctl",), "resume": ("leaderctl",), "voteskip": ("voteskip",),
-    "kick": ("kick",), "ban": ("ban",), "mute": ("mute",), "unmute": ("mute",),
-    "smute": ("mute",), "unban": ("ban",),
-}
-
 
 def _lacking(channel: ChannelState, permission: str) -> str | None:
     """Why the bot may not use ``permission`` here, or None when it may."""
@@ -235,17 +212,21 @@ class Shell:
             timestamp=time.time(), error=error))
 
     async def _run(self, name: str, args: str, caller: str) -> str:
-        if name not in BOT_COMMANDS:
+        command = BY_NAME.get(name)
+        if command is None:
             raise CommandError(f"Unknown command: {name}")
-        need = self._ranks.get(name, 2.0)
+        need = self._ranks.get(name, MODERATOR_RANK)
         user = self._channel.user(caller)
-        if need > 2 and (user is None or user.rank < need):
+        if need > MODERATOR_RANK and (user is None or user.rank < need):
             raise CommandError(f"{name} needs rank {_rank(need)} here")
         why = refusals(self._channel).get(name)
         if why is not None:
             raise CommandError(f"I can't {name} here: {why}")
-        method: Callable[[str, str], Awaitable[str]] = getattr(self, "cmd_" + name)
-        return await method(args, caller)
+        # the table names the handler: Shell.cmd_<name>, or Moderation.<name>
+        handler: Callable[[str, str], Awaitable[str]] = (
+            getattr(self, "cmd_" + name) if command.owner == "shell"
+            else getattr(self.moderation, name))
+        return await handler(args, caller)
 
     async def _confirm(self, fut: asyncio.Future[Any], what: str) -> Any:
         try:
@@ -289,7 +270,7 @@ class Shell:
 
     # --- information ------------------------------------------------------------------------------
     async def cmd_help(self, args: str, caller: str) -> str:
-        return "Commands:\n" + "\n".join(USAGE[c] for c in BOT_COMMANDS)
+        return "Commands:\n" + "\n".join(USAGE[c] for c in COMMAND_NAMES)
 
     async def cmd_info(self, args: str, caller: str) -> str:
         s = self._channel
@@ -567,40 +548,6 @@ class Shell:
             raise CommandError(f"CyTube counted no new vote ({count} of {need} needed): "
                                "a vote from my address is already in")
         return f"Voted to skip ({count} of {need} needed)"
-
-    # --- moderation (rosey.bot.moderation) -------------------------------------------------------
-    async def cmd_kick(self, args: str, caller: str) -> str:
-        return await self.moderation.kick(args, caller)
-
-    async def cmd_ban(self, args: str, caller: str) -> str:
-        return await self.moderation.ban(args, caller)
-
-    async def cmd_unban(self, args: str, caller: str) -> str:
-        return await self.moderation.unban(args, caller)
-
-    async def cmd_mute(self, args: str, caller: str) -> str:
-        return await self.moderation.mute(args, caller)
-
-    async def cmd_smute(self, args: str, caller: str) -> str:
-        return await self.moderation.smute(args, caller)
-
-    async def cmd_unmute(self, args: str, caller: str) -> str:
-        return await self.moderation.unmute(args, caller)
-
-    async def cmd_warn(self, args: str, caller: str) -> str:
-        return await self.moderation.warn(args, caller)
-
-    async def cmd_note(self, args: str, caller: str) -> str:
-        return await self.moderation.note(args, caller)
-
-    async def cmd_modlog(self, args: str, caller: str) -> str:
-        return await self.moderation.modlog(args, caller)
-
-    async def cmd_history(self, args: str, caller: str) -> str:
-        return await self.moderation.history(args, caller)
-
-    async def cmd_punishments(self, args: str, caller: str) -> str:
-        return await self.moderation.punishments(args, caller)
 
 
 _PM_ERRORS = ("You can't PM yourself", "PM failed", "You must be signed in")
