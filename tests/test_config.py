@@ -45,3 +45,22 @@ def test_a_file_where_the_directory_should_be_is_refused(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(ConfigError, match="is not a directory"):
         check_parent_directory(tmp_path / "file" / "rosey.db", "--db-path")
+
+
+def test_every_default_has_one_home() -> None:
+    """With no environment, the readers give exactly the settings' own field defaults (the one
+    place each default is written), also for the stream settings both processes read."""
+    from rosey.config import (
+        BOT_DEFAULTS,
+        DB_DEFAULTS,
+        STREAM_DEFAULTS,
+        BotSettings,
+        DbSettings,
+        bot_settings,
+        db_settings,
+        stream_settings,
+    )
+
+    assert db_settings({}) == DbSettings() == DB_DEFAULTS
+    assert bot_settings({}, domain="d", channel="c") == BotSettings(domain="d", channel="c")
+    assert stream_settings({}) == STREAM_DEFAULTS == DB_DEFAULTS.stream == BOT_DEFAULTS.stream

@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from rosey.commands import check_command_ranks
 from rosey.errors import ConfigError
@@ -27,6 +28,7 @@ __all__ = [
     "DEFAULT_ESCALATION", "EscalationStep", "parse_duration", "looks_like_duration",
     "parse_escalation", "DURATION_FORMS", "MAX_DURATION",
     "parse_command_ranks", "NatsAuth", "nats_auth_settings", "NATS_AUTH_HELP",
+    "STREAM_DEFAULTS", "DB_DEFAULTS", "BOT_DEFAULTS",
 ]
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
@@ -404,6 +406,13 @@ def _str(env: Mapping[str, str], name: str, cli: str | None, default: str | None
     return default
 
 
+#: every default in one place: the settings' own field defaults (the readers below fall back
+#: to these, and so do the few components that take a setting with a default of their own)
+STREAM_DEFAULTS: Final = StreamSettings()
+DB_DEFAULTS: Final = DbSettings()
+BOT_DEFAULTS: Final = BotSettings(domain="", channel="")
+
+
 def db_settings(env: Mapping[str, str], *, nats_url: str | None = None,
                 db_path: str | None = None, metrics_port: int | None = None) -> DbSettings:
     """DbSettings from ``ROSEY_*`` variables, command-line values winning."""
@@ -411,11 +420,12 @@ def db_settings(env: Mapping[str, str], *, nats_url: str | None = None,
         nats_url=_str(env, "ROSEY_NATS_URL", nats_url, DEFAULT_NATS_URL),
         db_path=Path(_str(env, "ROSEY_DB_PATH", db_path, "rosey.db")),
         metrics_port=_int(env, "ROSEY_METRICS_PORT", metrics_port, DEFAULT_DB_METRICS_PORT),
-        metrics_host=_str(env, "ROSEY_METRICS_HOST", None, "0.0.0.0"),
-        jetstream=_str(env, "ROSEY_JETSTREAM", None, "auto"),
-        batch_size=_int(env, "ROSEY_BATCH_SIZE", None, 256),
-        ack_wait_seconds=_float(env, "ROSEY_ACK_WAIT_SECONDS", 10.0),
-        activity_log_seconds=_positive(env, "ROSEY_ACTIVITY_LOG_SECONDS", 60.0),
+        metrics_host=_str(env, "ROSEY_METRICS_HOST", None, DB_DEFAULTS.metrics_host),
+        jetstream=_str(env, "ROSEY_JETSTREAM", None, DB_DEFAULTS.jetstream),
+        batch_size=_int(env, "ROSEY_BATCH_SIZE", None, DB_DEFAULTS.batch_size),
+        ack_wait_seconds=_float(env, "ROSEY_ACK_WAIT_SECONDS", DB_DEFAULTS.ack_wait_seconds),
+        activity_log_seconds=_positive(env, "ROSEY_ACTIVITY_LOG_SECONDS",
+                                       DB_DEFAULTS.activity_log_seconds),
         stream=stream_settings(env),
     )
 
@@ -424,10 +434,12 @@ def stream_settings(env: Mapping[str, str]) -> StreamSettings:
     """StreamSettings from ``ROSEY_STREAM_*``: both processes read them (either may create the
     stream), the DatabaseService also updates an existing stream to them."""
     return StreamSettings(
-        replicas=_int(env, "ROSEY_STREAM_REPLICAS", None, 1),
-        max_age_seconds=_float(env, "ROSEY_STREAM_MAX_AGE_SECONDS", 7 * 24 * 3600.0),
-        max_bytes=_int(env, "ROSEY_STREAM_MAX_BYTES", None, 1024 * 1024 * 1024),
-        duplicate_window_seconds=_float(env, "ROSEY_STREAM_DUPLICATE_WINDOW_SECONDS", 120.0),
+        replicas=_int(env, "ROSEY_STREAM_REPLICAS", None, STREAM_DEFAULTS.replicas),
+        max_age_seconds=_float(env, "ROSEY_STREAM_MAX_AGE_SECONDS",
+                               STREAM_DEFAULTS.max_age_seconds),
+        max_bytes=_int(env, "ROSEY_STREAM_MAX_BYTES", None, STREAM_DEFAULTS.max_bytes),
+        duplicate_window_seconds=_float(env, "ROSEY_STREAM_DUPLICATE_WINDOW_SECONDS",
+                                        STREAM_DEFAULTS.duplicate_window_seconds),
     )
 
 
@@ -444,19 +456,23 @@ def bot_settings(env: Mapping[str, str], *, domain: str | None = None,
         channel_password=Secret(_str(env, "ROSEY_CYTUBE_CHANNEL_PASSWORD", None, "")),
         nats_url=_str(env, "ROSEY_NATS_URL", nats_url, DEFAULT_NATS_URL),
         metrics_port=_int(env, "ROSEY_METRICS_PORT", metrics_port, DEFAULT_BOT_METRICS_PORT),
-        metrics_host=_str(env, "ROSEY_METRICS_HOST", None, "0.0.0.0"),
-        outbox_size=_int(env, "ROSEY_OUTBOX_SIZE", None, 10_000),
-        query_timeout=_float(env, "ROSEY_QUERY_TIMEOUT_SECONDS", 2.0),
-        outbound_poll_interval=_float(env, "ROSEY_OUTBOUND_POLL_SECONDS", 2.0),
-        activity_log_seconds=_positive(env, "ROSEY_ACTIVITY_LOG_SECONDS", 60.0),
+        metrics_host=_str(env, "ROSEY_METRICS_HOST", None, BOT_DEFAULTS.metrics_host),
+        outbox_size=_int(env, "ROSEY_OUTBOX_SIZE", None, BOT_DEFAULTS.outbox_size),
+        query_timeout=_float(env, "ROSEY_QUERY_TIMEOUT_SECONDS", BOT_DEFAULTS.query_timeout),
+        outbound_poll_interval=_float(env, "ROSEY_OUTBOUND_POLL_SECONDS",
+                                      BOT_DEFAULTS.outbound_poll_interval),
+        activity_log_seconds=_positive(env, "ROSEY_ACTIVITY_LOG_SECONDS",
+                                       BOT_DEFAULTS.activity_log_seconds),
         reconnect_max_delay=_seconds(env, "ROSEY_RECONNECT_MAX_SECONDS", reconnect_max_delay,
-                                     20.0),
-        pause_limit=_seconds(env, "ROSEY_PAUSE_LIMIT_SECONDS", pause_limit, 600.0),
+                                     BOT_DEFAULTS.reconnect_max_delay),
+        pause_limit=_seconds(env, "ROSEY_PAUSE_LIMIT_SECONDS", pause_limit,
+                             BOT_DEFAULTS.pause_limit),
         escalation=parse_escalation(_str(env, "ROSEY_ESCALATION", None, DEFAULT_ESCALATION)),
-        strike_decay=_seconds(env, "ROSEY_STRIKE_DECAY_SECONDS", None, 30 * 86400.0),
+        strike_decay=_seconds(env, "ROSEY_STRIKE_DECAY_SECONDS", None, BOT_DEFAULTS.strike_decay),
         command_ranks=parse_command_ranks(_str(env, "ROSEY_COMMAND_RANKS", None, "")),
-        lift_grace=_seconds(env, "ROSEY_LIFT_GRACE_SECONDS", None, 5.0),
-        punishment_sync=_seconds(env, "ROSEY_PUNISHMENT_SYNC_SECONDS", None, 60.0),
+        lift_grace=_seconds(env, "ROSEY_LIFT_GRACE_SECONDS", None, BOT_DEFAULTS.lift_grace),
+        punishment_sync=_seconds(env, "ROSEY_PUNISHMENT_SYNC_SECONDS", None,
+                                 BOT_DEFAULTS.punishment_sync),
         stream=stream_settings(env),
     )
 

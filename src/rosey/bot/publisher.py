@@ -61,7 +61,7 @@ from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
 from rosey import contract
-from rosey.config import StreamSettings
+from rosey.config import BOT_DEFAULTS, StreamSettings
 from rosey.errors import LifecycleError, StreamConfigError
 from rosey.metrics import BotMetrics
 from rosey.stream import ensure_stream
@@ -137,7 +137,8 @@ class Publisher:
         stream: passed to ``ensure_stream`` (``update=False``: create only when missing).
     """
 
-    def __init__(self, *, js: JetStreamContext | None, metrics: BotMetrics, maxsize: int = 10_000,
+    def __init__(self, *, js: JetStreamContext | None, metrics: BotMetrics,
+                 maxsize: int = BOT_DEFAULTS.outbox_size,
                  ack_timeout: float = 2.0, retry_delay: float = 0.1,
                  max_retry_delay: float = 2.0, window: int = DEFAULT_WINDOW,
                  stream: StreamSettings | None = None) -> None:

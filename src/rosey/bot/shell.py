@@ -36,7 +36,7 @@ from rosey.bot.moderation import CommandError, Moderation
 from rosey.bot.publisher import Publisher
 from rosey.bot.queries import QueryFailed
 from rosey.commands import BY_NAME, COMMAND_NAMES, MODERATOR_RANK, NEEDS, USAGE
-from rosey.config import BotSettings
+from rosey.config import BOT_DEFAULTS, BotSettings
 from rosey.contract import ReplyT
 from rosey.errors import CyTubeError
 from rosey.metrics import BotMetrics, command_label
@@ -130,7 +130,7 @@ class Shell:
     def __init__(self, *, session: CyTubeSession, channel: ChannelState, publisher: Publisher,
                  query: Query, expect: Expect, metrics: BotMetrics, context: ShellContext,
                  confirm_timeout: float = 5.0, rank_wait: float = 1.5,
-                 pause_limit: float = 600.0,
+                 pause_limit: float = BOT_DEFAULTS.pause_limit,
                  spawn: Callable[[Coroutine[Any, Any, None], str], Any] | None = None,
                  settings: BotSettings | None = None) -> None:
         self._session = session

@@ -47,7 +47,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from rosey import contract
-from rosey.config import DbSettings
+from rosey.config import DB_DEFAULTS, DbSettings
 from rosey.dbservice.ingest import BatchApplier, incoming_from, wait_or_stop
 from rosey.metrics import DbMetrics
 from rosey.store.store import Store
@@ -66,7 +66,8 @@ INFO_INTERVAL = 2.0
 STALL_SECONDS = 10.0
 
 
-def consumer_config(start_after: int, *, ack_wait: float = 10.0) -> ConsumerConfig:
+def consumer_config(start_after: int, *,
+                    ack_wait: float = DB_DEFAULTS.ack_wait_seconds) -> ConsumerConfig:
     """The durable consumer; a new one starts right after what the file already holds."""
     if start_after > 0:
         deliver: dict[str, Any] = {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE,
