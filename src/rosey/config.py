@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from rosey import contract
 from rosey.commands import check_command_ranks
 from rosey.errors import ConfigError
 
@@ -167,8 +168,7 @@ class BotSettings:
 
 DEFAULT_ESCALATION = "3/24h:mute:1h,5/7d:ban:1d"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-#: the longest duration there is (longer is not a duration)
-MAX_DURATION = 10 * 365 * 86400
+MAX_DURATION = contract.MAX_DURATION
 #: what a refusal of a bad duration lists
 DURATION_FORMS = "45s, 10m, 2h, 3d, 1w or combined like 1h30m (at most 10 years)"
 #: ``1w2d3h4m5s``: each unit at most once, largest first (it also matches "": see below)

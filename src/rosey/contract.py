@@ -30,7 +30,7 @@ __all__ = [
     "EVENT_SUBJECTS", "QUERY_SUBJECTS", "LIST_QUERY_SUBJECTS",
     "STREAM_NAME", "CONSUMER_NAME", "QUEUE_GROUP", "MSG_ID_HEADER",
     "PM_COMMANDS", "RESULTS", "MAX_USERNAME", "MAX_COMMAND", "MAX_TEXT", "MAX_STATUS_BYTES",
-    "MAX_PAYLOAD_BYTES",
+    "MAX_PAYLOAD_BYTES", "MAX_DURATION",
     "UserJoined", "UserLeft", "MessageLog", "UserCount", "HighWater", "StatusUpdate",
     "MarkSent", "Enqueue", "PmCommand", "Event", "event_time",
     "BotStatus", "MediaStatus",
@@ -116,6 +116,8 @@ MAX_COMMAND: Final = 1000          # a command word as typed (a PM is at most 10
 MAX_TEXT: Final = 10_000           # chat, PM args, outbound text (CyTube cuts at 320..1000)
 MAX_STATUS_BYTES: Final = 64 * 1024
 MAX_PAYLOAD_BYTES: Final = 1024 * 1024  # nats-server's default max_payload
+#: the longest punishment there is, in seconds (10 years; a longer one is no duration)
+MAX_DURATION: Final = 10 * 365 * 86400
 
 
 # --- payloads ------------------------------------------------------------------------------
@@ -709,7 +711,7 @@ def _moderation_action(o: dict[str, Any]) -> Event:
         actor=_name(o, "actor"), origin=_one_of(o, "origin", MODERATION_ORIGINS, "command"),
         result=_one_of(o, "result", MODERATION_RESULTS, "success"),
         reason=_str(o, "reason", limit=MAX_TEXT, required=False) or "",
-        duration=_int(o, "duration", required=False, minimum=0, maximum=10 * 365 * 86400),
+        duration=_int(o, "duration", required=False, minimum=0, maximum=MAX_DURATION),
         expires_at=expires, command=_str(o, "command", limit=MAX_TEXT, required=False),
         error=_str(o, "error", limit=MAX_TEXT, required=False),
         ref=_str(o, "ref", limit=100, required=False), timestamp=_timestamp(o))
