@@ -105,9 +105,9 @@ class FineDbMetrics(DbMetrics):
 
 
 def db(args: argparse.Namespace) -> None:
-    from rosey.cli import run_until_signalled
     from rosey.dbservice.service import DatabaseService
     from rosey.log import configure_logging
+    from rosey.running import run_until_signalled
 
     configure_logging("rosey-db", level="warning", json=True)
     settings = DbSettings(nats_url=args.nats_url, db_path=Path(args.db_path),

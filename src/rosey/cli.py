@@ -6,11 +6,9 @@ configures logging and installs signal handlers; everything else receives settin
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import signal
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import structlog
 
@@ -19,7 +17,8 @@ from rosey.bus import use_identity
 from rosey.config import NATS_AUTH_HELP, check_parent_directory, db_settings, nats_auth_settings
 from rosey.errors import ConfigError, RoseyError
 from rosey.log import configure_logging, log_format
-from rosey.metrics import DbMetrics, activity_logged
+from rosey.metrics import DbMetrics
+from rosey.running import run_service, run_until_signalled
 
 __all__ = ["main", "db_main", "bot_main", "run_until_signalled", "run_service"]
 
@@ -45,32 +44,6 @@ SIGTERM or SIGINT stops taking messages, commits what was fetched, closes the fi
 def _log_setup(service: str, env: Mapping[str, str]) -> None:
     configure_logging(service, level=env.get("ROSEY_LOG_LEVEL") or "info",
                       json=log_format(env.get("ROSEY_LOG_FORMAT", "")))
-
-
-async def run_until_signalled(start: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run ``start(stop)``; SIGTERM/SIGINT set ``stop`` and the callee drains and returns."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await start(stop)
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-
-
-def run_service(serve: Callable[[asyncio.Event], Awaitable[None]], *,
-                activity: tuple[str, Callable[[], Mapping[str, float]]], interval: float) -> int:
-    """Run ``serve(stop)`` until SIGTERM/SIGINT, writing the INFO activity line
-    ``activity = (event, totals)`` every ``interval`` seconds meanwhile."""
-
-    async def run(stop: asyncio.Event) -> None:
-        async with activity_logged(*activity, interval):
-            await serve(stop)
-
-    asyncio.run(run_until_signalled(run))
-    return 0
 
 
 def _db_parser(prog: str) -> argparse.ArgumentParser:

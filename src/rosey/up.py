@@ -82,7 +82,7 @@ def add_up_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_up_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from rosey.cli import run_until_signalled
+    from rosey.running import run_until_signalled
 
     up = up_settings(env, nats_url=args.nats_url, data_dir=args.data_dir,
                      db_metrics_port=args.db_metrics_port, bot_metrics_port=args.bot_metrics_port)

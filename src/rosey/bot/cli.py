@@ -64,7 +64,7 @@ def add_bot_arguments(parser: argparse.ArgumentParser) -> None:
 def run_bot_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Build settings (ConfigError propagates to the CLI guard) and run until signalled."""
     from rosey.bot.service import run_bot
-    from rosey.cli import run_service
+    from rosey.running import run_service
 
     settings = bot_settings(env, domain=args.domain, channel=args.channel,
                             nats_url=args.nats_url, metrics_port=args.metrics_port,

@@ -22,6 +22,7 @@ import sqlite3
 from typing import Any, Final, cast
 
 from rosey import contract
+from rosey.store.queries import user_stats
 
 __all__ = ["apply_moderation", "modlog", "punishments", "history", "MODERATION_QUERIES",
            "CLASS_OF"]
@@ -131,8 +132,6 @@ def punishments(conn: sqlite3.Connection,
 
 
 def history(conn: sqlite3.Connection, q: contract.HistoryQuery) -> contract.HistoryReply:
-    from rosey.store.queries import user_stats  # here: queries imports this module
-
     user = user_stats(conn, contract.UserStatsQuery(q.username)).user
     strikes = conn.execute("SELECT timestamp, actor, reason, ref FROM strikes WHERE target = ?"
                            " ORDER BY timestamp DESC, id DESC LIMIT 1000",
@@ -149,7 +148,7 @@ def history(conn: sqlite3.Connection, q: contract.HistoryQuery) -> contract.Hist
         _actions(conn, q.username, q.limit))
 
 
-#: query type -> its answer, for :func:`rosey.store.queries.run_query`
+#: query type -> its answer, for :func:`rosey.store.answers.run_query`
 MODERATION_QUERIES: Final[dict[type, Any]] = {
     contract.ModlogQuery: modlog, contract.PunishmentsQuery: punishments,
     contract.HistoryQuery: history,

@@ -1,4 +1,6 @@
-"""The read side: the contract's queries, answered with the contract's reply dataclasses."""
+"""The read side: the wire contract's queries, answered with the contract's reply dataclasses
+(the moderation record's are :mod:`rosey.store.moderation`'s; :mod:`rosey.store.answers` puts
+both together)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,8 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from rosey import contract
-from rosey.store.moderation import MODERATION_QUERIES
 
-__all__ = ["channel_stats", "user_stats", "outbound_get", "recent_chat", "run_query"]
+__all__ = ["channel_stats", "user_stats", "outbound_get", "recent_chat", "QUERIES"]
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -59,17 +60,10 @@ def recent_chat(conn: sqlite3.Connection, q: contract.RecentChatQuery) -> contra
     return contract.RecentChatReply(tuple(contract.ChatLine(int(t), u, m) for t, u, m in rows))
 
 
-_QUERIES: Final[dict[type, Callable[[sqlite3.Connection, Any], contract.Reply]]] = {
+#: query type -> its answer
+QUERIES: Final[dict[type, Callable[[sqlite3.Connection, Any], contract.Reply]]] = {
     contract.ChannelStatsQuery: channel_stats,
     contract.UserStatsQuery: user_stats,
     contract.OutboundGetQuery: outbound_get,
     contract.RecentChatQuery: recent_chat,
-    **MODERATION_QUERIES,
 }
-
-
-def run_query(conn: sqlite3.Connection,
-              query: contract.QueryOf[contract.ReplyT]) -> contract.ReplyT:
-    """Answer one query with its reply type."""
-    reply: contract.ReplyT = _QUERIES[type(query)](conn, query)  # type: ignore[assignment]
-    return reply

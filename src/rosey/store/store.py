@@ -29,7 +29,7 @@ import structlog
 
 from rosey import contract
 from rosey.errors import BadPayload, LifecycleError, StoreError
-from rosey.store.queries import run_query
+from rosey.store.answers import run_query
 from rosey.store.schema import configure_connection, migrate
 from rosey.store.writes import apply_event
 
