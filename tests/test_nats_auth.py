@@ -256,23 +256,29 @@ async def test_the_chart_form_reads_each_password_from_the_environment(tmp_path)
                                allow_reconnect=False, max_reconnect_attempts=0)
 
 
-async def test_the_identity_an_entry_point_sets_is_what_connect_uses(up_nats):
-    """rosey-db, rosey-bot and rosey up call bus.use_identity once; connect() without auth=
-    then connects as that identity and counts its refusals in the service's metric."""
+async def test_the_identity_in_the_settings_is_what_the_service_connects_as(up_nats, tmp_path):
+    """The entry points read the identity into the service's settings (no process-wide
+    state): a DatabaseService built from ``ROSEY_NATS_*`` connects as that user (anonymous is
+    refused here) and counts the server's refusals in its own metric."""
+    from rosey.config import db_settings
+    from rosey.dbservice.service import DatabaseService
+    from rosey.metrics import DbMetrics
+
     server, files = up_nats
-    denied = Counter("denied", "test", registry=CollectorRegistry())
-
-    async def service() -> None:
-        bus.use_identity(nats_auth.identity_auth(nats_auth.BOT, files[nats_auth.BOT]), denied)
-        nc = await bus.connect(server.url, name="t")
-        try:
-            await nc.publish(contract.OUTBOUND_ENQUEUE, b"{}")
-            await eventually(lambda: denied._value.get() == 1, timeout=5, what="counted")
-        finally:
-            await nc.close()
-
-    await asyncio.create_task(service())  # its own context, as asyncio.run gives a CLI
-    assert bus._identity.get() is None  # nothing leaked into this one
+    env = {"ROSEY_NATS_USER": nats_auth.DBSERVICE,
+           "ROSEY_NATS_PASSWORD_FILE": str(files[nats_auth.DBSERVICE])}
+    settings = db_settings(env, nats_url=server.url, db_path=str(tmp_path / "r.db"),
+                           metrics_port=0)
+    assert settings.nats_auth.user == nats_auth.DBSERVICE
+    metrics = DbMetrics()
+    denied = metrics.nats_permission_errors
+    # a deadline: a service connecting anonymously would be refused and retry forever
+    async with asyncio.timeout(30), DatabaseService(settings=settings, metrics=metrics,
+                                                    serve_metrics=False) as svc:
+        await svc.wait_ready()
+        assert svc.nc is not None
+        await svc.nc.publish(contract.OUTBOUND_ENQUEUE, b"{}")  # not the dbservice's to publish
+        await eventually(lambda: denied._value.get() == 1, timeout=5, what="refusal counted")
 
 
 async def test_the_dbservice_reconnects_as_itself_after_a_nats_restart(tmp_path):

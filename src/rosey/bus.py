@@ -14,9 +14,10 @@ carries the message's ``subject``.
 Identity and TLS (docs/nats-security.md): ``auth`` (a :class:`~rosey.config.NatsAuth`) gives
 the user and password, a credentials or nkey seed file, and the CA the server is verified
 against; a service connected as a user takes ``_INBOX_<user>`` as its inbox prefix (the
-permission table in :mod:`rosey.nats_auth` gives each user only its own). The entry points set
-the process's identity once with :func:`use_identity`; an explicit ``auth`` wins. Secrets are
-never logged. The server's refusals are loud: a refused login is an ERROR line
+permission table in :mod:`rosey.nats_auth` gives each user only its own). The identity is a
+setting (``DbSettings.nats_auth``, ``BotSettings.nats_auth``) that each service hands to
+:func:`connect`; the entry points check its files at start with :func:`check_identity`.
+Secrets are never logged. The server's refusals are loud: a refused login is an ERROR line
 (``nats_auth_refused``) on every attempt, so is a server certificate that does not verify
 (``nats_tls_failed``), and each permissions violation (a publish or
 subscribe the identity may not make) is an ERROR line ``nats_permission_denied`` and bumps
@@ -27,13 +28,11 @@ retried in silence.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import random
 import re
 import ssl
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +47,7 @@ from rosey.config import NatsAuth
 from rosey.errors import ConfigError, ConnectAborted
 
 __all__ = ["connect", "servers_from_url", "with_message_context", "Client", "FIRST_RETRY_SECONDS",
-           "MAX_RETRY_SECONDS", "use_identity", "connect_options", "is_permission_error"]
+           "MAX_RETRY_SECONDS", "check_identity", "connect_options", "is_permission_error"]
 
 log = structlog.get_logger()
 
@@ -59,23 +58,10 @@ FIRST_RETRY_SECONDS = 0.2
 MAX_RETRY_SECONDS = 5.0
 
 
-@dataclass(frozen=True, slots=True)
-class _Identity:
-    auth: NatsAuth | None = None
-    permission_errors: Counter | None = None
-
-
-_identity: contextvars.ContextVar[_Identity | None] = contextvars.ContextVar(
-    "rosey_nats_identity", default=None)
-
-
-def use_identity(auth: NatsAuth | None, permission_errors: Counter | None = None) -> None:
-    """Make ``auth`` (and the permission-error counter) what :func:`connect` uses in this
-    context when not given explicitly: the entry points call it once with their settings.
-    The files it names are checked here (ConfigError), so a bad one stops the process at
-    start instead of failing its first connect."""
+def check_identity(auth: NatsAuth | None) -> None:
+    """Check the files ``auth`` names (ConfigError): the entry points call it at start, so a
+    bad seed or TLS file stops the process there instead of failing its first connect."""
     connect_options(auth)
-    _identity.set(_Identity(auth, permission_errors))
 
 
 def is_permission_error(exc: BaseException) -> bool:
@@ -159,6 +145,76 @@ def servers_from_url(url: str) -> list[str]:
     return [part.strip() for part in url.split(",") if part.strip()]
 
 
+class _Watch:
+    """The connection's callbacks: every transition logged once, the gauge and counter kept,
+    permission violations counted; ``established`` once the first connection is made."""
+
+    def __init__(self, *, user: str | None, connected: Gauge | None, reconnects: Counter | None,
+                 on_reconnected: Hook | None, permission_errors: Counter | None) -> None:
+        self.user = user
+        self.connected = connected
+        self.reconnects = reconnects
+        self.on_reconnected = on_reconnected
+        self.permission_errors = permission_errors
+        self.nc: Client | None = None
+        self.established = False
+        # errors since the last (re)connection; empty until an outage (before the first
+        # connection the retry loop reports failures itself)
+        self.failures: list[int] = []
+        self.first_errors: list[str] = []  # what the servers said during a first-connect round
+
+    async def error(self, exc: Exception) -> None:
+        if is_permission_error(exc):
+            if self.permission_errors is not None:
+                self.permission_errors.inc()
+            log.error("nats_permission_denied", user=self.user, error=str(exc),
+                      hint="this NATS identity may not use that subject "
+                           "(docs/nats-security.md)")
+            return
+        text = str(exc) or type(exc).__name__
+        if not self.failures:
+            if self.established:
+                log.warning("nats_error", error=text)
+            else:
+                self.first_errors.append(text)
+        else:
+            self.failures[0] += 1
+            (log.warning if self.failures[0] == 1 else log.debug)(
+                "nats_reconnect_failed", attempt=self.failures[0], error=text)
+
+    async def disconnected(self) -> None:
+        if self.connected is not None:
+            self.connected.set(0)
+        self.failures[:] = [0]
+        log.warning("nats_disconnected")
+
+    async def reconnected(self) -> None:
+        if self.connected is not None:
+            self.connected.set(1)
+        if self.reconnects is not None:
+            self.reconnects.inc()
+        log.info("nats_reconnected", failed_attempts=self.failures[0] if self.failures else 0,
+                 server=_server(self.nc))
+        self.failures.clear()
+        if self.on_reconnected is not None:
+            await self.on_reconnected()
+
+    async def closed(self) -> None:
+        if self.connected is not None:
+            self.connected.set(0)
+        log.info("nats_closed")
+
+    def first_error(self, exc: BaseException) -> str:
+        """What the last failed round's servers said (or the exception), then forget it."""
+        error = self.first_errors[-1] if self.first_errors else str(exc) or type(exc).__name__
+        self.first_errors.clear()
+        return error
+
+
+def _server(nc: Client | None) -> str | None:
+    return str(nc.connected_url.netloc) if nc is not None and nc.connected_url else None
+
+
 async def connect(url: str, *, name: str, connected: Gauge | None = None,
                   reconnects: Counter | None = None, on_reconnected: Hook | None = None,
                   stop: asyncio.Event | None = None, first_attempt_timeout: float = 2.0,
@@ -173,129 +229,84 @@ async def connect(url: str, *, name: str, connected: Gauge | None = None,
         reconnects: a counter bumped on every reconnection.
         on_reconnected: an async hook called after a reconnection is logged.
         stop: when set while still trying, raise :class:`~rosey.errors.ConnectAborted`.
-        auth: identity and TLS; the context's (:func:`use_identity`) when None.
+        auth: identity and TLS (the service's ``nats_auth`` setting); None: anonymous.
         permission_errors: bumped on every permissions violation the server reports.
     """
     servers = servers_from_url(url)
-    identity = _identity.get() or _Identity()
-    auth = auth if auth is not None else identity.auth
-    permission_errors = (permission_errors if permission_errors is not None
-                         else identity.permission_errors)
     options = connect_options(auth)
     user = auth.user if auth is not None else None
-    # errors since the last (re)connection; None until the first connection (the retry loop
-    # below reports those failures itself)
-    failures: list[int] = []
-    first_errors: list[str] = []  # what the servers said during a first-connect round
-
-    async def error_cb(exc: Exception) -> None:
-        if is_permission_error(exc):
-            if permission_errors is not None:
-                permission_errors.inc()
-            log.error("nats_permission_denied", user=user, error=str(exc),
-                      hint="this NATS identity may not use that subject "
-                           "(docs/nats-security.md)")
-            return
-        if not failures:
-            if established:
-                log.warning("nats_error", error=str(exc) or type(exc).__name__)
-            else:
-                first_errors.append(str(exc) or type(exc).__name__)
-        else:
-            failures[0] += 1
-            (log.warning if failures[0] == 1 else log.debug)(
-                "nats_reconnect_failed", attempt=failures[0], error=str(exc) or type(exc).__name__)
-
-    async def disconnected_cb() -> None:
-        if connected is not None:
-            connected.set(0)
-        failures[:] = [0]
-        log.warning("nats_disconnected")
-
-    async def reconnected_cb() -> None:
-        if connected is not None:
-            connected.set(1)
-        if reconnects is not None:
-            reconnects.inc()
-        log.info("nats_reconnected", failed_attempts=failures[0] if failures else 0,
-                 server=str(nc.connected_url.netloc) if nc.connected_url else None)
-        failures.clear()
-        if on_reconnected is not None:
-            await on_reconnected()
-
-    async def closed_cb() -> None:
-        if connected is not None:
-            connected.set(0)
-        log.info("nats_closed")
-
+    watch = _Watch(user=user, connected=connected, reconnects=reconnects,
+                   on_reconnected=on_reconnected, permission_errors=permission_errors)
     delays = retry_delays()
     attempt = 0
-    established = False
-    never = asyncio.Event()
     while True:
         attempt += 1
-        nc = Client()
-        # One round over the servers per attempt (nats-py tries each twice, then gives up:
-        # max_reconnect_attempts=1); the backoff between rounds is ours. Raced against the
-        # stop event: shutdown must not wait for a server to appear.
-        connecting = asyncio.ensure_future(nc.connect(
-            servers=servers, name=name, error_cb=error_cb, disconnected_cb=disconnected_cb,
-            reconnected_cb=reconnected_cb, closed_cb=closed_cb,
-            connect_timeout=first_attempt_timeout, allow_reconnect=True,  # type: ignore[arg-type]
-            max_reconnect_attempts=1, reconnect_time_wait=0.5,  # type: ignore[arg-type]
-            ping_interval=10, max_outstanding_pings=3, **options,
-        ))
-        stopping = asyncio.ensure_future((stop or never).wait())
-        # bounded: after a failed TLS handshake nats-py's connect() never returns by itself
-        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED,
-                           timeout=(first_attempt_timeout + 1.0) * 2 * len(servers) + 1.0)
-        stopping.cancel()
-        if not connecting.done():
-            connecting.cancel()
-            await asyncio.gather(connecting, return_exceptions=True)
-            await nc.close()
-            if stop is not None and stop.is_set():
-                raise ConnectAborted("stopped before NATS answered")
-            connecting = asyncio.ensure_future(_raise(TimeoutError(
-                "no answer to the connection attempt")))
-            await asyncio.gather(connecting, return_exceptions=True)
+        nc = watch.nc = Client()
         try:
-            connecting.result()
+            await _one_round(nc, servers, name=name, watch=watch, options=options,
+                             timeout=first_attempt_timeout, stop=stop)
             break
         except (TimeoutError, OSError, nats.errors.Error) as exc:
             delay = next(delays)
-            error = first_errors[-1] if first_errors else str(exc) or type(exc).__name__
-            first_errors.clear()
-            if isinstance(exc, nats.errors.AuthorizationError) or "authorization" in error.lower():
-                log.error("nats_auth_refused", url=url, user=user, attempt=attempt,
-                          retry_in=round(delay, 2),
-                          hint="NATS refused this identity: check ROSEY_NATS_USER and "
-                               "ROSEY_NATS_PASSWORD(_FILE) or the credentials file")
-            elif "certificate" in error.lower() or "ssl" in error.lower():
-                log.error("nats_tls_failed", url=url, attempt=attempt, error=error,
-                          retry_in=round(delay, 2),
-                          hint="the server's certificate is not signed by ROSEY_NATS_TLS_CA, "
-                               "or does not name the URL's host (ROSEY_NATS_TLS_HOSTNAME)")
-            elif attempt == 1:
-                log.warning("nats_unreachable", url=url, error=error, retry_in=round(delay, 2),
-                            hint=f"is nats-server running at {url}? Retrying until it answers.")
-            else:
-                log.warning("nats_connect_failed", attempt=attempt, retry_in=round(delay, 2),
-                            error=error)
+            _report_failure(exc, watch.first_error(exc), url=url, user=user, attempt=attempt,
+                            delay=delay)
             if stop is not None and stop.is_set():
                 raise ConnectAborted("stopped before NATS answered") from exc
             await _sleep_or_stop(delay, stop)
-    established = True
+    watch.established = True
     # from now on nats-py reconnects by itself, forever (it reads this option on each outage)
     nc.options["max_reconnect_attempts"] = -1
     if connected is not None:
         connected.set(1)
-    log.info("nats_connected", server=str(nc.connected_url.netloc) if nc.connected_url else None)
+    log.info("nats_connected", server=_server(nc))
     return nc
 
 
-async def _raise(exc: BaseException) -> None:
-    raise exc
+async def _one_round(nc: Client, servers: list[str], *, name: str, watch: _Watch,
+                     options: dict[str, Any], timeout: float, stop: asyncio.Event | None) -> None:
+    """One round over the servers (nats-py tries each twice, then gives up:
+    max_reconnect_attempts=1); the backoff between rounds is the caller's. Raced against the
+    stop event: shutdown must not wait for a server to appear."""
+    connecting = asyncio.ensure_future(nc.connect(
+        servers=servers, name=name, error_cb=watch.error, disconnected_cb=watch.disconnected,
+        reconnected_cb=watch.reconnected, closed_cb=watch.closed,
+        connect_timeout=timeout, allow_reconnect=True,  # type: ignore[arg-type]
+        max_reconnect_attempts=1, reconnect_time_wait=0.5,  # type: ignore[arg-type]
+        ping_interval=10, max_outstanding_pings=3, **options,
+    ))
+    stopping = asyncio.ensure_future((stop or asyncio.Event()).wait())
+    # bounded: after a failed TLS handshake nats-py's connect() never returns by itself
+    await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED,
+                       timeout=(timeout + 1.0) * 2 * len(servers) + 1.0)
+    stopping.cancel()
+    if not connecting.done():
+        connecting.cancel()
+        await asyncio.gather(connecting, return_exceptions=True)
+        await nc.close()
+        if stop is not None and stop.is_set():
+            raise ConnectAborted("stopped before NATS answered")
+        raise TimeoutError("no answer to the connection attempt")
+    connecting.result()
+
+
+def _report_failure(exc: BaseException, error: str, *, url: str, user: str | None,
+                    attempt: int, delay: float) -> None:
+    """One line for a failed round: a refused identity or certificate is an ERROR every
+    time, an unreachable server a WARNING with a hint the first time."""
+    retry_in = round(delay, 2)
+    if isinstance(exc, nats.errors.AuthorizationError) or "authorization" in error.lower():
+        log.error("nats_auth_refused", url=url, user=user, attempt=attempt, retry_in=retry_in,
+                  hint="NATS refused this identity: check ROSEY_NATS_USER and "
+                       "ROSEY_NATS_PASSWORD(_FILE) or the credentials file")
+    elif "certificate" in error.lower() or "ssl" in error.lower():
+        log.error("nats_tls_failed", url=url, attempt=attempt, error=error, retry_in=retry_in,
+                  hint="the server's certificate is not signed by ROSEY_NATS_TLS_CA, "
+                       "or does not name the URL's host (ROSEY_NATS_TLS_HOSTNAME)")
+    elif attempt == 1:
+        log.warning("nats_unreachable", url=url, error=error, retry_in=retry_in,
+                    hint=f"is nats-server running at {url}? Retrying until it answers.")
+    else:
+        log.warning("nats_connect_failed", attempt=attempt, retry_in=retry_in, error=error)
 
 
 async def _sleep_or_stop(seconds: float, stop: asyncio.Event | None) -> None:

@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 import structlog
 
 from rosey import __version__
-from rosey.bus import use_identity
-from rosey.config import NATS_AUTH_HELP, check_parent_directory, db_settings, nats_auth_settings
+from rosey.bus import check_identity
+from rosey.config import NATS_AUTH_HELP, check_parent_directory, db_settings
 from rosey.errors import ConfigError, RoseyError
 from rosey.log import configure_logging, log_format
 from rosey.metrics import DbMetrics
@@ -64,8 +64,8 @@ def _run_db(args: argparse.Namespace) -> int:
     check_parent_directory(settings.db_path, "--db-path/ROSEY_DB_PATH")
     _log_setup("rosey-db", os.environ)
 
+    check_identity(settings.nats_auth)
     metrics = DbMetrics()
-    use_identity(nats_auth_settings(os.environ), metrics.nats_permission_errors)
     return run_service(lambda stop: run_database_service(settings, stop, metrics=metrics),
                        activity=("dbservice_activity", metrics.activity),
                        interval=settings.activity_log_seconds)

@@ -65,6 +65,35 @@ class Secret:
 
 
 @dataclass(frozen=True, slots=True)
+class NatsAuth:
+    """Who a service is on NATS, and how it checks the server (docs/nats-security.md).
+
+    Parameters:
+        user, password: a NATS user (``ROSEY_NATS_USER``, ``ROSEY_NATS_PASSWORD(_FILE)``).
+        creds_file: a NATS credentials file (JWT + nkey seed), ``ROSEY_NATS_CREDS_FILE``.
+        nkey_seed_file: an nkey seed file, ``ROSEY_NATS_NKEY_SEED_FILE``.
+        tls_ca: CA bundle the server's certificate is verified against (``ROSEY_NATS_TLS_CA``;
+            setting it turns TLS on).
+        tls_cert, tls_key: a client certificate, when the server asks for one.
+        tls_hostname: the name to verify the server's certificate for, when it differs from
+            the URL's host (``ROSEY_NATS_TLS_HOSTNAME``).
+    """
+
+    user: str | None = None
+    password: Secret | None = None
+    creds_file: Path | None = None
+    nkey_seed_file: Path | None = None
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_hostname: str | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_ca is not None or self.tls_cert is not None
+
+
+@dataclass(frozen=True, slots=True)
 class StreamSettings:
     """How the DatabaseService creates or updates the JetStream stream."""
 
@@ -92,6 +121,7 @@ class DbSettings:
             redelivers (after a crash, the in-flight batch comes back after this long);
             applies when the durable consumer is created.
         activity_log_seconds: how often the INFO ``dbservice_activity`` line is written.
+        nats_auth: who the service is on NATS (``ROSEY_NATS_*``; empty: anonymous).
     """
 
     nats_url: str = DEFAULT_NATS_URL
@@ -103,6 +133,7 @@ class DbSettings:
     batch_size: int = 256
     ack_wait_seconds: float = 10.0
     activity_log_seconds: float = 60.0
+    nats_auth: NatsAuth = field(default_factory=NatsAuth)
 
     def __post_init__(self) -> None:
         if self.jetstream not in ("auto", "off"):
@@ -141,6 +172,7 @@ class BotSettings:
             lift that failed).
         stream: the stream the bot creates when it finds none (the DatabaseService's
             settings, from the same ``ROSEY_STREAM_*`` variables, so either may create it).
+        nats_auth: who the bot is on NATS (``ROSEY_NATS_*``; empty: anonymous).
     """
 
     domain: str
@@ -164,6 +196,7 @@ class BotSettings:
     lift_grace: float = 5.0
     punishment_sync: float = 60.0
     stream: StreamSettings = field(default_factory=StreamSettings)
+    nats_auth: NatsAuth = field(default_factory=NatsAuth)
 
 
 DEFAULT_ESCALATION = "3/24h:mute:1h,5/7d:ban:1d"
@@ -260,35 +293,6 @@ class UpSettings:
     nats_url: str | None = None
     db_metrics_port: int = DEFAULT_DB_METRICS_PORT
     bot_metrics_port: int = DEFAULT_BOT_METRICS_PORT
-
-
-@dataclass(frozen=True, slots=True)
-class NatsAuth:
-    """Who a service is on NATS, and how it checks the server (docs/nats-security.md).
-
-    Parameters:
-        user, password: a NATS user (``ROSEY_NATS_USER``, ``ROSEY_NATS_PASSWORD(_FILE)``).
-        creds_file: a NATS credentials file (JWT + nkey seed), ``ROSEY_NATS_CREDS_FILE``.
-        nkey_seed_file: an nkey seed file, ``ROSEY_NATS_NKEY_SEED_FILE``.
-        tls_ca: CA bundle the server's certificate is verified against (``ROSEY_NATS_TLS_CA``;
-            setting it turns TLS on).
-        tls_cert, tls_key: a client certificate, when the server asks for one.
-        tls_hostname: the name to verify the server's certificate for, when it differs from
-            the URL's host (``ROSEY_NATS_TLS_HOSTNAME``).
-    """
-
-    user: str | None = None
-    password: Secret | None = None
-    creds_file: Path | None = None
-    nkey_seed_file: Path | None = None
-    tls_ca: Path | None = None
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    tls_hostname: str | None = None
-
-    @property
-    def tls(self) -> bool:
-        return self.tls_ca is not None or self.tls_cert is not None
 
 
 #: the NATS client settings, for the --help texts
@@ -427,6 +431,7 @@ def db_settings(env: Mapping[str, str], *, nats_url: str | None = None,
         activity_log_seconds=_positive(env, "ROSEY_ACTIVITY_LOG_SECONDS",
                                        DB_DEFAULTS.activity_log_seconds),
         stream=stream_settings(env),
+        nats_auth=nats_auth_settings(env),
     )
 
 
@@ -474,6 +479,7 @@ def bot_settings(env: Mapping[str, str], *, domain: str | None = None,
         punishment_sync=_seconds(env, "ROSEY_PUNISHMENT_SYNC_SECONDS", None,
                                  BOT_DEFAULTS.punishment_sync),
         stream=stream_settings(env),
+        nats_auth=nats_auth_settings(env),
     )
 
 

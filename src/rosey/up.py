@@ -22,12 +22,13 @@ import asyncio
 import shlex
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import structlog
 
 from rosey import contract, nats_auth
-from rosey.bus import use_identity
+from rosey.bus import check_identity
 from rosey.config import (
     DEFAULT_DATA_DIR,
     NATS_AUTH_HELP,
@@ -174,10 +175,11 @@ async def run_up(args: argparse.Namespace, up: UpSettings, env: Mapping[str, str
             start_new_session=True,  # Ctrl-C reaches only us; we stop them in order
             preexec_fn=die_with_parent())  # and a SIGKILL of us takes them along
         log.info("up_db_started", pid=db_proc.pid, db_path=str(data_dir / "rosey.db"))
-        settings = bot_settings(env, domain=args.domain, channel=args.channel,
-                                nats_url=nats_url, metrics_port=up.bot_metrics_port)
+        settings = replace(bot_settings(env, domain=args.domain, channel=args.channel,
+                                        nats_url=nats_url, metrics_port=up.bot_metrics_port),
+                           nats_auth=bot_auth)
+        check_identity(bot_auth)
         metrics = BotMetrics()
-        use_identity(bot_auth, metrics.nats_permission_errors)
         async with activity_logged("bot_activity", metrics.activity,
                                    settings.activity_log_seconds):
             async with BotService(settings=settings, metrics=metrics):

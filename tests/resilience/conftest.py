@@ -2,7 +2,8 @@
 own users and permissions (:mod:`rosey.nats_auth`), no anonymous access. Every process and
 test-side client connects as the identity allowed to do what it does: the DatabaseService as
 ``dbservice`` (so are test-side JetStream stream/consumer inspections and pulls), the bot and
-test-side event publishers as ``bot``.
+test-side event publishers as ``bot``. A service started in-process gets its identity in its
+settings (``nats_auth=server.auth("dbservice")``), as the entry points give it.
 
 Helpers live in :mod:`tests.resilience.timing` (``bench`` shares it): a publisher that retries
 until acknowledged, and a reader of the SQLite file the DatabaseService process writes.
@@ -10,12 +11,10 @@ until acknowledged, and a reader of the SQLite file the DatabaseService process 
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 
 import pytest
 
-from rosey import bus
 from tests.bot.conftest import cytube  # noqa: F401  (the test CyTube server fixture)
 from tests.resilience.timing import AckedPublisher, read_counts  # noqa: F401
 from tests.support.natsd import NatsServer
@@ -32,13 +31,3 @@ def secured_nats_server(tmp_path) -> Iterator[NatsServer]:
         server.stop()
         server.cleanup()
 
-
-@contextlib.contextmanager
-def identity(server: NatsServer, user: str) -> Iterator[None]:
-    """Services started in-process inside the block connect as ``user`` (what the entry
-    points do with :func:`rosey.bus.use_identity`)."""
-    bus.use_identity(server.auth(user))
-    try:
-        yield
-    finally:
-        bus.use_identity(None)

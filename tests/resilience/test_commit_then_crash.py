@@ -16,7 +16,6 @@ from rosey.dbservice.ingest import incoming_from
 from rosey.dbservice.service import DatabaseService
 from rosey.metrics import DbMetrics
 from rosey.store.store import Outcome, Store
-from tests.resilience.conftest import identity
 from tests.support.db import rows
 from tests.support.wait import eventually
 
@@ -26,11 +25,10 @@ async def test_batch_committed_but_not_acknowledged_is_not_applied_again(secured
     nats_server = secured_nats_server
     db = tmp_path / "rosey.db"
     settings = DbSettings(nats_url=nats_server.url, db_path=db, metrics_port=0,
-                          ack_wait_seconds=1.0)
+                          ack_wait_seconds=1.0, nats_auth=nats_server.auth("dbservice"))
     # a first service creates the stream and the durable consumer (ack wait 1 s), then stops
-    with identity(nats_server, "dbservice"):
-        async with DatabaseService(settings=settings, serve_metrics=False) as svc:
-            await svc.wait_ready()
+    async with DatabaseService(settings=settings, serve_metrics=False) as svc:
+        await svc.wait_ready()
     nc = await nats.connect(nats_server.url, **nats_server.client_options("bot"))
     consumer = await nats.connect(nats_server.url, **nats_server.client_options("dbservice"))
     try:
@@ -53,15 +51,14 @@ async def test_batch_committed_but_not_acknowledged_is_not_applied_again(secured
         await consumer.close()  # the unacknowledged batch stays pending on the server
 
     metrics = DbMetrics()
-    with identity(nats_server, "dbservice"):
-        async with DatabaseService(settings=settings, metrics=metrics,
-                                   serve_metrics=False) as svc:
-            def redelivered() -> float:
-                return metrics.registry.get_sample_value(
-                    "rosey_events_redelivered_total", {"subject": contract.MESSAGE_LOG}) or 0
+    async with DatabaseService(settings=settings, metrics=metrics,
+                               serve_metrics=False) as svc:
+        def redelivered() -> float:
+            return metrics.registry.get_sample_value(
+                "rosey_events_redelivered_total", {"subject": contract.MESSAGE_LOG}) or 0
 
-            await eventually(lambda: redelivered() == 10, timeout=20, what="10 redeliveries seen")
-            assert rows(db, "SELECT count(*), (SELECT total_chat_lines FROM user_stats"
-                            " WHERE username = 'w') FROM recent_chat") == [(10, 10)]
-            assert metrics.registry.get_sample_value(
-                "rosey_events_processed_total", {"subject": contract.MESSAGE_LOG}) == 0
+        await eventually(lambda: redelivered() == 10, timeout=20, what="10 redeliveries seen")
+        assert rows(db, "SELECT count(*), (SELECT total_chat_lines FROM user_stats"
+                        " WHERE username = 'w') FROM recent_chat") == [(10, 10)]
+        assert metrics.registry.get_sample_value(
+            "rosey_events_processed_total", {"subject": contract.MESSAGE_LOG}) == 0

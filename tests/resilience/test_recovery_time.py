@@ -19,7 +19,6 @@ from rosey import contract
 from rosey.config import DbSettings
 from rosey.dbservice.service import DatabaseService
 from rosey.metrics import DbMetrics
-from tests.resilience.conftest import identity
 from tests.resilience.timing import kill_at_steady_rate
 from tests.support.db import rows
 from tests.support.wait import eventually
@@ -45,54 +44,53 @@ async def test_a_commit_longer_than_the_ack_wait_is_never_redelivered(secured_na
     nats_server = secured_nats_server
     db = tmp_path / "rosey.db"
     # a first run creates the durable with the default ack wait (10 s) ...
-    with identity(nats_server, "dbservice"):
-        async with DatabaseService(settings=DbSettings(nats_url=nats_server.url, db_path=db,
-                                                       metrics_port=0),
-                                   serve_metrics=False) as svc:
-            await svc.wait_ready()
+    auth = nats_server.auth("dbservice")
+    async with DatabaseService(settings=DbSettings(nats_url=nats_server.url, db_path=db,
+                                                   metrics_port=0, nats_auth=auth),
+                               serve_metrics=False) as svc:
+        await svc.wait_ready()
     settings = DbSettings(nats_url=nats_server.url, db_path=db, metrics_port=0,
-                          ack_wait_seconds=ACK_WAIT)
+                          ack_wait_seconds=ACK_WAIT, nats_auth=auth)
     metrics = DbMetrics()
     nc = await nats.connect(nats_server.url, **nats_server.client_options("bot"))
     admin = await nats.connect(nats_server.url, **nats_server.client_options("dbservice"))
     events = nc.jetstream()  # publishing events: the bot's identity
     js = admin.jetstream()  # consumer info: the DatabaseService's identity
     try:
-        with identity(nats_server, "dbservice"):
-            async with DatabaseService(settings=settings, metrics=metrics,
-                                       serve_metrics=False) as svc:
-                await svc.wait_ready()
-                # ... and this run's shorter one is applied to the existing durable in place
-                info = await js.consumer_info(contract.STREAM_NAME, contract.CONSUMER_NAME)
-                assert info.config.ack_wait == ACK_WAIT
+        async with DatabaseService(settings=settings, metrics=metrics,
+                                   serve_metrics=False) as svc:
+            await svc.wait_ready()
+            # ... and this run's shorter one is applied to the existing durable in place
+            info = await js.consumer_info(contract.STREAM_NAME, contract.CONSUMER_NAME)
+            assert info.config.ack_wait == ACK_WAIT
 
-                lock = sqlite3.connect(db, isolation_level=None)
-                lock.execute("BEGIN IMMEDIATE")  # SQLite's write lock: the commit waits and retries
-                try:
-                    for i in range(HELD_EVENTS):
-                        await events.publish(contract.MESSAGE_LOG, json.dumps(
-                            {"username": "slow", "message": f"m{i}"}).encode())
+            lock = sqlite3.connect(db, isolation_level=None)
+            lock.execute("BEGIN IMMEDIATE")  # SQLite's write lock: the commit waits and retries
+            try:
+                for i in range(HELD_EVENTS):
+                    await events.publish(contract.MESSAGE_LOG, json.dumps(
+                        {"username": "slow", "message": f"m{i}"}).encode())
 
-                    async def held() -> int:
-                        i = await js.consumer_info(contract.STREAM_NAME, contract.CONSUMER_NAME)
-                        return int(i.num_ack_pending) if i.ack_floor.stream_seq == 0 else 0
-                    # the first batch commits (waits for the lock), the next one waits behind it
-                    fetched = await eventually(held, timeout=10, what="events fetched, none acked")
-                    # hold the lock (the stimulus, not a wait for a condition) for many ack waits:
-                    # the busy timeout (5 s) makes one commit attempt last longer than all of them
-                    await asyncio.sleep(6 * ACK_WAIT)
-                    info = await js.consumer_info(contract.STREAM_NAME, contract.CONSUMER_NAME)
-                    assert info.ack_floor.stream_seq == 0, "committed while the lock was held?"
-                    assert info.num_ack_pending >= fetched
-                finally:
-                    lock.execute("ROLLBACK")
-                    lock.close()
-
-                async def all_acked() -> bool:
+                async def held() -> int:
                     i = await js.consumer_info(contract.STREAM_NAME, contract.CONSUMER_NAME)
-                    return i.num_ack_pending == 0 and i.num_pending == 0
-                await eventually(all_acked, timeout=20, what="the held batch committed and acked")
+                    return int(i.num_ack_pending) if i.ack_floor.stream_seq == 0 else 0
+                # the first batch commits (waits for the lock), the next one waits behind it
+                fetched = await eventually(held, timeout=10, what="events fetched, none acked")
+                # hold the lock (the stimulus, not a wait for a condition) for many ack waits:
+                # the busy timeout (5 s) makes one commit attempt last longer than all of them
+                await asyncio.sleep(6 * ACK_WAIT)
                 info = await js.consumer_info(contract.STREAM_NAME, contract.CONSUMER_NAME)
+                assert info.ack_floor.stream_seq == 0, "committed while the lock was held?"
+                assert info.num_ack_pending >= fetched
+            finally:
+                lock.execute("ROLLBACK")
+                lock.close()
+
+            async def all_acked() -> bool:
+                i = await js.consumer_info(contract.STREAM_NAME, contract.CONSUMER_NAME)
+                return i.num_ack_pending == 0 and i.num_pending == 0
+            await eventually(all_acked, timeout=20, what="the held batch committed and acked")
+            info = await js.consumer_info(contract.STREAM_NAME, contract.CONSUMER_NAME)
         # one delivery per event: every delivery, redeliveries included, takes a consumer seq
         assert (info.delivered.consumer_seq, info.delivered.stream_seq) == (HELD_EVENTS,
                                                                             HELD_EVENTS)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 
-from rosey.bus import use_identity
-from rosey.config import NATS_AUTH_HELP, bot_settings, nats_auth_settings
+from rosey.bus import check_identity
+from rosey.config import NATS_AUTH_HELP, bot_settings
 from rosey.metrics import BotMetrics
 
 __all__ = ["BOT_HELP", "add_bot_arguments", "run_bot_from_args"]
@@ -70,8 +70,8 @@ def run_bot_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                             nats_url=args.nats_url, metrics_port=args.metrics_port,
                             reconnect_max_delay=args.reconnect_max_seconds,
                             pause_limit=args.pause_limit_seconds)
+    check_identity(settings.nats_auth)
     metrics = BotMetrics()
-    use_identity(nats_auth_settings(env), metrics.nats_permission_errors)
     return run_service(lambda stop: run_bot(settings, stop, metrics=metrics),
                        activity=("bot_activity", metrics.activity),
                        interval=settings.activity_log_seconds)

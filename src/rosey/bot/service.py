@@ -169,7 +169,9 @@ class BotService:
     # --- NATS -----------------------------------------------------------------------------------
     async def _connect_nats(self) -> None:
         self.nc = await bus.connect(self.settings.nats_url, name="rosey-bot",
-                                    connected=self.metrics.nats_connected, stop=self._stop)
+                                    connected=self.metrics.nats_connected, stop=self._stop,
+                                    auth=self.settings.nats_auth,
+                                    permission_errors=self.metrics.nats_permission_errors)
         self.publisher.attach(self.nc.jetstream())
         self._status_dirty.set()
 

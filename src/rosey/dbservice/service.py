@@ -113,7 +113,9 @@ class DatabaseService:
         self.nc = await connect(s.nats_url, name="rosey-dbservice",
                                 connected=self.metrics.nats_connected,
                                 reconnects=self.metrics.nats_reconnects,
-                                on_reconnected=self._on_reconnected, stop=self._stop)
+                                on_reconnected=self._on_reconnected, stop=self._stop,
+                                auth=s.nats_auth,
+                                permission_errors=self.metrics.nats_permission_errors)
         responder = QueryResponder(store=self.store, metrics=self.metrics)
         for subject in contract.ALL_QUERY_SUBJECTS:
             await self.nc.subscribe(subject, queue=contract.QUEUE_GROUP,
