@@ -255,7 +255,7 @@ def parse_escalation(text: str) -> tuple[EscalationStep, ...]:
                               "<strikes>/<window>:<mute|smute|ban>:<duration>") from None
         win, dur = parse_duration(window), parse_duration(duration)
         if not count.strip().isdigit() or int(count) < 1 or win is None or dur is None \
-                or action.strip() not in ("mute", "smute", "ban"):
+                or action.strip() not in contract.PUNISHMENT_KINDS:
             raise ConfigError(f"escalation step {part.strip()!r} is not "
                               "<strikes>/<window>:<mute|smute|ban>:<duration>")
         steps.append(EscalationStep(int(count), win, action.strip(), dur))

@@ -44,6 +44,7 @@ __all__ = [
     "MODERATION_ACTION", "QUERY_MODLOG", "QUERY_PUNISHMENTS", "QUERY_HISTORY",
     "MODERATION_EVENT_SUBJECTS", "MODERATION_QUERY_SUBJECTS", "STREAM_SUBJECTS",
     "ALL_QUERY_SUBJECTS", "MODERATION_KINDS", "MODERATION_ORIGINS", "MODERATION_RESULTS",
+    "PUNISHMENT_KINDS", "PUNISHMENT_CLASS",
     "ModerationAction", "ModerationRecord", "ModlogReply", "Punishment", "PunishmentsReply",
     "Strike", "Note", "HistoryReply", "ModlogQuery", "PunishmentsQuery", "HistoryQuery",
 ]
@@ -94,6 +95,12 @@ MODERATION_KINDS: Final[tuple[str, ...]] = (
 #: expiry: a timed punishment ran out
 MODERATION_ORIGINS: Final[tuple[str, ...]] = ("command", "native", "escalation", "expiry")
 MODERATION_RESULTS: Final[tuple[str, ...]] = ("success", "error")
+#: the kinds that punish (a timed one is lifted on time)
+PUNISHMENT_KINDS: Final[tuple[str, ...]] = ("mute", "smute", "ban")
+#: the class of each punishing or lifting kind: a user has at most one active punishment of a
+#: class (a smute replaces a mute; unmute lifts either)
+PUNISHMENT_CLASS: Final[dict[str, str]] = {
+    "mute": "mute", "smute": "mute", "unmute": "mute", "ban": "ban", "unban": "ban"}
 
 # --- JetStream and core-NATS names ---------------------------------------------------------
 STREAM_NAME: Final = "ROSEY_EVENTS"

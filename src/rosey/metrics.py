@@ -165,7 +165,12 @@ class BotMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        r = self.registry
+        self._events(self.registry)
+        self._connections(self.registry)
+        self._commands(self.registry)
+
+    def _events(self, r: CollectorRegistry) -> None:
+        """The outbox and JetStream, and the queries the bot asks."""
         self.publish_seconds = Histogram(
             "rosey_event_publish_seconds",
             "Time from handing an event to the outbox until JetStream acknowledged it.",
@@ -182,12 +187,21 @@ class BotMetrics:
             ["subject"], registry=r)
         self.outbox_depth = Gauge(
             "rosey_outbox_depth", "Events waiting in the bot's outbox.", registry=r)
-        self.pm_commands = Counter(
-            "rosey_pm_commands", "Moderator PM commands, by command and result.",
-            ["command", "result"], registry=r)
-        self.pm_command_seconds = Histogram(
-            "rosey_pm_command_seconds", "Time to run a moderator command and send its reply.",
-            buckets=LATENCY_BUCKETS, registry=r)
+        self.queries = Counter(
+            "rosey_bot_queries", "Queries the bot sent to the DatabaseService, by outcome.",
+            ["subject", "outcome"], registry=r)
+        for subject in contract.ALL_QUERY_SUBJECTS:
+            for outcome in BOT_QUERY_OUTCOMES:
+                self.queries.labels(subject, outcome)
+        for subject in contract.STREAM_SUBJECTS:
+            self.publish_seconds.labels(subject)
+            self.events_published.labels(subject)
+            self.events_out_of_order.labels(subject)
+            for reason in DROP_REASONS:
+                self.events_dropped.labels(subject, reason)
+
+    def _connections(self, r: CollectorRegistry) -> None:
+        """CyTube and NATS, the channel, and readiness."""
         self.cytube_connected = Gauge(
             "rosey_cytube_connected", "1 while joined to the CyTube channel.", registry=r)
         self.cytube_reconnects = Counter(
@@ -205,18 +219,6 @@ class BotMetrics:
         self.ready = Gauge(
             "rosey_ready", "1 while /readyz answers 200 (all readiness checks pass).",
             registry=r)
-        self.queries = Counter(
-            "rosey_bot_queries", "Queries the bot sent to the DatabaseService, by outcome.",
-            ["subject", "outcome"], registry=r)
-        for subject in contract.ALL_QUERY_SUBJECTS:
-            for outcome in BOT_QUERY_OUTCOMES:
-                self.queries.labels(subject, outcome)
-        for subject in contract.STREAM_SUBJECTS:
-            self.publish_seconds.labels(subject)
-            self.events_published.labels(subject)
-            self.events_out_of_order.labels(subject)
-            for reason in DROP_REASONS:
-                self.events_dropped.labels(subject, reason)
         self.bot_rank = Gauge(
             "rosey_bot_rank", "The bot's own effective rank in the channel (-1 before login).",
             registry=r)
@@ -224,6 +226,15 @@ class BotMetrics:
             "rosey_bot_can_moderate",
             "1 while the bot's rank and the channel's permissions allow every moderator "
             "command; 0 while some are refused before trying.", registry=r)
+
+    def _commands(self, r: CollectorRegistry) -> None:
+        """Moderators' commands and the moderation record."""
+        self.pm_commands = Counter(
+            "rosey_pm_commands", "Moderator PM commands, by command and result.",
+            ["command", "result"], registry=r)
+        self.pm_command_seconds = Histogram(
+            "rosey_pm_command_seconds", "Time to run a moderator command and send its reply.",
+            buckets=LATENCY_BUCKETS, registry=r)
         for command in (*BOT_COMMANDS, "unknown"):
             for result in ("success", "error"):
                 self.pm_commands.labels(command, result)
@@ -237,7 +248,7 @@ class BotMetrics:
         self.punishments_active = Gauge(
             "rosey_punishments_active",
             "Timed punishments the bot has scheduled to lift, by kind.", ["kind"], registry=r)
-        for kind in ("mute", "smute", "ban"):
+        for kind in contract.PUNISHMENT_KINDS:
             self.punishments_active.labels(kind)
         self.punishment_lifts = Counter(
             "rosey_punishment_lifts",

@@ -57,7 +57,7 @@ NATIVE_NOTICE = re.compile(
 _NATIVE_KIND = {"kicked": "kick", "namebanned": "ban", "muted": "mute", "shadowmuted": "smute",
                 "unmuted": "unmute"}
 _LIFT = {"mute": "unmute", "smute": "unmute", "ban": "unban"}
-_CLASS = {"mute": "mute", "smute": "mute", "ban": "ban"}
+_CLASS = {kind: contract.PUNISHMENT_CLASS[kind] for kind in contract.PUNISHMENT_KINDS}
 _PAST = {"kick": "kicked", "ban": "banned", "unban": "unbanned", "mute": "muted",
          "smute": "shadow-muted", "unmute": "unmuted", "warn": "warned", "note": "noted"}
 
@@ -473,7 +473,7 @@ class Moderation:
         self._gauge()
 
     def _gauge(self) -> None:
-        for kind in ("mute", "smute", "ban"):
+        for kind in contract.PUNISHMENT_KINDS:
             self._metrics.punishments_active.labels(kind).set(
                 sum(1 for t in self._timers.values() if t.kind == kind))
 

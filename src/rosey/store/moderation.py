@@ -28,8 +28,7 @@ __all__ = ["apply_moderation", "modlog", "punishments", "history", "MODERATION_Q
            "CLASS_OF"]
 
 #: the punishment class of each punishing or lifting action
-CLASS_OF: Final[dict[str, str]] = {
-    "mute": "mute", "smute": "mute", "unmute": "mute", "ban": "ban", "unban": "ban"}
+CLASS_OF: Final[dict[str, str]] = contract.PUNISHMENT_CLASS
 
 _ACTION_COLUMNS: Final = ("id, timestamp, action, target, actor, origin, result, reason,"
                           " duration, expires_at, command, error")
@@ -38,7 +37,7 @@ _PUNISHMENT_COLUMNS: Final = ("id, kind, target, actor, started, reason, expires
 
 
 def _active_of_class(kind_class: str) -> tuple[str, ...]:
-    return tuple(k for k in ("mute", "smute", "ban") if CLASS_OF[k] == kind_class)
+    return tuple(k for k in contract.PUNISHMENT_KINDS if CLASS_OF[k] == kind_class)
 
 
 def _end(conn: sqlite3.Connection, target: str, kind_class: str, at: int, how: str) -> None:
@@ -69,7 +68,7 @@ def apply_moderation(conn: sqlite3.Connection, e: contract.ModerationAction, at:
                 f" AND kind IN ({','.join('?' * len(kinds))})",
                 ((e.error or "failed")[:1000], e.target, *kinds))
         return
-    if e.action in ("mute", "smute", "ban"):
+    if e.action in contract.PUNISHMENT_KINDS:
         assert kind_class is not None
         _end(conn, e.target, kind_class, at, "superseded")
         conn.execute(

@@ -1,5 +1,6 @@
-"""No import cycles among Rosey's modules (issue 18): every import counts, also one inside a
-function, since a lazy import that closes a cycle only hides it."""
+"""The shape of src/ (issue 18): no import cycles among Rosey's modules (every import counts,
+also one inside a function, since a lazy import that closes a cycle only hides it), and no
+function longer than 60 lines."""
 
 from __future__ import annotations
 
@@ -52,3 +53,14 @@ def test_no_import_cycles() -> None:
     graph = _graph()
     cycles = {" -> ".join(c) for m in graph if (c := _cycle_from(m, graph))}
     assert not cycles, sorted(cycles)
+
+
+def test_no_function_over_60_lines() -> None:
+    long = []
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > 60:
+                    long.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name} ({lines})")
+    assert not long, long
