@@ -106,6 +106,10 @@ class ChannelState:
     def user(self, name: str) -> User | None:
         return self.users.get(name.lower())
 
+    def leads(self, name: str) -> bool:
+        """Whether ``name`` (a non-empty name) leads playback, CyTube's own clock stopped."""
+        return bool(name) and self.leader.lower() == name.lower()
+
     def rank_of(self, name: str) -> float | None:
         user = self.user(name)
         return None if user is None else user.rank

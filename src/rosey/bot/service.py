@@ -246,8 +246,7 @@ class BotService:
         self._resolve_waiters(event, data)
 
     def _leading(self) -> bool:
-        me = self.session.bot_name
-        return bool(me) and self.channel.leader.lower() == me.lower()
+        return self.channel.leads(self.session.bot_name)
 
     def _check_capabilities(self) -> None:
         """Export what the bot's rank allows in this channel (logged by the status loop)."""

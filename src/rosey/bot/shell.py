@@ -467,7 +467,7 @@ class Shell:
         if media is None:
             raise CommandError("Nothing is playing")
         me = self._session.bot_name
-        if s.leader.lower() != me.lower():
+        if not s.leads(me):
             if s.leader:
                 raise CommandError(f"{s.leader} leads playback; I will not take it from them")
             fut = self._expect(lambda e, d: e == "setLeader" and str(d).lower() == me.lower())
@@ -485,8 +485,7 @@ class Shell:
 
     async def cmd_resume(self, args: str, caller: str) -> str:
         s = self._channel
-        me = self._session.bot_name
-        if s.leader.lower() != me.lower():
+        if not s.leads(self._session.bot_name):
             if s.leader:
                 raise CommandError(f"{s.leader} leads playback, not me: only they or a "
                                    "moderator in CyTube can resume")
@@ -520,8 +519,7 @@ class Shell:
 
     async def hand_back(self, reason: str) -> None:
         """Give the leader back to CyTube if the bot holds it, so its clock runs again."""
-        me = self._session.bot_name
-        if not me or self._channel.leader.lower() != me.lower():
+        if not self._channel.leads(self._session.bot_name):
             return
         self._disarm_pause_limit()
         log.warning("leader_handed_back", reason=reason, limit_seconds=self._pause_limit)
