@@ -66,3 +66,13 @@ def test_links_are_not_filtered_but_wrapped():
     url = "https://youtu.be/ab_cd_efghi"
     assert format_chat(f"add {url}") == (
         f'add <a href="{url}" target="_blank" rel="noopener noreferrer">{url}</a>')
+
+
+def test_times_in_replies_have_one_way_each() -> None:
+    from rosey.bot.text import clock, span, when
+
+    assert [clock(s) for s in (0, 75, 3723, 90061.9)] == ["0m00s", "1m15s", "1h02m03s",
+                                                          "25h01m01s"]
+    assert [span(s) for s in (12, 600, 7200, 259200, 5400, 3725, 75)] == [
+        "12s", "10m", "2h", "3d", "90m", "1h02m", "1m15s"]
+    assert when(0) == "1970-01-01 00:00:00 UTC"

@@ -38,6 +38,7 @@ from rosey.bot.channel import ChannelState
 from rosey.bot.cytube import ChatLine, CyTubeSession
 from rosey.bot.publisher import Publisher
 from rosey.bot.queries import QueryFailed
+from rosey.bot.text import clock, span, when
 from rosey.commands import COMMANDS
 from rosey.config import DURATION_FORMS, BotSettings, looks_like_duration, parse_duration
 from rosey.errors import CyTubeError, RoseyError
@@ -78,23 +79,6 @@ class _Timer:
     actor: str
     added: float
     task: asyncio.Task[None] | None = None
-
-
-def span(seconds: float) -> str:
-    """12 -> ``12s``, 600 -> ``10m``, 7200 -> ``2h``, 259200 -> ``3d`` (largest exact unit)."""
-    s = int(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if s >= size and s % size == 0:
-            return f"{s // size}{unit}"
-    if s >= 3600:
-        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-    if s >= 60:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s}s"
-
-
-def _when(stamp: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stamp))
 
 
 def _error(data: Any) -> str:
@@ -247,7 +231,7 @@ class Moderation:
 
         async def run() -> str:
             await (self._do_ban(name, reason) if kind == "ban" else self._do_mute(kind, name))
-            until = "" if expires is None else f" for {span(duration or 0)} (until {_when(expires)})"
+            until = "" if expires is None else f" for {span(duration or 0)} (until {when(expires)})"
             listed = " (on the channel's banlist)" if kind == "ban" else ""
             return f"{_PAST[kind].capitalize()} {name}{until}{listed}"
         reply = await self._recorded(kind, name, caller, command, run, origin=origin,
@@ -432,18 +416,18 @@ class Moderation:
             lines.append(f"{h.username}: never seen in chat")
         else:
             u = h.user
-            lines.append(f"{u.username}: first seen {_when(u.first_seen)}, last seen "
-                         f"{_when(u.last_seen)}, {u.total_chat_lines} chat lines, "
-                         f"{span(u.total_time_connected)} in channel")
+            lines.append(f"{u.username}: first seen {when(u.first_seen)}, last seen "
+                         f"{when(u.last_seen)}, {u.total_chat_lines} chat lines, "
+                         f"{clock(u.total_time_connected)} in channel")
         live = [s for s in h.strikes if now - s.timestamp <= self._settings.strike_decay]
         lines.append(f"strikes: {len(live)} counting, {len(h.strikes)} in all"
-                     + "".join(f"; {_when(s.timestamp)} by {s.actor}: {s.reason}"
+                     + "".join(f"; {when(s.timestamp)} by {s.actor}: {s.reason}"
                                for s in h.strikes[:3]))
         active = [p for p in h.punishments if p.ended_at is None]
         past = [p for p in h.punishments if p.ended_at is not None]
         lines.append("active: " + (", ".join(punishment_line(p) for p in active) or "none"))
         lines.append("past: " + (", ".join(punishment_line(p) for p in past) or "none"))
-        lines.append("notes: " + ("; ".join(f"{_when(n.timestamp)} {n.actor}: {n.text}"
+        lines.append("notes: " + ("; ".join(f"{when(n.timestamp)} {n.actor}: {n.text}"
                                              for n in h.notes) or "none"))
         return "\n".join(lines)
 
@@ -499,7 +483,7 @@ class Moderation:
                           else self._do_unmute(timer.target, lifting=True))
         except (CommandError, CyTubeError) as exc:
             self.record(lift, timer.target, actor=me, origin="expiry", error=str(exc),
-                        command=f"{timer.kind} ran out {_when(timer.expires_at)}")
+                        command=f"{timer.kind} ran out {when(timer.expires_at)}")
             self._metrics.punishment_lifts.labels("failed").inc()
             log.warning("punishment_lift_failed", kind=timer.kind, target=timer.target,
                         error=str(exc), retry_seconds=self._settings.punishment_sync)
@@ -508,7 +492,7 @@ class Moderation:
             await self._report(timer, str(exc))
             return
         self.record(lift, timer.target, actor=me, origin="expiry",
-                    command=f"{timer.kind} ran out {_when(timer.expires_at)}",
+                    command=f"{timer.kind} ran out {when(timer.expires_at)}",
                     reason=done if "not" in done else "")
         timing = "on_time" if late <= self._settings.lift_grace else "late"
         self._metrics.punishment_lifts.labels(timing).inc()
@@ -571,7 +555,7 @@ class Moderation:
 def describe(a: contract.ModerationRecord) -> str:
     """One modlog line: ``#12 2026-12-01 15:58:02 UTC alice muted bob for 2h (spam) [command]``."""
     verb = _PAST.get(a.action, a.action)
-    text = f"#{a.id} {_when(a.timestamp)} {a.actor} {verb} {a.target}"
+    text = f"#{a.id} {when(a.timestamp)} {a.actor} {verb} {a.target}"
     if a.duration:
         text += f" for {span(a.duration)}"
     if a.reason:
@@ -584,12 +568,12 @@ def describe(a: contract.ModerationRecord) -> str:
 
 def punishment_line(p: contract.Punishment) -> str:
     kind = _PAST.get(p.kind, p.kind)
-    text = f"{p.target} {kind} by {p.actor} {_when(p.started)}"
+    text = f"{p.target} {kind} by {p.actor} {when(p.started)}"
     if p.ended_at is not None:
-        return text + f", {p.ended_how or 'ended'} {_when(p.ended_at)}"
+        return text + f", {p.ended_how or 'ended'} {when(p.ended_at)}"
     if p.expires_at is None:
         return text + ", until lifted"
-    text += f", ends {_when(p.expires_at)}"
+    text += f", ends {when(p.expires_at)}"
     if p.expires_at < time.time():
         text += " (OVERDUE" + (f": {p.last_error}" if p.last_error else "") + ")"
     return text

@@ -35,6 +35,7 @@ from rosey.bot.media import parse_media_link
 from rosey.bot.moderation import CommandError, Moderation
 from rosey.bot.publisher import Publisher
 from rosey.bot.queries import QueryFailed
+from rosey.bot.text import clock, when
 from rosey.commands import BY_NAME, COMMAND_NAMES, MODERATOR_RANK, NEEDS, USAGE
 from rosey.config import BOT_DEFAULTS, BotSettings
 from rosey.contract import ReplyT
@@ -274,7 +275,7 @@ class Shell:
 
     async def cmd_info(self, args: str, caller: str) -> str:
         s = self._channel
-        uptime = _duration(time.time() - self._ctx.started_at)
+        uptime = clock(time.time() - self._ctx.started_at)
         return (f"I am {self._session.bot_name or '(anonymous)'} (rank {_rank(s.my_rank)}) in "
                 f"{self._ctx.channel}, Rosey {self._ctx.version}, up {uptime}")
 
@@ -288,7 +289,7 @@ class Shell:
             f"users: {s.chat_count} in list, {s.usercount} connected",
             f"playlist: {len(s.playlist)} items, playing: {cur}",
             f"me: {capabilities(s)}",
-            f"uptime: {_duration(time.time() - self._ctx.started_at)}",
+            f"uptime: {clock(time.time() - self._ctx.started_at)}",
         ])
 
     async def cmd_stats(self, args: str, caller: str) -> str:
@@ -326,8 +327,8 @@ class Shell:
         else:
             u = reply.user
             lines.append(f"chat lines: {u.total_chat_lines}, time here: "
-                         f"{_duration(u.total_time_connected)}")
-            lines.append(f"first seen {_when(u.first_seen)}, last seen {_when(u.last_seen)}")
+                         f"{clock(u.total_time_connected)}")
+            lines.append(f"first seen {when(u.first_seen)}, last seen {when(u.last_seen)}")
         return "\n".join(lines)
 
     async def cmd_playlist(self, args: str, caller: str) -> str:
@@ -351,7 +352,7 @@ class Shell:
         m = s.current_media
         pos = s.position_of(s.current_uid) if s.current_uid is not None else None
         state = "paused" if s.paused else "playing"
-        return (f"{state}: {m.title} ({m.type}:{m.id}) at {_duration(max(0.0, s.current_time))}"
+        return (f"{state}: {m.title} ({m.type}:{m.id}) at {clock(max(0.0, s.current_time))}"
                 f" of {m.duration}" + (f", #{pos}" if pos else ""))
 
     # --- chat -------------------------------------------------------------------------------------
@@ -481,7 +482,7 @@ class Shell:
         await self._confirm(paused, "the pause")
         self._arm_pause_limit()
         return (f"Paused {media.title} (I lead playback until resume, a media change, or "
-                f"{_duration(self._pause_limit)})")
+                f"{clock(self._pause_limit)})")
 
     async def cmd_resume(self, args: str, caller: str) -> str:
         s = self._channel
@@ -563,17 +564,6 @@ def _refusal_text(data: Any) -> str:
 
 def _rank(rank: float) -> str:
     return str(int(rank)) if float(rank).is_integer() else str(rank)
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
-
-
-def _when(stamp: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stamp))
 
 
 def _unavailable(exc: QueryFailed) -> str:

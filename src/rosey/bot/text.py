@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from typing import Final
 
-__all__ = ["MAX_MESSAGE", "FILTER_MARKERS", "plain_text", "split_message"]
+__all__ = ["MAX_MESSAGE", "FILTER_MARKERS", "plain_text", "split_message", "clock", "span", "when"]
 
 #: CyTube's default ``max-chat-message-length``
 MAX_MESSAGE: Final = 320
@@ -96,3 +97,31 @@ def _split_line(line: str, limit: int) -> list[str]:
     if current:
         out.append(current)
     return out
+
+
+# --- times in replies: one way each -------------------------------------------------------------
+def clock(seconds: float) -> str:
+    """A stretch of time as a clock shows it: 75 -> ``1m15s``, 3723 -> ``1h02m03s`` (uptime,
+    time connected, playback position, the pause limit)."""
+    h, rem = divmod(int(seconds), 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+def span(seconds: float) -> str:
+    """A duration as a moderator types it, the largest exact unit: 12 -> ``12s``, 600 ->
+    ``10m``, 7200 -> ``2h``, 259200 -> ``3d`` (punishments and escalation windows)."""
+    s = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size and s % size == 0:
+            return f"{s // size}{unit}"
+    if s >= 3600:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
+
+
+def when(stamp: float) -> str:
+    """A moment, in UTC to the second: ``2026-12-07 13:45:00 UTC``."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stamp))
