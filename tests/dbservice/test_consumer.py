@@ -97,3 +97,26 @@ async def test_an_explicit_ack_durable_from_an_older_version_is_migrated_without
                                       " FROM recent_chat") == [(20, 20, "m10")]
     finally:
         await nc.close()
+
+
+def test_a_consumer_with_events_pending_at_or_below_its_ack_floor_is_recognised() -> None:
+    """The state nats-server 2.9.10 restored after a SIGKILL (one run in seven of
+    test_nats_restart_mid_stream_loses_no_acknowledged_event): everything acked up to the
+    stream's last event, yet 640 events pending, redelivered every ack wait with every ack
+    ignored. The consumer is recreated from its floor when this holds."""
+    from nats.js.api import ConsumerInfo, SequenceInfo
+
+    from rosey.dbservice.consumer import acks_ignored, consumer_config
+
+    def info(delivered: int, floor: int, ack_pending: int) -> ConsumerInfo:
+        return ConsumerInfo(stream_name=contract.STREAM_NAME, name=contract.CONSUMER_NAME,
+                            config=consumer_config(0), created=0.0,
+                            delivered=SequenceInfo(consumer_seq=delivered, stream_seq=delivered),
+                            ack_floor=SequenceInfo(consumer_seq=floor, stream_seq=floor),
+                            num_ack_pending=ack_pending)
+
+    assert acks_ignored(info(delivered=8000, floor=8000, ack_pending=640))
+    assert acks_ignored(info(delivered=8000, floor=7900, ack_pending=101))
+    assert not acks_ignored(info(delivered=8000, floor=7900, ack_pending=100))  # all above it
+    assert not acks_ignored(info(delivered=8000, floor=8000, ack_pending=0))
+    assert not acks_ignored(info(delivered=0, floor=0, ack_pending=0))

@@ -29,6 +29,13 @@ The fetch loop is supervised. Any error, a reconnection to NATS, or a consumer t
 pending events while fetches stay empty makes it recreate the pull subscription (nats.py's
 pull subscriptions are known to go quiet after a server restart), re-ensuring the stream and
 the consumer first, since a restarted server may have lost them.
+
+A consumer whose server ignores its acknowledgements is recreated too. After a SIGKILL,
+nats-server (seen on 2.9.10, one run in seven of tests/resilience/test_kill_dbservice.py) can
+restore a consumer whose pending list holds events at or below its own ack floor. It
+redelivers them every ack wait, and AckPolicy.ALL ignores an ack at or below the floor, so they
+stay pending forever (ack floor 8000 = the stream's last event, delivered 8000, 640 pending).
+:func:`acks_ignored` spots that state.
 """
 
 from __future__ import annotations
@@ -53,7 +60,7 @@ from rosey.metrics import DbMetrics
 from rosey.store.store import Store
 from rosey.stream import ensure_stream
 
-__all__ = ["JetStreamConsumer", "consumer_config"]
+__all__ = ["JetStreamConsumer", "consumer_config", "acks_ignored"]
 
 log = structlog.get_logger()
 
@@ -83,6 +90,16 @@ def consumer_config(start_after: int, *,
         max_ack_pending=MAX_ACK_PENDING,
         **deliver,
     )
+
+
+def acks_ignored(info: ConsumerInfo) -> bool:
+    """More events pending acknowledgement than there are between the ack floor and the last
+    delivered event: some are at or below the floor, where the server ignores every ack
+    (AckPolicy.ALL), so it would redeliver them forever."""
+    pending = int(info.num_ack_pending or 0)
+    floor = int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
+    delivered = int(info.delivered.stream_seq or 0) if info.delivered else 0
+    return pending > max(0, delivered - floor)
 
 
 class JetStreamConsumer:
@@ -155,8 +172,9 @@ class JetStreamConsumer:
                 await self.js.delete_consumer(contract.STREAM_NAME, contract.CONSUMER_NAME)
             except NotFoundError:
                 pass
-            reason = ("held_by_a_previous_process" if policy is AckPolicy.ALL
-                      else f"ack_policy_{policy.value}")
+            reason = (f"ack_policy_{policy.value}" if policy is not AckPolicy.ALL
+                      else "pending_below_ack_floor" if acks_ignored(info)
+                      else "held_by_a_previous_process")
             return await self._create_consumer(max(floor, self.store.applied_floor),
                                                reason=reason,
                                                unacknowledged=int(info.num_ack_pending or 0))
@@ -397,6 +415,11 @@ class JetStreamConsumer:
             if pending > 0 and stalled and self.bound:
                 log.warning("consumer_stalled", pending=pending)
                 self._last_delivery = time.monotonic()
+                self.request_rebind()
+            elif acks_ignored(info) and self.bound:
+                # the rebind recreates it from its ack floor (_ensure_consumer)
+                log.warning("consumer_acks_ignored", ack_pending=info.num_ack_pending,
+                            ack_floor=floor, delivered=info.delivered.stream_seq)
                 self.request_rebind()
 
 
