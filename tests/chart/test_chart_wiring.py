@@ -35,6 +35,7 @@ from .conftest import (
     WITH_CHANNEL,
     ChartNats,
     Rendered,
+    chart_passwords,
     lay_out_nats_pod,
     nats_conf_path,
     production_values,
@@ -50,6 +51,26 @@ def container_env(rendered: Rendered, kind: str, name: str, container: str) -> d
     for item in c.get("env", []):
         if "value" in item:
             env[item["name"]] = item["value"]
+    return env
+
+
+def process_env(rendered: Rendered, kind: str, name: str, container: str,
+                tmp_path: Path) -> dict[str, str]:
+    """:func:`container_env` with the NATS password mounted as the kubelet mounts it, under
+    ``tmp_path`` instead of the mount path (the settings read the identity from it)."""
+    import base64
+
+    env = container_env(rendered, kind, name, container)
+    c = rendered.workload_container(kind, name, container)
+    mount = next(m for m in c["volumeMounts"] if m["name"] == "nats-credentials")
+    pod = rendered.get(kind, name)["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "nats-credentials")["secret"]
+    data = rendered.get("Secret", volume["secretName"])["data"]
+    (item,) = volume["items"]
+    assert env["ROSEY_NATS_PASSWORD_FILE"] == f"{mount['mountPath']}/{item['path']}"
+    password = tmp_path / f"{name}-{item['path']}"
+    password.write_bytes(base64.b64decode(data[item["key"]]))
+    env["ROSEY_NATS_PASSWORD_FILE"] = str(password)
     return env
 
 
@@ -70,9 +91,12 @@ def test_every_rosey_variable_the_chart_sets_is_one_the_code_reads(render) -> No
             assert f'"{read_as}"' in source, f"{name} is set by the chart but never read"
 
 
-def test_dbservice_settings_from_the_chart_reach_db_settings(render) -> None:
+def test_dbservice_settings_from_the_chart_reach_db_settings(render, tmp_path) -> None:
     rendered = render({"nats": {"replicas": 3}, "dbservice": {"settings": {"batchSize": 64}}})
-    settings = db_settings(container_env(rendered, *DB))
+    settings = db_settings(process_env(rendered, *DB, tmp_path))
+    assert settings.nats_auth.user == "dbservice"  # the identity is a setting too
+    assert settings.nats_auth.password is not None
+    assert settings.nats_auth.password.reveal() == chart_passwords(rendered)["dbservice"]
     assert settings.db_path == Path("/data/rosey.db")
     assert settings.nats_url == "nats://rosey-nats:4222"
     assert settings.metrics_port == DEFAULT_DB_METRICS_PORT
@@ -84,7 +108,7 @@ def test_dbservice_settings_from_the_chart_reach_db_settings(render) -> None:
 
 def test_bot_settings_from_the_chart_and_mounted_secret_reach_bot_settings(render, tmp_path) -> None:
     rendered = render(WITH_CHANNEL)
-    env = container_env(rendered, *BOT)
+    env = process_env(rendered, *BOT, tmp_path)
     container = rendered.workload_container(*BOT)
     pod = rendered.get("Deployment", "rosey-bot")["spec"]["template"]["spec"]
     mount = next(m for m in container["volumeMounts"] if m["name"] == "cytube-credentials")
@@ -108,6 +132,7 @@ def test_bot_settings_from_the_chart_and_mounted_secret_reach_bot_settings(rende
     assert settings.channel_password.reveal() == "open"
     assert settings.metrics_port == DEFAULT_BOT_METRICS_PORT
     assert settings.nats_url == "nats://rosey-nats:4222"
+    assert settings.nats_auth.user == "bot"
 
 
 def test_existing_secret_replaces_the_chart_secret(render) -> None:
@@ -239,10 +264,10 @@ def test_lame_duck_only_where_there_is_another_server_to_move_to(render) -> None
 
 # --- NATS cluster ------------------------------------------------------------------------------
 @pytest.mark.parametrize("replicas", [1, 3, 5])
-def test_stream_replicas_follow_nats_replicas(render, replicas: int) -> None:
+def test_stream_replicas_follow_nats_replicas(render, tmp_path, replicas: int) -> None:
     rendered = render({**WITH_CHANNEL, "nats": {"replicas": replicas}})
     assert rendered.get("StatefulSet", "rosey-nats")["spec"]["replicas"] == replicas
-    stream = db_settings(container_env(rendered, *DB)).stream
+    stream = db_settings(process_env(rendered, *DB, tmp_path)).stream
     assert stream.replicas == replicas
     # the bot creates the stream when it finds none: with the same settings
     bot_env = container_env(rendered, *BOT)
