@@ -690,3 +690,124 @@ async def test_smute_is_seen_by_moderators_only_and_unban_removes_from_the_banli
     assert (await mod.wait("chatMsg", lambda d: "unbanned" in d["msg"]))["msg"] == \
         "demomod unbanned troll"
     assert server.banned == set() and user.of("banlistRemove") == []
+
+
+# --- setOptions (src/channel/opts.js handleSetOptions) -------------------------------------
+
+async def nth_opts(client: Client, n: int) -> dict[str, Any]:
+    """The ``n``-th ``channelOpts`` the client got (the join burst's is the first)."""
+    await client.server.wait_for(lambda: len(client.of("channelOpts")) >= n,
+                                 what=f"channelOpts #{n}")
+    return client.of("channelOpts")[n - 1]
+
+
+async def test_a_moderators_options_reach_everyone_in_the_channel_and_later_joiners(
+        server, clients):
+    owner = await joined(clients, server, "demoowner", "ownerpw")
+    mod = await joined(clients, server, "demomod", "modpw")
+    user = await joined(clients, server, "demouser", "userpw")
+    anonymous = await clients(server).connect()
+    await anonymous.join()
+    await anonymous.wait("usercount")
+    everyone = (owner, mod, user, anonymous)
+    assert all(len(c.of("channelOpts")) == 1 for c in everyone)  # the join burst's
+
+    await mod.sio.emit("setOptions", {
+        "chat_antiflood": True, "new_user_chat_delay": 600, "raid_mode": True,
+        "chat_antiflood_params": {"burst": 2, "sustained": 0.5}})
+    for client in everyone:
+        assert await nth_opts(client, 2) == server.options  # the whole object, not the changed fields
+    assert server.options["chat_antiflood"] is True
+    assert server.options["new_user_chat_delay"] == 600
+    assert server.options["chat_antiflood_params"] == {"burst": 2, "sustained": 0.5,
+                                                       "cooldown": 4}
+    assert "raid_mode" not in server.options  # unknown keys are ignored
+    assert not any(name in ("validationError", "validationPassed", "errorMsg")
+                   for name in mod.names())
+
+    later = await joined(clients, server, "guest1")
+    assert later.of("channelOpts") == [server.options]
+    changed = server.options
+    await server.restart()  # a registered channel keeps its options over a reload
+    after = await joined(clients, server, "guest2")
+    assert after.of("channelOpts") == [changed]
+
+
+async def test_set_options_below_moderator_rank_kicks_the_sender(server, clients):
+    user = await joined(clients, server, "demouser", "userpw")
+    await user.sio.emit("setOptions", "chat_antiflood")  # not an object: ignored, no kick
+    await user.sio.emit("chatMsg", {"msg": "still here"})
+    await user.wait("chatMsg", lambda d: d["msg"] == "still here")
+    await user.sio.emit("setOptions", {"chat_antiflood": True})
+    assert await user.wait("kick") == {"reason": "Attempted setOptions as a non-moderator"}
+    await server.wait_for(lambda: not user.sio.connected)
+    assert ("demouser", "Attempted setOptions as a non-moderator") in server.kicked
+    assert server.options["chat_antiflood"] is False
+    assert user.of("channelOpts")[1:] == []
+
+
+async def test_admin_only_options_are_silently_ignored_from_a_moderator(server, clients):
+    owner = await joined(clients, server, "demoowner", "ownerpw")
+    mod = await joined(clients, server, "demomod", "modpw")
+    await mod.sio.emit("setOptions", {"block_anonymous_users": True, "password": "x",
+                                      "pagetitle": "mine"})  # rank 2: nothing, not even a reply
+    await mod.sio.emit("setOptions", {"allow_dupes": True})
+    opts = await nth_opts(mod, 2)
+    assert opts["allow_dupes"] is True and opts["block_anonymous_users"] is False
+    assert opts["password"] is False and opts["pagetitle"] == "testchan"
+    assert mod.names().count("channelOpts") == 2  # the first setOptions sent none
+
+    # a channel admin (rank >= 3) may; a page title loses its combining marks
+    await owner.sio.emit("setOptions", {"block_anonymous_users": True,
+                                        "pagetitle": "Rai\u0301d", "password": "s3cret"})
+    opts = await nth_opts(mod, 3)
+    assert opts["block_anonymous_users"] is True
+    assert opts["pagetitle"] == "Raid" and opts["password"] == "s3cret"
+    assert server.channel_password == "s3cret"  # the password joinChannel now asks for
+    newcomer = await clients(server).connect()
+    await newcomer.sio.emit("joinChannel", {"name": "testchan"})
+    assert await newcomer.wait("needPassword") is False
+    await owner.sio.emit("setOptions", {"password": ""})  # "" turns it off
+    assert (await nth_opts(mod, 4))["password"] is False
+    assert server.channel_password is None
+
+
+async def test_invalid_option_values_are_refused_clamped_or_kept_as_cytube_does(
+        server, clients):
+    owner = await joined(clients, server, "demoowner", "ownerpw")
+    await owner.sio.emit("setOptions", {
+        "voteskip_ratio": "lots", "afk_timeout": 90000, "maxlength": "1:30",
+        "playlist_max_duration_per_user": "1:00", "new_user_chat_delay": -5,
+        "new_user_chat_link_delay": "30", "playlist_max_per_user": "x",
+        "chat_antiflood_params": {"burst": "30", "sustained": "0"},
+        "externalcss": "http://example.com/a.css", "externaljs": "https://CDN.example.com"})
+    opts = await nth_opts(owner, 2)
+    assert owner.events[-6:-1] == [
+        ("validationError", {"target": "#cs-voteskip_ratio",
+                             "message": 'Input must be a number 0 or greater, not "lots"'}),
+        ("validationError", {"target": "#cs-afk_timeout", "message": "AFK timeout must be "
+                             "between 1 and 86400 seconds (or 0 to disable)"}),
+        ("errorMsg", {"msg": 'Expected number for playlist_max_duration_per_user, not "1:00"'}),
+        ("validationError", {"target": "#cs-externalcss", "message": "Invalid URL for external "
+                             "CSS:  URL must begin with 'https://'"}),
+        ("validationPassed", {"target": "#cs-externaljs"}),
+    ]
+    assert opts == server.options
+    assert (opts["voteskip_ratio"], opts["afk_timeout"]) == (0.5, 600)  # refused: unchanged
+    assert opts["maxlength"] == 90  # "[[H:]M:]S" parsed
+    assert opts["chat_antiflood_params"] == {"burst": 20, "sustained": 1, "cooldown": 20}
+    assert opts["new_user_chat_delay"] == 0  # negative: silently ignored
+    assert opts["new_user_chat_link_delay"] == "30"  # kept as sent, not parsed
+    assert opts["playlist_max_per_user"] == 0
+    assert (opts["externalcss"], opts["externaljs"]) == ("", "https://cdn.example.com/")
+
+    # where the real handler throws (maxlength neither string nor number), the fields before
+    # it (in opts.js order) stay set, the ones after are not reached, and no channelOpts goes
+    # out; the next update carries the change
+    await owner.sio.emit("setOptions", {"allow_voteskip": False, "maxlength": None,
+                                        "allow_dupes": True})
+    await server.wait_for(lambda: server.options["allow_voteskip"] is False)
+    await owner.sio.emit("setOptions", {"enable_link_regex": False})
+    opts = await nth_opts(owner, 3)
+    assert opts["enable_link_regex"] is False and opts["allow_voteskip"] is False
+    assert opts["allow_dupes"] is False and opts["maxlength"] == 90

@@ -11,13 +11,14 @@ from typing import Any
 from tests.support.cytube.chat import Chat
 from tests.support.cytube.core import exclusive
 from tests.support.cytube.model import User
+from tests.support.cytube.options import Options
 from tests.support.cytube.wire import CONTROL, MAX_CHAT_LENGTH, js_num
 from tests.support.wait import eventually
 
 __all__ = ["TestControls"]
 
 
-class TestControls(Chat):
+class TestControls(Chat, Options):
     """Simulated users (no socket), server-side actions, and what the server saw."""
 
     @exclusive
@@ -116,6 +117,11 @@ class TestControls(Chat):
         lower = name.lower()
         return [(event, copy.deepcopy(data)) for conn, event, data in self._event_log
                 if (conn.name or conn.attempted_name).lower() == lower]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The channel's options as ``channelOpts`` sends them now (a copy)."""
+        return copy.deepcopy(self._opts)
 
     @property
     def playlist(self) -> list[dict[str, Any]]:

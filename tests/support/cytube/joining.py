@@ -8,13 +8,14 @@ from typing import Any
 
 from tests.support.cytube.core import guarded
 from tests.support.cytube.model import Conn, LoginReply, User
+from tests.support.cytube.options import Options
 from tests.support.cytube.playlist import Playlist
 from tests.support.cytube.wire import CHANNEL_NAME, EMPTY_MD5, RESERVED_NAMES, USER_NAME, js_num
 
 __all__ = ["Joining"]
 
 
-class Joining(Playlist):
+class Joining(Options, Playlist):
     """``joinChannel``, ``channelPassword`` and ``login``, with CyTube's timing and texts."""
 
     JOIN_DELAY = 0.01
@@ -92,7 +93,7 @@ class Joining(Playlist):
         await self._emit(conn, "channelCSSJS", {"css": "", "cssHash": EMPTY_MD5, "js": "",
                                                 "jsHash": EMPTY_MD5})
         await self._emit(conn, "setMotd", "")
-        await self._emit(conn, "channelOpts", self._channel_opts())
+        await self._emit(conn, "channelOpts", self._opts)
         await self._send_playlist(conn)
         if self._current is not None:
             await self._emit(conn, "setCurrent", self._current.uid)
@@ -101,20 +102,6 @@ class Joining(Playlist):
         await self._send_usercount()
         if not self.registered:
             await self._emit(conn, "channelNotRegistered")
-
-    def _channel_opts(self) -> dict[str, Any]:
-        return {
-            "allow_voteskip": True, "voteskip_ratio": 0.5, "afk_timeout": 600,
-            "pagetitle": self.channel, "maxlength": 0, "externalcss": "", "externaljs": "",
-            "chat_antiflood": False,
-            "chat_antiflood_params": {"burst": 4, "sustained": 1, "cooldown": 4},
-            "show_public": False, "enable_link_regex": True,
-            "password": self.channel_password if self.channel_password is not None else False,
-            "allow_dupes": False, "torbanned": False, "block_anonymous_users": False,
-            "allow_ascii_control": False, "playlist_max_per_user": 0,
-            "new_user_chat_delay": 0, "new_user_chat_link_delay": 0,
-            "playlist_max_duration_per_user": 0,
-        }
 
     async def _on_login(self, conn: Conn, data: Any) -> None:
         if not isinstance(data, dict):

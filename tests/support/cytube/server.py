@@ -3,9 +3,9 @@
 The package, by module: ``wire`` (names, text formatting, JavaScript-shaped numbers),
 ``limits`` (CyTube's rate limiters), ``model`` (sockets, users, items, permissions), ``core``
 (shared state, the one lock-and-guard wrapper every handler runs in, emitting), then one module
-per area of handlers (``people``, ``joining``, ``chat``, ``playlist``, ``leader``), ``controls``
-(what tests do and read) and ``server`` (lifecycle, HTTP and socket.io plumbing, the event
-table). A handler that raises is recorded in ``errors`` and fails the test at ``stop()``.
+per area of handlers (``people``, ``joining``, ``options``, ``chat``, ``playlist``, ``leader``),
+``controls`` (what tests do and read) and ``server`` (lifecycle, HTTP and socket.io plumbing,
+the event table). A handler that raises is recorded in ``errors`` and fails the test at ``stop()``.
 
 No real CyTube server is reachable from the test suite, so this is the one stand-in the tests
 use. It runs python-socketio's ``AsyncServer`` (asyncio, Engine.IO v4 / Socket.IO v5, like
@@ -57,13 +57,21 @@ Modelled:
   sender without ``leaderctl``), the leader's ``mediaUpdate``.
   Titles are the media id; live types (``li tw rt cu hl``) last 0 s, others
   ``DEFAULT_MEDIA_SECONDS``. Raw files (``fi``) are refused as on the recorded server.
+- Channel options: ``channelOpts`` is server state (``options`` reads it). ``setOptions``
+  follows opts.js handleSetOptions: below rank 2 a kick ("Attempted setOptions as a
+  non-moderator"); the admin-only fields (rank 3) silently ignored for a moderator; each
+  field coerced, clamped or refused (``validationError``/``validationPassed``/``errorMsg``)
+  as there; the whole options object broadcast as ``channelOpts`` when something was set.
+  ``password`` is the channel password ``joinChannel`` checks; the other options are only
+  stored and sent (see ``options.py``).
 - ``stop()`` drops every TCP connection with no goodbye, like a crashed or restarted process;
   ``restart()`` comes back on the same port keeping chat history, playlist (uids reassigned as
-  on a reload), mutes, bans and simulated users.
+  on a reload), mutes, bans, channel options and simulated users.
 
-Not modelled: other channels, cookies and web logins, IP bans, the
-new-account chat delay, per-IP socket limit, polls, emotes, editing filters, drinks (always 0),
-``/clear``,
+Not modelled: other channels, cookies and web logins, IP bans, what the channel options do
+beyond the password (the new-account chat delay, the channel's chat antiflood, blocked
+anonymous users, duplicates allowed, auto-AFK, ...), per-IP socket limit, polls, emotes,
+editing filters, drinks (always 0), ``/clear``,
 ``/kickanons``, ``/ipban``, ``/say``, ``setTemp``, ``requestPlaylist``,
 shuffle/lock of the playlist, user playlists, the server's playback timer beyond the
 lead-in (no periodic ``mediaUpdate``, no advancing at the end of an item), ``usercount``
@@ -96,6 +104,7 @@ from tests.support.cytube.model import (
     LoginReply,
     User,
 )
+from tests.support.cytube.options import default_options
 from tests.support.cytube.wire import CHANNEL_NAME, HISTORY_LENGTH, format_chat, js_num, now_ms
 
 __all__ = ["CyTubeTestServer", "HandlerErrors", "release_polls_on_close"]
@@ -117,7 +126,8 @@ class CyTubeTestServer(TestControls, Joining, Leader):
         channel: the hosted channel's name.
         accounts: registered accounts, ``{"name": ("password", channel_rank)}``. A rank of
             255 or more is a site admin (global rank too); otherwise the global rank is 1.
-        channel_password: the channel password (``None``: no password).
+        channel_password: the channel password (``None``: no password); it is the options'
+            ``password``, so a ``setOptions`` from a channel admin changes it.
         rate_limit: the per-IP connect bucket: ``True`` (CyTube's 5 and 0.1/s), ``False``
             (off), a ``RateLimit`` or a ``(burst, per_second)`` tuple.
         history: chat already in the buffer: ``(username, typed_text)`` or
@@ -132,7 +142,8 @@ class CyTubeTestServer(TestControls, Joining, Leader):
             accounts' ranks are ignored), and ``channelNotRegistered`` at the end of the join.
 
     What tests read: ``url``, ``port``, ``users``, ``socket_users`` (the names on a real
-    socket), ``playlist``, ``current_uid``, ``leader``
+    socket), ``options`` (the channel options, as ``channelOpts`` sends them),
+    ``playlist``, ``current_uid``, ``leader``
     (None when the server leads), ``kicked``, ``banned`` and ``muted`` (lowercased names),
     ``login_replies`` (every ``login`` reply, a :class:`LoginReply`),
     ``connections`` (sockets ever accepted), ``refused_connections`` (connects refused by the
@@ -164,7 +175,8 @@ class CyTubeTestServer(TestControls, Joining, Leader):
         self._accounts = {name.lower(): (name, pw, js_num(rank))
                           for name, (pw, rank) in (accounts or {}).items()}
         self._channel_ranks = {lower: rank for lower, (_, _, rank) in self._accounts.items()}
-        self.channel_password = channel_password
+        self._opts = default_options(self.channel)  # what channelOpts sends
+        self.channel_password = channel_password  # kept in the options' "password"
         if rate_limit is True:
             self._rate_limit: RateLimit | None = RateLimit()
         elif rate_limit is False or rate_limit is None:
@@ -228,6 +240,7 @@ class CyTubeTestServer(TestControls, Joining, Leader):
             "voteskip": self._on_voteskip, "assignLeader": self._on_assign_leader,
             "mediaUpdate": self._on_media_update, "clearPlaylist": self._on_clear_playlist,
             "requestBanlist": self._on_request_banlist, "unban": self._on_unban,
+            "setOptions": self._on_set_options,
         }
         self._commands: dict[str, Command] = {
             "kick": self._cmd_kick, "ban": self._cmd_ban, "mute": self._cmd_mute,
