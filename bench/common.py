@@ -29,7 +29,8 @@ from rosey.natsd import NatsServer
 from rosey.process import stop_process
 
 __all__ = [
-    "ROOT", "Row", "events", "event_bodies", "percentile", "histogram_quantile", "histogram_fraction_le",
+    "ROOT", "Row", "events", "event_bodies", "stamped", "percentile", "histogram_quantile",
+    "histogram_fraction_le",
     "rss_kib", "scrape", "start_worker", "stop_worker", "nats_server", "preload", "ack_floor",
     "wait_http_ok", "linear_slope", "fmt_rate", "fmt_us", "fmt_ms", "fmt_mib",
 ]
@@ -73,6 +74,11 @@ def event_bodies(n: int | None, *, seed: int = 1) -> Iterator[tuple[str, dict[st
         subject = rng.choices(subjects, weights)[0]
         yield subject, payload(subject, i, rng)
         i += 1
+
+
+def stamped(subject: str, body: dict[str, Any]) -> contract.ContractEvent:
+    """The contract event the bot would publish for a bench body, stamped now."""
+    return contract.EVENT_TYPES[subject].from_wire({**body, "timestamp": time.time()})
 
 
 def payload(subject: str, i: int, rng: random.Random) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import connect, event_bodies, nats_server, percentile
+from bench.common import connect, event_bodies, nats_server, percentile, stamped
 from rosey.bot.publisher import Publisher
 from rosey.config import StreamSettings
 from rosey.metrics import BotMetrics
@@ -49,14 +49,14 @@ async def run_publish(*, calls: int, rate: float, workdir: Path, burst: int = 20
         js = nc.jetstream(timeout=5.0)
         await ensure_stream(js, StreamSettings(), update=True)
         async with Publisher(js=js, metrics=BotMetrics(), maxsize=calls + 1) as pub:
-            pub.publish(*bodies[0])  # warm the drain (stream check, first publish)
+            pub.publish(stamped(*bodies[0]))  # warm the drain (stream check, first publish)
             await pub.flush()
             max_depth = 0
             started = time.monotonic()
             for i, (subject, body) in enumerate(bodies):
-                body["timestamp"] = time.time()
+                event = stamped(subject, body)
                 t = time.perf_counter_ns()
-                pub.publish(subject, body)
+                pub.publish(event)
                 times[i] = time.perf_counter_ns() - t
                 if i % burst == 0:
                     cold.append(times[i])

@@ -23,7 +23,7 @@ from pathlib import Path
 from nats.aio.msg import Msg
 from prometheus_client import CollectorRegistry, Histogram
 
-from bench.common import connect, event_bodies, write_json
+from bench.common import connect, event_bodies, stamped, write_json
 from rosey import contract
 from rosey.config import DbSettings
 from rosey.metrics import BotMetrics, DbMetrics
@@ -141,10 +141,9 @@ async def bot(args: argparse.Namespace) -> None:
         while sent < total:
             due = min(total, int((time.monotonic() - started) * args.rate) + 1)
             while sent < due:
-                subject, body = next(bodies)
-                body["timestamp"] = time.time()
+                event = stamped(*next(bodies))
                 t = time.perf_counter_ns()
-                pub.publish(subject, body)
+                pub.publish(event)
                 calls[min(10_000, (time.perf_counter_ns() - t) // 1000)] += 1
                 sent += 1
             max_depth = max(max_depth, pub.depth)

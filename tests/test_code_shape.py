@@ -64,3 +64,18 @@ def test_no_function_over_60_lines() -> None:
                 if lines > 60:
                     long.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name} ({lines})")
     assert not long, long
+
+
+def test_only_the_action_layer_sends_to_cytube() -> None:
+    """Issue 18: nothing but rosey.bot.actions asks the session to send (``say``, ``pm``,
+    ``emit``); the session itself sends only what connecting takes."""
+    senders = []
+    for path in sorted((SRC / "rosey").rglob("*.py")):
+        if path.name in ("actions.py", "cytube.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in ("say", "pm", "emit") \
+                    and isinstance(node.value, ast.Attribute) \
+                    and node.value.attr in ("session", "_session"):
+                senders.append(f"{path.relative_to(SRC)}:{node.lineno} .{node.attr}")
+    assert not senders, senders

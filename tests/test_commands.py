@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from rosey import contract
+from rosey.bot.channel_commands import ChannelCommands
 from rosey.bot.moderation import Moderation
-from rosey.bot.shell import Shell
 from rosey.commands import BY_NAME, COMMANDS, NEEDS, check_command_ranks
 from rosey.config import parse_command_ranks
 from rosey.errors import ConfigError
@@ -28,12 +28,12 @@ def test_each_command_once_and_every_contract_command_has_a_row() -> None:
 
 
 def test_every_row_has_its_handler_and_every_handler_a_row() -> None:
-    for command in COMMANDS:
-        owner = Shell if command.owner == "shell" else Moderation
-        handler = f"cmd_{command.name}" if command.owner == "shell" else command.name
-        assert callable(getattr(owner, handler, None)), (command.name, owner.__name__, handler)
-    shell_handlers = {n.removeprefix("cmd_") for n in vars(Shell) if n.startswith("cmd_")}
-    assert shell_handlers == {c.name for c in COMMANDS if c.owner == "shell"}
+    owners = {"channel": ChannelCommands, "moderation": Moderation}
+    for owner, cls in owners.items():
+        handlers = {n.removeprefix("cmd_") for n in vars(cls) if n.startswith("cmd_")}
+        assert handlers == {c.name for c in COMMANDS if c.owner == owner}, owner
+        for name in handlers:
+            assert callable(getattr(cls, f"cmd_{name}")), (owner, name)
 
 
 def test_the_command_metrics_have_a_series_per_row() -> None:

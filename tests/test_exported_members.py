@@ -20,7 +20,8 @@ MODULES = sorted(m.name for m in pkgutil.walk_packages(rosey.__path__, "rosey.")
 
 
 def test_every_module_is_found():
-    assert {"rosey.contract", "rosey.bot.shell", "rosey.dbservice.service"} <= set(MODULES)
+    assert {"rosey.contract.events", "rosey.contract.queries", "rosey.bot.shell",
+            "rosey.dbservice.service"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)

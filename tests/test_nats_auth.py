@@ -230,9 +230,10 @@ async def test_a_permission_error_is_logged_at_error_and_counted(up_nats):
 def test_the_bot_table_covers_exactly_what_the_bot_code_publishes_and_asks():
     """A guard against drift: the bot's permissions are the subjects its code uses."""
     source = "\n".join(p.read_text() for p in Path(rosey.bot.__file__).parent.glob("*.py"))
-    published = {getattr(contract, name) for name in
-                 re.findall(r"publisher\.publish\(\s*contract\.([A-Z_]+)", source)}
-    asked = {contract.query_subject(getattr(contract, name).__new__(getattr(contract, name)))
+    # publish(contract.UserJoined(...)) names the event class, which knows its subject
+    published = {getattr(contract, name).SUBJECT for name in
+                 re.findall(r"publisher\.publish\(\s*contract\.([A-Za-z]+)", source)}
+    asked = {getattr(contract, name).SUBJECT
              for name in re.findall(r"contract\.([A-Za-z]+Query)\(", source)}
     assert published == set(nats_auth.BOT_EVENTS)
     assert asked == set(nats_auth.BOT_QUERIES)

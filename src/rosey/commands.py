@@ -3,8 +3,9 @@
 Each row says what a command is called, how it is used (``help`` lists these lines in this
 order, and the bot's rank refusals in ``status`` and ``/readyz`` come in it too), which channel
 permissions the bot's own rank must allow before it is tried (CyTube's names,
-``cytube-protocol.md`` section 7) and who runs it: the shell (``Shell.cmd_<name>``) or the
-moderation record (``Moderation.<name>``). Everything else derives from it: ``help``, the
+``cytube-protocol.md`` section 7) and who runs it: ``cmd_<name>`` of the channel's commands
+(``rosey.bot.channel_commands.ChannelCommands``) or of the moderation record's
+(``rosey.bot.moderation.Moderation``). Everything else derives from it: ``help``, the
 checks of the bot's rank (``NEEDS``), the metrics' command labels, ``ROSEY_COMMAND_RANKS`` (a
 name not in the table ends start-up with exit code 2) and the docs check.
 
@@ -35,8 +36,8 @@ class Command:
     usage: str
     #: channel permissions the bot's rank must allow (checked before anything is sent)
     needs: tuple[str, ...] = ()
-    #: who handles it: the shell, or the moderation record
-    owner: Literal["shell", "moderation"] = "shell"
+    #: who handles it (``cmd_<name>``): the channel's commands, or the moderation record's
+    owner: Literal["channel", "moderation"] = "channel"
 
 
 def _mod(name: str, usage: str, *needs: str) -> Command:

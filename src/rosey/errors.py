@@ -11,7 +11,13 @@
     │   └── ConnectAborted   shutdown was asked for before NATS ever answered
     ├── CyTubeError          the CyTube side failed
     │   ├── DiscoveryError   socketconfig could not be fetched or had no usable server
-    │   └── Kicked           the server kicked the bot (``reason``, ``retry`` says whether to retry)
+    │   ├── Kicked           the server kicked the bot (``reason``, ``retry`` says whether to retry)
+    │   └── ActionFailed     an action on the channel did not happen (the message is the reply)
+    │       ├── NotJoined    the bot is not in the channel, so nothing was sent
+    │       ├── Refused      CyTube refused it (the message quotes CyTube)
+    │       └── NotConfirmed CyTube said nothing before the action's deadline
+    ├── CommandError         a moderator's command could not do what was asked (the message is
+    │                        the reply)
     ├── NatsServerError      a local nats-server could not be started (rosey.natsd)
     ├── UpError              a part of ``rosey up``'s local stack could not be started
     └── LifecycleError       an object was used out of turn (opened twice; also a RuntimeError)
@@ -25,6 +31,7 @@ from __future__ import annotations
 __all__ = [
     "RoseyError", "ConfigError", "BadPayload", "StoreError", "SchemaTooNew", "BusError",
     "StreamConfigError", "ConnectAborted", "CyTubeError", "DiscoveryError", "Kicked",
+    "ActionFailed", "NotJoined", "Refused", "NotConfirmed", "CommandError",
     "ListenError", "NatsServerError", "UpError", "LifecycleError",
 ]
 
@@ -95,6 +102,28 @@ class Kicked(CyTubeError):
         super().__init__(f"kicked: {reason!r}")
         self.reason = reason
         self.retry = retry
+
+
+class ActionFailed(CyTubeError):
+    """An action on the channel (kick, queue, PM...) did not happen; the message says why, in
+    words fit to reply to a moderator."""
+
+
+class NotJoined(ActionFailed):
+    """The bot is not in the channel right now, so the request was not sent."""
+
+
+class Refused(ActionFailed):
+    """CyTube refused the action; the message quotes CyTube's words."""
+
+
+class NotConfirmed(ActionFailed):
+    """CyTube neither confirmed nor refused the action before its deadline (counted from the
+    call, waiting to send included)."""
+
+
+class CommandError(RoseyError):
+    """A moderator's command could not do what was asked; the message is the reply."""
 
 
 class NatsServerError(RoseyError):

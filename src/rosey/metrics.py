@@ -206,6 +206,9 @@ class BotMetrics:
             "rosey_cytube_connected", "1 while joined to the CyTube channel.", registry=r)
         self.cytube_reconnects = Counter(
             "rosey_cytube_reconnects", "Reconnections to CyTube.", registry=r)
+        self.cytube_bad_frames = Counter(
+            "rosey_cytube_bad_frames", "CyTube events the bot reads whose payload broke their "
+            "shape (ignored); event is CyTube's name for it.", ["event"], registry=r)
         self.nats_connected = Gauge(
             "rosey_nats_connected", "1 while connected to NATS.", registry=r)
         self.nats_permission_errors = Counter(

@@ -63,12 +63,14 @@ class Permissions:
     allow_responses: bool = False
 
 
-#: what the bot publishes (tests/test_nats_auth*.py check the bot's code uses no other)
+#: what the bot publishes: every event whose class says so (``BOT_PUBLISHES``; not
+#: rosey.db.messages.outbound.enqueue); tests/test_nats_auth*.py check the bot's code uses no other
 BOT_EVENTS: tuple[str, ...] = tuple(s for s in contract.STREAM_SUBJECTS
-                                    if s != contract.OUTBOUND_ENQUEUE)
-#: what the bot asks (rosey.db.stats.recent_chat.get is for outside tools)
+                                    if contract.EVENT_TYPES[s].BOT_PUBLISHES)
+#: what the bot asks: every query whose class says so (``BOT_ASKS``; not
+#: rosey.db.stats.recent_chat.get, which is for outside tools)
 BOT_QUERIES: tuple[str, ...] = tuple(s for s in contract.ALL_QUERY_SUBJECTS
-                                     if s != contract.RECENT_CHAT_GET)
+                                     if contract.QUERY_TYPES[s].BOT_ASKS)
 
 PERMISSIONS: dict[str, Permissions] = {
     BOT: Permissions(

@@ -1,4 +1,10 @@
-from rosey.bot.channel import ChannelState
+from rosey.bot.channel import Change, ChannelState
+from rosey.bot.frames import decode
+
+
+def apply(s: ChannelState, event: str, data) -> Change:
+    """What the session does with each event: decode it once, then apply the frame."""
+    return s.apply(decode(event, data))
 
 
 def _user(name, rank, afk=False):
@@ -12,8 +18,8 @@ def _item(uid, mid, title="t", temp=True):
 
 
 def test_userlist_sets_users_and_reports_them_joined():
-    s = ChannelState(channel="c", bot_name="bot")
-    change = s.apply("userlist", [_user("Alice", 2), _user("bob", 0, afk=True)])
+    s = ChannelState(channel="c", me=lambda: "bot")
+    change = apply(s, "userlist", [_user("Alice", 2), _user("bob", 0, afk=True)])
     assert set(change.joined) == {"Alice", "bob"} and change.counts
     assert s.rank_of("alice") == 2 and s.user("BOB").afk
     assert s.is_moderator("Alice") and not s.is_moderator("bob")
@@ -21,25 +27,25 @@ def test_userlist_sets_users_and_reports_them_joined():
 
 def test_add_user_rank_is_provisional_until_set_user_rank():
     s = ChannelState(channel="c")
-    change = s.apply("addUser", _user("mod", 1))
+    change = apply(s, "addUser", _user("mod", 1))
     assert change.joined == ("mod",)
     assert not s.is_moderator("mod") and not s.user("mod").rank_confirmed
-    s.apply("setUserRank", {"name": "mod", "rank": 3})
+    apply(s, "setUserRank", {"name": "mod", "rank": 3})
     assert s.is_moderator("mod") and s.user("mod").rank_confirmed
     # a repeated addUser does not lower a confirmed rank
-    s.apply("addUser", _user("mod", 1))
+    apply(s, "addUser", _user("mod", 1))
     assert s.is_moderator("mod")
 
 
 def test_add_user_ranks_other_than_1_are_final_and_2_is_a_moderator_at_once():
     s = ChannelState(channel="c")
-    s.apply("addUser", _user("guest", 0))
-    s.apply("addUser", _user("admin", 255))
+    apply(s, "addUser", _user("guest", 0))
+    apply(s, "addUser", _user("admin", 255))
     assert s.user("guest").rank_confirmed and s.user("admin").rank_confirmed
     assert s.is_moderator("admin") and not s.is_moderator("guest")
     # a repeat addUser of a still-provisional user takes the new rank and its finality
-    s.apply("addUser", _user("late", 1))
-    s.apply("addUser", _user("late", 2))
+    apply(s, "addUser", _user("late", 1))
+    apply(s, "addUser", _user("late", 2))
     assert s.user("late").rank_confirmed and s.is_moderator("late")
 
 
@@ -50,52 +56,52 @@ def test_users_missing_from_the_list_are_not_moderators():
 
 def test_user_leave_and_counts():
     s = ChannelState(channel="c")
-    s.apply("userlist", [_user("a", 1), _user("b", 1)])
-    s.apply("usercount", 5)
-    s.apply("setLeader", "a")
-    change = s.apply("userLeave", {"name": "a"})
+    apply(s, "userlist", [_user("a", 1), _user("b", 1)])
+    apply(s, "usercount", 5)
+    apply(s, "setLeader", "a")
+    change = apply(s, "userLeave", {"name": "a"})
     assert change.left == ("a",)
     assert s.chat_count == 1 and s.usercount == 5 and s.leader == ""
 
 
 def test_afk_and_meta_updates():
     s = ChannelState(channel="c")
-    s.apply("userlist", [_user("a", 1)])
-    s.apply("setAFK", {"name": "a", "afk": True})
+    apply(s, "userlist", [_user("a", 1)])
+    apply(s, "setAFK", {"name": "a", "afk": True})
     assert s.user("a").afk
-    s.apply("setUserMeta", {"name": "a", "meta": {"afk": False, "muted": True}})
+    apply(s, "setUserMeta", {"name": "a", "meta": {"afk": False, "muted": True}})
     assert not s.user("a").afk and s.user("a").muted
 
 
 def test_playlist_queue_move_delete_temp_and_current():
     s = ChannelState(channel="c")
-    s.apply("playlist", [_item(1, "a"), _item(2, "b")])
-    s.apply("queue", {"item": _item(3, "c"), "after": 1})
+    apply(s, "playlist", [_item(1, "a"), _item(2, "b")])
+    apply(s, "queue", {"item": _item(3, "c"), "after": 1})
     assert [it.uid for it in s.playlist] == [1, 3, 2]
-    s.apply("queue", {"item": _item(4, "d"), "after": "prepend"})
+    apply(s, "queue", {"item": _item(4, "d"), "after": "prepend"})
     assert [it.uid for it in s.playlist] == [4, 1, 3, 2]
-    s.apply("moveVideo", {"from": 4, "after": 2})
+    apply(s, "moveVideo", {"from": 4, "after": 2})
     assert [it.uid for it in s.playlist] == [1, 3, 2, 4]
-    s.apply("moveVideo", {"from": 2, "after": "prepend"})
+    apply(s, "moveVideo", {"from": 2, "after": "prepend"})
     assert [it.uid for it in s.playlist] == [2, 1, 3, 4]
-    s.apply("delete", {"uid": 1})
+    apply(s, "delete", {"uid": 1})
     assert [it.uid for it in s.playlist] == [2, 3, 4]
-    s.apply("setTemp", {"uid": 3, "temp": False})
+    apply(s, "setTemp", {"uid": 3, "temp": False})
     assert s.item(3).temp is False
-    s.apply("setCurrent", 3)
-    s.apply("changeMedia", {"id": "c", "title": "C", "seconds": 60, "duration": "01:00",
+    apply(s, "setCurrent", 3)
+    apply(s, "changeMedia", {"id": "c", "title": "C", "seconds": 60, "duration": "01:00",
                             "type": "yt", "currentTime": -3, "paused": True})
     assert s.current_uid == 3 and s.current_media.id == "c" and s.paused
-    s.apply("mediaUpdate", {"currentTime": 12.5, "paused": False})
+    apply(s, "mediaUpdate", {"currentTime": 12.5, "paused": False})
     assert s.current_time == 12.5 and not s.paused
     assert s.position_of(3) == 2 and s.item_at(1).uid == 2 and s.item_at(9) is None
 
 
 def test_own_rank_and_reset_forgets_uids():
-    s = ChannelState(channel="c", bot_name="bot")
-    s.apply("rank", 3)
-    s.apply("playlist", [_item(1, "a")])
-    s.apply("setCurrent", 1)
+    s = ChannelState(channel="c", me=lambda: "bot")
+    apply(s, "rank", 3)
+    apply(s, "playlist", [_item(1, "a")])
+    apply(s, "setCurrent", 1)
     assert s.my_rank == 3
     s.reset()
     assert s.playlist == [] and s.current_uid is None and s.my_rank == -1 and s.users == {}
@@ -103,6 +109,6 @@ def test_own_rank_and_reset_forgets_uids():
 
 def test_malformed_events_change_nothing():
     s = ChannelState(channel="c")
-    assert not s.apply("userLeave", None).left
-    assert not s.apply("usercount", "many").counts
-    assert not s.apply("someFutureEvent", {}).status
+    assert not apply(s, "userLeave", None).left
+    assert not apply(s, "usercount", "many").counts
+    assert not apply(s, "someFutureEvent", {}).status

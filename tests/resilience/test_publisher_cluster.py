@@ -175,7 +175,7 @@ async def test_a_stream_leader_change_mid_burst_loses_nothing_and_keeps_the_orde
                     for i in range(N):
                         if i == N - TAIL:
                             await asyncio.wait_for(changed.wait(), 60)
-                        pub.publish(contract.USER_JOINED, contract.UserJoined(f"u{i}", 1.0))
+                        pub.publish(contract.UserJoined(f"u{i}", 1.0))
                         if i >= HEAD and i % 20 == 19:
                             await asyncio.sleep(0.025)
 
@@ -263,7 +263,7 @@ async def test_a_replicated_stream_gets_one_publish_at_a_time(tmp_path):
             m = BotMetrics(CollectorRegistry())
             async with Publisher(js=counting, metrics=m) as pub:
                 for i in range(300):
-                    pub.publish(contract.USER_JOINED, contract.UserJoined(f"u{i}", 1.0))
+                    pub.publish(contract.UserJoined(f"u{i}", 1.0))
                 await asyncio.wait_for(pub.flush(), 30)
             assert (counting.most_in_flight, counting.conditioned) == (1, 0)
             assert [u for u, _ in await _stored(nc.jetstream(timeout=2))] == [

@@ -12,8 +12,12 @@ reconnect calls :meth:`ChannelState.reset` and everything is rebuilt from the jo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
+
+from rosey.bot import frames
+from rosey.bot.frames import Media, PlaylistItem
 
 __all__ = ["User", "Media", "PlaylistItem", "Change", "ChannelState", "MODERATOR"]
 
@@ -35,34 +39,6 @@ class User:
 
 
 @dataclass(frozen=True, slots=True)
-class Media:
-    id: str
-    type: str
-    title: str
-    seconds: int
-    duration: str
-
-    @classmethod
-    def from_payload(cls, m: dict[str, Any]) -> Media:
-        return cls(id=str(m.get("id", "")), type=str(m.get("type", "")),
-                   title=str(m.get("title", "")), seconds=int(m.get("seconds") or 0),
-                   duration=str(m.get("duration", "")))
-
-
-@dataclass(slots=True)
-class PlaylistItem:
-    uid: int
-    media: Media
-    temp: bool
-    queueby: str
-
-    @classmethod
-    def from_payload(cls, item: dict[str, Any]) -> PlaylistItem:
-        return cls(uid=int(item["uid"]), media=Media.from_payload(item.get("media") or {}),
-                   temp=bool(item.get("temp")), queueby=str(item.get("queueby") or ""))
-
-
-@dataclass(frozen=True, slots=True)
 class Change:
     """What one event changed, for the service to publish. Empty means nothing to publish."""
 
@@ -78,9 +54,12 @@ NOTHING: Final = Change()
 class ChannelState:
     """The channel as the bot sees it. Feed it events with :meth:`apply`."""
 
-    def __init__(self, *, channel: str, bot_name: str = "") -> None:
+    def __init__(self, *, channel: str, me: Callable[[], str] = lambda: "") -> None:
         self.channel = channel
-        self.bot_name = bot_name
+        self._me = me  # the bot's name: the session's, which logs in
+        #: key -> name of everyone announced present (kept across :meth:`reset`, so a
+        #: reconnect announces only who came and went while the bot was away)
+        self.present: dict[str, str] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -103,6 +82,15 @@ class ChannelState:
         self.voteskip: tuple[int, int] | None = None
 
     # --- queries ------------------------------------------------------------------------------
+    @property
+    def bot_name(self) -> str:
+        """The bot's name as the session logged in with it."""
+        return self._me()
+
+    def i_lead(self) -> bool:
+        """Whether the bot leads playback (CyTube's own clock stopped)."""
+        return self.leads(self._me())
+
     def user(self, name: str) -> User | None:
         return self.users.get(name.lower())
 
@@ -167,55 +155,53 @@ class ChannelState:
         return need is not None and self.my_rank >= need
 
     # --- events -------------------------------------------------------------------------------
-    def apply(self, event: str, data: Any) -> Change:
-        """Apply one server event; unknown events and malformed payloads change nothing."""
-        handler = getattr(self, "_on_" + event, None)
-        if handler is None:
-            return NOTHING
-        try:
-            result: Change = handler(data)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            return NOTHING
-        return result
+    def apply(self, frame: frames.Frame) -> Change:
+        """Apply one decoded server frame; frames the state does not read change nothing."""
+        handler = _HANDLERS.get(type(frame))
+        return NOTHING if handler is None else handler(self, frame)
 
-    def _on_rank(self, data: Any) -> Change:
-        self.my_rank = float(data)
+    def leave_all(self) -> tuple[str, ...]:
+        """The bot stops seeing the channel (it closes): everyone present is gone, by name."""
+        names = tuple(self.present.values())
+        self.present.clear()
+        return names
+
+    def _presence(self) -> Change:
+        """Bring :attr:`present` up to the userlist; who joined and who left."""
+        joined = tuple(u.name for k, u in self.users.items() if k not in self.present)
+        left = tuple(name for k, name in self.present.items() if k not in self.users)
+        self.present = {k: u.name for k, u in self.users.items()}
+        return Change(joined=joined, left=left, counts=True, status=True)
+
+    def _on_rank(self, f: frames.Rank) -> Change:
+        self.my_rank = f.rank
         return Change(status=True)
 
-    def _on_login(self, data: Any) -> Change:
-        if isinstance(data, dict) and data.get("success") and data.get("name"):
-            self.bot_name = str(data["name"])
-        return NOTHING
-
-    def _on_setPermissions(self, data: Any) -> Change:
-        self.permissions = {str(k): float(v) for k, v in dict(data).items()}
+    def _on_permissions(self, f: frames.Permissions) -> Change:
+        self.permissions = dict(f.permissions)
         return Change(status=True)
 
-    def _on_setPlaylistLocked(self, data: Any) -> Change:
-        self.playlist_locked = bool(data)
+    def _on_playlist_locked(self, f: frames.PlaylistLocked) -> Change:
+        self.playlist_locked = f.locked
         return Change(status=True)
 
-    def _on_channelNotRegistered(self, data: Any) -> Change:
+    def _on_not_registered(self, f: frames.NotRegistered) -> Change:
         self.registered = False
         return Change(status=True)
 
-    def _on_voteskip(self, data: Any) -> Change:
-        self.voteskip = (int(data["count"]), int(data["need"]))
+    def _on_voteskip(self, f: frames.Voteskip) -> Change:
+        self.voteskip = (f.count, f.need)
         return NOTHING
 
-    def _on_userlist(self, data: Any) -> Change:
-        before = set(self.users)
+    def _on_userlist(self, f: frames.Userlist) -> Change:
         self.users = {}
-        for entry in data:
-            user = _user_from(entry, confirmed=True)
-            if user.name:
-                self.users[user.name.lower()] = user
-        after = set(self.users)
-        return Change(joined=tuple(self.users[k].name for k in sorted(after - before)),
-                      left=(), counts=True, status=True)
+        for entry in f.users:
+            if entry.name:
+                self.users[entry.name.lower()] = _user_from(entry, confirmed=True)
+        return self._presence()
 
-    def _on_addUser(self, data: Any) -> Change:
-        user = _user_from(data, confirmed=False)
+    def _on_add_user(self, f: frames.AddUser) -> Change:
+        user = _user_from(f.user, confirmed=False)
         if not user.name:
             return NOTHING
         key = user.name.lower()
@@ -227,49 +213,48 @@ class ChannelState:
                 old.rank, old.rank_confirmed = user.rank, user.rank_confirmed
             return NOTHING
         self.users[key] = user
-        return Change(joined=(user.name,), counts=True, status=True)
+        return self._presence()
 
-    def _on_userLeave(self, data: Any) -> Change:
-        user = self.users.pop(str(data["name"]).lower(), None)
+    def _on_user_leave(self, f: frames.UserLeave) -> Change:
+        user = self.users.pop(f.name.lower(), None)
         if user is None:
             return NOTHING
         if self.leader.lower() == user.name.lower():
             self.leader = ""
-        return Change(left=(user.name,), counts=True, status=True)
+        return self._presence()
 
-    def _on_setUserRank(self, data: Any) -> Change:
-        user = self.user(str(data["name"]))
+    def _on_set_user_rank(self, f: frames.SetUserRank) -> Change:
+        user = self.user(f.name)
         if user is None:
             return NOTHING
-        user.rank = float(data["rank"])
+        user.rank = f.rank
         user.rank_confirmed = True
-        return Change(status=user.name.lower() == self.bot_name.lower())
+        return Change(status=user.name.lower() == self._me().lower())
 
-    def _on_setUserMeta(self, data: Any) -> Change:
-        user = self.user(str(data["name"]))
+    def _on_set_user_meta(self, f: frames.SetUserMeta) -> Change:
+        user = self.user(f.name)
         if user is not None:
-            meta = dict(data.get("meta") or {})
-            user.meta = meta
-            user.afk = bool(meta.get("afk", user.afk))
-            user.muted = bool(meta.get("muted", user.muted))
+            user.meta = dict(f.meta)
+            user.afk = bool(f.meta.get("afk", user.afk))
+            user.muted = bool(f.meta.get("muted", user.muted))
         return NOTHING
 
-    def _on_setAFK(self, data: Any) -> Change:
-        user = self.user(str(data["name"]))
+    def _on_set_afk(self, f: frames.SetAFK) -> Change:
+        user = self.user(f.name)
         if user is not None:
-            user.afk = bool(data["afk"])
+            user.afk = f.afk
         return NOTHING
 
-    def _on_usercount(self, data: Any) -> Change:
-        self.usercount = int(data)
+    def _on_usercount(self, f: frames.Usercount) -> Change:
+        self.usercount = f.count
         return Change(counts=True, status=True)
 
-    def _on_setLeader(self, data: Any) -> Change:
-        self.leader = str(data or "")
+    def _on_set_leader(self, f: frames.SetLeader) -> Change:
+        self.leader = f.name
         return NOTHING
 
-    def _on_playlist(self, data: Any) -> Change:
-        self.playlist = [PlaylistItem.from_payload(it) for it in data]
+    def _on_playlist(self, f: frames.Playlist) -> Change:
+        self.playlist = list(f.items)
         if self.current_uid is not None and self.item(self.current_uid) is None:
             self._nothing_current()  # cleared (``playlist []``); a setCurrent follows otherwise
         return Change(status=True)
@@ -278,68 +263,87 @@ class ChannelState:
         self.current_uid, self.current_media = None, None
         self.current_time, self.paused = 0.0, True
 
-    def _on_queue(self, data: Any) -> Change:
-        item = PlaylistItem.from_payload(data["item"])
-        self.playlist = [it for it in self.playlist if it.uid != item.uid]
-        self._insert_after(item, data.get("after"))
+    def _on_queue(self, f: frames.Queue) -> Change:
+        self.playlist = [it for it in self.playlist if it.uid != f.item.uid]
+        self._insert_after(f.item, f.after)
         return Change(status=True)
 
-    def _insert_after(self, item: PlaylistItem, after: Any) -> None:
+    def _insert_after(self, item: PlaylistItem, after: int | str | None) -> None:
         if after == "prepend":
             self.playlist.insert(0, item)
             return
-        if after != "append" and after is not None:
-            pos = self.position_of(int(after))
+        if isinstance(after, int):
+            pos = self.position_of(after)
             if pos is not None:
                 self.playlist.insert(pos, item)
                 return
         self.playlist.append(item)
 
-    def _on_delete(self, data: Any) -> Change:
-        uid = int(data["uid"])
-        self.playlist = [it for it in self.playlist if it.uid != uid]
-        if uid == self.current_uid:
+    def _on_delete(self, f: frames.Delete) -> Change:
+        self.playlist = [it for it in self.playlist if it.uid != f.uid]
+        if f.uid == self.current_uid:
             self._nothing_current()  # CyTube sends setCurrent next if anything is left
         return Change(status=True)
 
-    def _on_moveVideo(self, data: Any) -> Change:
-        item = self.item(int(data["from"]))
+    def _on_move_video(self, f: frames.MoveVideo) -> Change:
+        item = self.item(f.uid)
         if item is None:
             return NOTHING
         self.playlist.remove(item)
-        self._insert_after(item, data.get("after"))
+        self._insert_after(item, f.after)
         return NOTHING
 
-    def _on_setTemp(self, data: Any) -> Change:
-        item = self.item(int(data["uid"]))
-        if item is not None:
-            item.temp = bool(data["temp"])
+    def _on_set_temp(self, f: frames.SetTemp) -> Change:
+        self.playlist = [replace(it, temp=f.temp) if it.uid == f.uid else it
+                         for it in self.playlist]
         return NOTHING
 
-    def _on_setCurrent(self, data: Any) -> Change:
-        self.current_uid = int(data)
-        item = self.item(self.current_uid)
+    def _on_set_current(self, f: frames.SetCurrent) -> Change:
+        self.current_uid = f.uid
+        item = self.item(f.uid)
         if item is not None:
             self.current_media = item.media
         return Change(status=True)
 
-    def _on_changeMedia(self, data: Any) -> Change:
-        self.current_media = Media.from_payload(data)
-        self.current_time = float(data.get("currentTime") or 0)
-        self.paused = bool(data.get("paused"))
+    def _on_change_media(self, f: frames.ChangeMedia) -> Change:
+        self.current_media = f.media
+        self.current_time = f.current_time
+        self.paused = f.paused
         return Change(status=True)
 
-    def _on_mediaUpdate(self, data: Any) -> Change:
-        self.current_time = float(data.get("currentTime") or 0)
-        self.paused = bool(data.get("paused"))
+    def _on_media_update(self, f: frames.MediaUpdate) -> Change:
+        self.current_time = f.current_time
+        self.paused = f.paused
         return NOTHING
 
 
-def _user_from(entry: Any, *, confirmed: bool) -> User:
-    meta = dict(entry.get("meta") or {})
-    rank = float(entry.get("rank", 0))
+_HANDLERS: Final[dict[type[Any], Callable[[ChannelState, Any], Change]]] = {
+    frames.Rank: ChannelState._on_rank,
+    frames.Permissions: ChannelState._on_permissions,
+    frames.PlaylistLocked: ChannelState._on_playlist_locked,
+    frames.NotRegistered: ChannelState._on_not_registered,
+    frames.Voteskip: ChannelState._on_voteskip,
+    frames.Userlist: ChannelState._on_userlist,
+    frames.AddUser: ChannelState._on_add_user,
+    frames.UserLeave: ChannelState._on_user_leave,
+    frames.SetUserRank: ChannelState._on_set_user_rank,
+    frames.SetUserMeta: ChannelState._on_set_user_meta,
+    frames.SetAFK: ChannelState._on_set_afk,
+    frames.Usercount: ChannelState._on_usercount,
+    frames.SetLeader: ChannelState._on_set_leader,
+    frames.Playlist: ChannelState._on_playlist,
+    frames.Queue: ChannelState._on_queue,
+    frames.Delete: ChannelState._on_delete,
+    frames.MoveVideo: ChannelState._on_move_video,
+    frames.SetTemp: ChannelState._on_set_temp,
+    frames.SetCurrent: ChannelState._on_set_current,
+    frames.ChangeMedia: ChannelState._on_change_media,
+    frames.MediaUpdate: ChannelState._on_media_update,
+}
+
+
+def _user_from(entry: frames.UserEntry, *, confirmed: bool) -> User:
     # from addUser, guests (0) and anonymous ranks are final; 1 may still be raised by
     # setUserRank, and anything above 1 is a lower bound that is already true
-    return User(name=str(entry.get("name") or ""), rank=rank, afk=bool(meta.get("afk")),
-                muted=bool(meta.get("muted")), meta=meta,
-                rank_confirmed=confirmed or rank != 1)
+    return User(name=entry.name, rank=entry.rank, afk=entry.afk, muted=entry.muted,
+                meta=dict(entry.meta), rank_confirmed=confirmed or entry.rank != 1)

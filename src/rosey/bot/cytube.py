@@ -25,17 +25,19 @@ import asyncio
 import enum
 import random
 import time
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol
 
 import aiohttp
 import socketio  # type: ignore[import-untyped]
 import structlog
 
+from rosey.bot import frames
+from rosey.bot.frames import ChatLine
 from rosey.bot.limits import ConnectPolicy, Pacer, SendPolicy, TokenBucket
 from rosey.bot.text import plain_text, split_message
 from rosey.config import BotSettings
-from rosey.errors import CyTubeError, DiscoveryError, Kicked, LifecycleError
+from rosey.errors import DiscoveryError, Kicked, LifecycleError, NotJoined
 from rosey.metrics import BotMetrics
 
 __all__ = ["CyTubeSession", "SessionState", "SessionPhase", "ChatLine", "Listener", "discover",
@@ -68,10 +70,6 @@ def kick_is_fatal(reason: str) -> bool:
     return reason.startswith(_FATAL_KICKS)
 
 
-class NotJoined(CyTubeError):
-    """The bot is not in the channel right now, so the request cannot be sent."""
-
-
 class SessionState(enum.Enum):
     """The session's lifecycle, held in :attr:`CyTubeSession.state`."""
 
@@ -91,25 +89,13 @@ class SessionPhase(enum.Enum):
     WAITING = "waiting"  # between attempts (backoff, kick delay)
 
 
-@dataclass(frozen=True, slots=True)
-class ChatLine:
-    """One chat message or PM as the person typed it."""
-
-    username: str
-    text: str
-    time: float  # Unix seconds
-    history: bool  # replayed on join, not new
-    own: bool  # the bot's own echo
-    to: str | None = None  # PMs: the recipient
-
-
 class Listener(Protocol):
     """What the session tells the service. None of these may await or raise."""
 
     def on_connected(self) -> None: ...
     def on_joined(self) -> None: ...
     def on_disconnected(self) -> None: ...
-    def on_event(self, event: str, data: Any) -> None: ...
+    def on_frame(self, frame: frames.Frame) -> None: ...
     def on_chat(self, line: ChatLine) -> None: ...
     def on_pm(self, line: ChatLine) -> None: ...
 
@@ -418,22 +404,32 @@ class CyTubeSession:
         if generation != self._generation:
             return
         data = args[0] if args else None
-        special = getattr(self, "_ev_" + event, None)
-        if special is not None:
-            special(data, generation)
         if event in ("chatMsg", "pm"):
             line = self._chat_line(data, pm=event == "pm")
-            if line is not None:
+            if line is None:
+                self._bad_frame(frames.Malformed(event, "no msg text"))
+            else:
                 self._safe(self._listener.on_pm if event == "pm" else self._listener.on_chat, line)
             return
-        self._safe(self._listener.on_event, event, data)
-        if event == "userlist" and not self.joined:
+        frame = frames.decode(event, data)
+        if isinstance(frame, frames.Malformed):
+            self._bad_frame(frame)
+        special = self._SPECIAL.get(type(frame))
+        if special is not None:
+            special(self, frame, generation)
+        self._safe(self._listener.on_frame, frame)
+        if isinstance(frame, frames.Userlist) and not self.joined:
             self.phase = SessionPhase.JOINED
             self._update_can_send()
             if self._metrics is not None:
                 self._metrics.cytube_connected.set(1)
-            log.info("cytube_joined", channel=self._settings.channel, users=len(data or []))
+            log.info("cytube_joined", channel=self._settings.channel, users=len(frame.users))
             self._safe(self._listener.on_joined)
+
+    def _bad_frame(self, frame: frames.Malformed) -> None:
+        log.warning("cytube_bad_frame", cytube_event=frame.name, error=frame.error)
+        if self._metrics is not None:
+            self._metrics.cytube_bad_frames.labels(frame.name).inc()
 
     def _update_can_send(self) -> None:
         if self.joined and self._logged_in:
@@ -456,56 +452,59 @@ class CyTubeSession:
         except Exception:  # a listener bug must not break the socket
             log.exception("cytube_listener_failed", handler=getattr(fn, "__name__", "?"))
 
-    def _ev_login(self, data: Any, generation: int) -> None:
-        if not isinstance(data, dict):
-            return
-        if data.get("success"):
+    def _ev_login(self, f: frames.Login, generation: int) -> None:
+        if f.success:
             self._logged_in = True
-            self.bot_name = str(data.get("name") or self.bot_name)
-            log.info("cytube_logged_in", username=self.bot_name, guest=bool(data.get("guest")))
+            self.bot_name = f.name or self.bot_name
+            log.info("cytube_logged_in", username=self.bot_name, guest=f.guest)
             self._update_can_send()
             return
-        error = str(data.get("error") or "")
-        if error.startswith(_GUEST_WAIT):
+        if f.error.startswith(_GUEST_WAIT):
             delay = self._policy.guest_login_delay
         else:
             delay = self._policy.login_retry_delay
-        log.error("cytube_login_failed", username=self._settings.user, error=error, retry_in=delay)
+        log.error("cytube_login_failed", username=self._settings.user, error=f.error,
+                  retry_in=delay)
         self._retry_login_later(delay, generation)
 
-    def _ev_kick(self, data: Any, generation: int) -> None:
-        reason = str((data or {}).get("reason") or "") if isinstance(data, dict) else ""
-        self.last_kick = Kicked(reason, retry=not kick_is_fatal(reason))
+    def _ev_kick(self, f: frames.Kick, generation: int) -> None:
+        self.last_kick = Kicked(f.reason, retry=not kick_is_fatal(f.reason))
         self.last_kick_generation = generation
-        log.error("cytube_kicked", reason=reason, retry=self.last_kick.retry)
+        log.error("cytube_kicked", reason=f.reason, retry=self.last_kick.retry)
 
-    def _ev_needPassword(self, data: Any, generation: int) -> None:
-        if data or not self._settings.channel_password:
-            log.error("cytube_channel_password_refused" if data else "cytube_channel_password_needed",
-                      channel=self._settings.channel)
+    def _ev_need_password(self, f: frames.NeedPassword, generation: int) -> None:
+        if f.wrong or not self._settings.channel_password:
+            log.error("cytube_channel_password_refused" if f.wrong
+                      else "cytube_channel_password_needed", channel=self._settings.channel)
             return
         sio = self._sio
         if sio is not None:
             self._spawn(sio.emit("channelPassword", self._settings.channel_password.reveal()),
                         "cytube-channel-password")
 
-    def _ev_errorMsg(self, data: Any, generation: int) -> None:
-        msg = data.get("msg") if isinstance(data, dict) else data
-        log.warning("cytube_error_message", msg=str(msg)[:300])
+    def _ev_error_msg(self, f: frames.ErrorMsg, generation: int) -> None:
+        log.warning("cytube_error_message", msg=f.msg[:300])
 
-    def _ev_cooldown(self, data: Any, generation: int) -> None:
-        if isinstance(data, (int, float)):
-            self._send_pacer.block_for(data / 1000.0 + self._send_policy.cooldown_margin)
-            log.warning("cytube_cooldown", ms=data)
+    def _ev_cooldown(self, f: frames.Cooldown, generation: int) -> None:
+        self._send_pacer.block_for(f.ms / 1000.0 + self._send_policy.cooldown_margin)
+        log.warning("cytube_cooldown", ms=f.ms)
 
-    def _ev_noflood(self, data: Any, generation: int) -> None:
-        log.warning("cytube_noflood", detail=str(data)[:300])
+    def _ev_noflood(self, f: frames.Noflood, generation: int) -> None:
+        log.warning("cytube_noflood", detail=f.msg[:300])
 
-    def _ev_spamFiltered(self, data: Any, generation: int) -> None:
-        log.warning("cytube_spam_filtered", detail=str(data)[:300])
+    def _ev_spam_filtered(self, f: frames.SpamFiltered, generation: int) -> None:
+        log.warning("cytube_spam_filtered", detail=f.msg[:300])
 
-    def _ev_partitionChange(self, data: Any, generation: int) -> None:
+    def _ev_partition_change(self, f: frames.PartitionChange, generation: int) -> None:
         log.info("cytube_partition_change")
         sio = self._sio
         if sio is not None:
             self._spawn(sio.disconnect(), "cytube-partition-change")
+
+    #: frames the session itself acts on, before the listener sees them
+    _SPECIAL: ClassVar[dict[type[Any], Callable[[CyTubeSession, Any, int], None]]] = {
+        frames.Login: _ev_login, frames.Kick: _ev_kick, frames.NeedPassword: _ev_need_password,
+        frames.ErrorMsg: _ev_error_msg, frames.Cooldown: _ev_cooldown,
+        frames.Noflood: _ev_noflood, frames.SpamFiltered: _ev_spam_filtered,
+        frames.PartitionChange: _ev_partition_change,
+    }

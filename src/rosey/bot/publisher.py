@@ -1,6 +1,7 @@
 """The bot's way onto the bus: a bounded outbox drained into JetStream.
 
-Channel handlers call :meth:`Publisher.publish`, which is O(1) and never awaits: the event is
+Channel handlers call :meth:`Publisher.publish` with a contract event, which goes on its own
+subject (:func:`rosey.contract.subject_of`). The call is O(1) and never awaits: the event is
 given a unique ``Nats-Msg-Id`` (kept across retries, so JetStream drops the duplicate when an
 ack was lost) and appended to the outbox, as given. Nothing else happens on the handler path
 (bench/: JSON costs more than the rest of ``publish()`` together, and the outbox gauge is read
@@ -52,7 +53,6 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
 
 import nats.errors
 import nats.js.errors
@@ -102,7 +102,7 @@ def _chain_broken(exc: BaseException) -> bool:
 @dataclass(slots=True)
 class OutboxEvent:
     subject: str
-    payload: Any  # encoded by the drain, not on the handler path
+    payload: contract.ContractEvent  # encoded by the drain, not on the handler path
     msg_id: str
     enqueued: float  # monotonic seconds
     data: bytes | None = None  # the encoding, made by the drain
@@ -175,15 +175,17 @@ class Publisher:
         metrics.outbox_depth.set_function(lambda: self.depth)
 
     # --- the handler side: O(1), never awaits --------------------------------------------------
-    def publish(self, subject: str, payload: Any) -> str:
-        """Queue one event (a contract dataclass or dict); returns its message id."""
+    def publish(self, event: contract.ContractEvent, /) -> str:
+        """Queue one contract event on its own subject (TypeError for anything but a contract
+        event); returns its message id."""
+        subject = contract.subject_of(event)
         if self._refusing:
             self._metrics.events_dropped.labels(subject, "shutdown").inc()
             return ""
         msg_id = self._id_prefix + str(next(self._ids))
         if len(self._outbox) >= self._maxsize:
             self._drop_oldest()
-        self._outbox.append(OutboxEvent(subject, payload, msg_id, time.monotonic()))
+        self._outbox.append(OutboxEvent(subject, event, msg_id, time.monotonic()))
         self._ready.set()
         return msg_id
 

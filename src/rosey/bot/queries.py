@@ -16,6 +16,9 @@ Given ``metrics``, every call counts once in ``rosey_bot_queries_total{subject,o
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import Protocol
+
 import nats.errors
 from nats.aio.client import Client
 
@@ -25,7 +28,14 @@ from rosey.errors import BadPayload, BusError
 from rosey.metrics import BotMetrics
 
 __all__ = ["QueryFailed", "NotConnected", "NoResponders", "QueryTimeout", "BadReply",
-           "QueryRefused", "ask"]
+           "QueryRefused", "ask", "Ask"]
+
+
+class Ask(Protocol):
+    """Ask the DatabaseService: the typed reply, or a :class:`QueryFailed` leaf saying why not
+    (the bot's :meth:`~rosey.bot.service.BotService.query`; what command handlers get)."""
+
+    def __call__(self, query: contract.QueryOf[ReplyT], /) -> Awaitable[ReplyT]: ...
 
 
 class QueryFailed(BusError):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import time
 from typing import Any
 
 import nats.errors
@@ -22,12 +21,23 @@ import structlog
 from nats.aio.client import Client
 
 from rosey import __version__, bus, contract
+from rosey.bot import frames
+from rosey.bot.actions import Actions
+from rosey.bot.capabilities import capabilities, refusals
 from rosey.bot.channel import ChannelState
-from rosey.bot.cytube import ChatLine, CyTubeSession, cancel_and_wait
+from rosey.bot.channel_commands import SAFE_SLASH, ChannelCommands, ShellContext
+from rosey.bot.clock import REAL, Clock
+from rosey.bot.cytube import CyTubeSession, cancel_and_wait
+from rosey.bot.frames import ChatLine
 from rosey.bot.limits import ConnectPolicy, SendPolicy
+from rosey.bot.moderation import Moderation
+from rosey.bot.native import NativeWatcher
+from rosey.bot.playback import Leader
 from rosey.bot.publisher import Publisher
+from rosey.bot.punishments import Punishments
 from rosey.bot.queries import QueryFailed, ask
-from rosey.bot.shell import SAFE_SLASH, Predicate, Shell, ShellContext, capabilities, refusals
+from rosey.bot.record import ModerationRecord
+from rosey.bot.shell import Shell
 from rosey.config import BotSettings
 from rosey.contract import ReplyT
 from rosey.errors import LifecycleError
@@ -64,24 +74,22 @@ class BotService:
     def __init__(self, *, settings: BotSettings, metrics: BotMetrics | None = None,
                  serve_metrics: bool = True, connect_policy: ConnectPolicy | None = None,
                  send_policy: SendPolicy | None = None, status_interval: float = 60.0,
-                 drain_timeout: float = 3.0, confirm_timeout: float = 5.0) -> None:
+                 drain_timeout: float = 3.0, confirm_timeout: float = 5.0,
+                 clock: Clock = REAL) -> None:
         self.settings = settings
         self.metrics = metrics or BotMetrics()
-        self.started_at = time.time()
-        self.channel = ChannelState(channel=settings.channel, bot_name=settings.user)
+        self.clock = clock
+        self.started_at = clock.time()
+        self.channel = ChannelState(channel=settings.channel, me=lambda: self.session.bot_name)
         self.publisher = Publisher(js=None, metrics=self.metrics, maxsize=settings.outbox_size,
                                    stream=settings.stream)
         self.session = CyTubeSession(
             settings=settings, listener=self, metrics=self.metrics,
             connect_policy=connect_policy or ConnectPolicy(max_delay=settings.reconnect_max_delay),
             send_policy=send_policy)
-        self.shell = Shell(
-            session=self.session, channel=self.channel, publisher=self.publisher, query=self.query,
-            expect=self.expect, metrics=self.metrics, confirm_timeout=confirm_timeout,
-            pause_limit=settings.pause_limit, spawn=self._spawn, settings=settings,
-            context=ShellContext(channel=settings.channel, started_at=self.started_at,
-                                 version=__version__, nats_connected=self.nats_connected,
-                                 outbox_depth=lambda: self.publisher.depth))
+        self.actions = Actions(session=self.session, channel=self.channel,
+                               timeout=confirm_timeout)
+        self._build_commands()
         self.nc: Client | None = None
         self.metrics_server: MetricsServer | None = None
         self.state = BotState.UNOPENED
@@ -91,11 +99,33 @@ class BotService:
         self._stop = asyncio.Event()
         self._status_dirty = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._waiters: list[tuple[Predicate, asyncio.Future[Any]]] = []
-        self._present: dict[str, str] = {}
         self._counts: tuple[int, int] | None = None
         self._high = (0, 0)
         self._capabilities = ""
+
+    def _build_commands(self) -> None:
+        """The command side: the record, the lift timers, the watcher, the leader, the shell."""
+        s, clock = self.settings, self.clock
+        record = ModerationRecord(publisher=self.publisher, metrics=self.metrics, clock=clock)
+        self.punishments = Punishments(
+            actions=self.actions, channel=self.channel, record=record, query=self.query,
+            metrics=self.metrics, settings=s, spawn=self._spawn, clock=clock)
+        self.watcher = NativeWatcher(actions=self.actions, channel=self.channel, record=record,
+                                     punishments=self.punishments)
+        self.leader = Leader(actions=self.actions, channel=self.channel,
+                             pause_limit=s.pause_limit, spawn=self._spawn, clock=clock)
+        commands = ChannelCommands(
+            actions=self.actions, channel=self.channel, session=self.session, query=self.query,
+            leader=self.leader, clock=clock,
+            context=ShellContext(channel=s.channel, started_at=self.started_at,
+                                 version=__version__, nats_connected=self.nats_connected,
+                                 outbox_depth=lambda: self.publisher.depth))
+        moderation = Moderation(actions=self.actions, channel=self.channel, record=record,
+                                punishments=self.punishments, query=self.query, settings=s,
+                                clock=clock)
+        self.shell = Shell(actions=self.actions, channel=self.channel, publisher=self.publisher,
+                           metrics=self.metrics, channel_commands=commands,
+                           moderation=moderation, settings=s, clock=clock)
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def __aenter__(self) -> BotService:
@@ -115,7 +145,7 @@ class BotService:
             await self.session.__aenter__()
             self._spawn(self._status_loop(), "bot-status")
             self._spawn(self._outbound_loop(), "bot-outbound")
-            self._spawn(self.shell.moderation.run_sync(self._stop), "bot-punishments")
+            self._spawn(self.punishments.run(self._stop), "bot-punishments")
         except BaseException:
             await self.aclose()  # whatever was started is stopped again
             raise
@@ -138,10 +168,9 @@ class BotService:
         self._stop.set()
         await cancel_and_wait(self._tasks, "bot")
         await self.session.aclose()
-        now = time.time()
-        for name in list(self._present.values()):  # we stop seeing them: close their sessions
-            self.publisher.publish(contract.USER_LEFT, contract.UserLeft(name, now))
-        self._present.clear()
+        now = self.clock.time()
+        for name in self.channel.leave_all():  # we stop seeing them: close their sessions
+            self.publisher.publish(contract.UserLeft(name, now))
         self.publish_status(connected=False)
         await self.publisher.aclose(self._drain_timeout)
         if self.nc is not None:
@@ -193,29 +222,6 @@ class BotService:
         return await ask(self.nc, query, timeout=self.settings.query_timeout,
                          metrics=self.metrics)
 
-    # --- waiting for CyTube's confirmations -----------------------------------------------------
-    def expect(self, predicate: Predicate) -> asyncio.Future[Any]:
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiters.append((predicate, fut))
-        return fut
-
-    def _resolve_waiters(self, event: str, data: Any) -> None:
-        if not self._waiters:
-            return
-        keep = []
-        for predicate, fut in self._waiters:
-            if fut.done():
-                continue
-            try:
-                hit = predicate(event, data)
-            except (KeyError, TypeError, ValueError, AttributeError):
-                hit = False
-            if hit:
-                fut.set_result(data)
-            else:
-                keep.append((predicate, fut))
-        self._waiters = keep
-
     # --- the session's listener (synchronous, never awaits) -------------------------------------
     def on_connected(self) -> None:
         self.channel.reset()
@@ -226,27 +232,26 @@ class BotService:
     def on_disconnected(self) -> None:
         self._status_dirty.set()
 
-    def on_event(self, event: str, data: Any) -> None:
-        if event.startswith("__") or event in ("connect_error",):
-            return
-        change = self.channel.apply(event, data)
+    def on_frame(self, frame: frames.Frame) -> None:
+        change = self.channel.apply(frame)
+        if change.joined or change.left:
+            now = self.clock.time()
+            for name in change.left:
+                self.publisher.publish(contract.UserLeft(name, now))
+            for name in change.joined:
+                self.publisher.publish(contract.UserJoined(name, now))
         if change.joined or change.left or change.counts:
-            self._sync_presence()
+            self.metrics.channel_users.set(self.channel.chat_count)
             self._publish_counts()
         if change.status:
             self._status_dirty.set()
-        if event in ("rank", "setPermissions", "setPlaylistLocked", "channelNotRegistered",
-                     "userlist", "setUserRank"):
+        if isinstance(frame, _CAPABILITY_FRAMES):
             self._check_capabilities()
-        if event == "changeMedia" and self._leading():
+        if isinstance(frame, frames.ChangeMedia) and self.channel.i_lead():
             # while the bot leads, CyTube's clock is stopped: a new item would sit at 0 s
-            self._spawn(self.shell.hand_back("media_changed"), "bot-hand-back")
-        if event == "banlistRemove":
-            self.shell.moderation.observe(event, data)
-        self._resolve_waiters(event, data)
-
-    def _leading(self) -> bool:
-        return self.channel.leads(self.session.bot_name)
+            self._spawn(self.leader.hand_back("media_changed"), "bot-hand-back")
+        self.watcher.observe(frame)
+        self.actions.confirmations.resolve(frame)
 
     def _check_capabilities(self) -> None:
         """Export what the bot's rank allows in this channel (logged by the status loop)."""
@@ -257,7 +262,7 @@ class BotService:
     def _log_capabilities(self) -> None:
         """Once the join has settled, log what the bot may do here whenever that changes."""
         s = self.channel
-        if not (self.session.joined and self.session.logged_in and s.permissions):
+        if not self.actions.ready:
             return
         summary = capabilities(s)
         if summary == self._capabilities:
@@ -272,32 +277,18 @@ class BotService:
 
     def on_chat(self, line: ChatLine) -> None:
         if not line.history:
-            self._resolve_waiters("chatMsg", line)  # echoes and [server] notices confirm actions
-            self.shell.moderation.observe("chatMsg", line)  # native moderator actions
+            self.actions.confirmations.resolve(line)  # echoes and [server] notices confirm
+            self.watcher.observe(line)  # native moderator actions
         if line.history or line.own or not line.username or line.username.startswith("["):
             return
         self.metrics.chat_messages.inc()
-        self.publisher.publish(contract.MESSAGE_LOG,
-                               contract.MessageLog(line.username, line.text, line.time))
+        self.publisher.publish(contract.MessageLog(line.username, line.text, line.time))
 
     def on_pm(self, line: ChatLine) -> None:
-        self._resolve_waiters("pm", line)  # the echo of the bot's own PM confirms it
+        self.actions.confirmations.resolve(line)  # the echo of the bot's own PM confirms it
         if line.own or line.history:
             return
         self._spawn(self.shell.handle(line), "bot-pm-command")
-
-    def _sync_presence(self) -> None:
-        now = time.time()
-        current = {key: user.name for key, user in self.channel.users.items()}
-        for key, name in list(self._present.items()):
-            if key not in current:
-                del self._present[key]
-                self.publisher.publish(contract.USER_LEFT, contract.UserLeft(name, now))
-        for key, name in current.items():
-            if key not in self._present:
-                self._present[key] = name
-                self.publisher.publish(contract.USER_JOINED, contract.UserJoined(name, now))
-        self.metrics.channel_users.set(len(current))
 
     def _publish_counts(self) -> None:
         chat = self.channel.chat_count
@@ -305,12 +296,11 @@ class BotService:
         if (chat, connected) == self._counts:
             return
         self._counts = (chat, connected)
-        now = time.time()
-        self.publisher.publish(contract.USER_COUNT, contract.UserCount(chat, connected, now))
+        now = self.clock.time()
+        self.publisher.publish(contract.UserCount(chat, connected, now))
         if chat > self._high[0] or connected > self._high[1]:
             self._high = (max(chat, self._high[0]), max(connected, self._high[1]))
-            self.publisher.publish(contract.HIGH_WATER,
-                                   contract.HighWater(self._high[0], self._high[1], now))
+            self.publisher.publish(contract.HighWater(self._high[0], self._high[1], now))
 
     # --- status ---------------------------------------------------------------------------------
     def status(self, *, connected: bool | None = None) -> contract.BotStatus:
@@ -325,11 +315,10 @@ class BotService:
                 id=media.id, type=media.type, title=media.title, duration=media.duration),
             current_media_duration=None if media is None else media.seconds,
             connected=self.session.joined if connected is None else connected,
-            start_time=self.started_at, timestamp=time.time())
+            start_time=self.started_at, timestamp=self.clock.time())
 
     def publish_status(self, *, connected: bool | None = None) -> None:
-        self.publisher.publish(contract.STATUS_UPDATE,
-                               contract.StatusUpdate.of(self.status(connected=connected)))
+        self.publisher.publish(contract.StatusUpdate.of(self.status(connected=connected)))
 
     async def _status_loop(self) -> None:
         while True:
@@ -369,10 +358,15 @@ class BotService:
                 if text.startswith("/") and not text.startswith(SAFE_SLASH):
                     log.warning("outbound_refused_chat_command", message_id=mid)
                 elif text.strip():
-                    await self.session.say(text)
+                    await self.actions.post(text)
                 said.add(mid)
-                self.publisher.publish(contract.OUTBOUND_MARK_SENT, contract.MarkSent(mid))
+                self.publisher.publish(contract.MarkSent(mid))
                 log.info("outbound_sent", message_id=mid)
+
+
+#: frames that can change what the bot's rank allows
+_CAPABILITY_FRAMES = (frames.Rank, frames.Permissions, frames.PlaylistLocked,
+                      frames.NotRegistered, frames.Userlist, frames.SetUserRank)
 
 
 async def run_bot(settings: BotSettings, stop: asyncio.Event, *,

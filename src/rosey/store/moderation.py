@@ -17,7 +17,6 @@ Usernames match case-insensitively, as in the contract's tables.
 
 from __future__ import annotations
 
-import math
 import sqlite3
 from typing import Any, Final, cast
 
@@ -50,8 +49,7 @@ def _end(conn: sqlite3.Connection, target: str, kind_class: str, at: int, how: s
 
 def apply_moderation(conn: sqlite3.Connection, e: contract.ModerationAction, at: int) -> None:
     """Apply one moderation action (inside the caller's transaction)."""
-    # whole seconds, rounded up: a lift read back from here is never early
-    expires = None if e.expires_at is None else math.ceil(e.expires_at)
+    expires = None if e.expires_at is None else contract.expiry_second(e.expires_at)
     cur = conn.execute(
         "INSERT INTO moderation_actions (timestamp, action, target, actor, origin, result,"
         " reason, duration, expires_at, command, error, ref)"

@@ -1,0 +1,374 @@
+"""The events (publish/subscribe): one dataclass per subject, each bound to its subject.
+
+An event class is the whole of an event: its ``SUBJECT``, its fields, and
+:meth:`~ContractEvent.from_wire`, its decoder. Defining one registers it (:data:`EVENT_TYPES`),
+so :func:`decode_event`, :func:`subject_of`, the subject lists below (and through them the
+stream, the permissions and the metric labels) follow from the classes. ``SHARED`` marks the
+shared contract's events (``docs/wire-contract.md``, fixed); the others sit beside it
+(``docs/moderation.md``). ``BOT_PUBLISHES`` says whether the bot publishes it
+(:mod:`rosey.nats_auth` grants it). The :data:`Event` union (for exhaustive matching, as in
+:func:`rosey.store.writes.apply_event`) names them once more.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final, Literal, Self, Union, cast
+
+from rosey.contract.codec import (
+    Flat,
+    _bool,
+    _int,
+    _name,
+    _number,
+    _object,
+    _one_of,
+    _opt_str,
+    _str,
+    _timestamp,
+    _username,
+    _wire,
+    load_object,
+    register,
+)
+from rosey.contract.subjects import (
+    HIGH_WATER,
+    MAX_COMMAND,
+    MAX_DURATION,
+    MAX_STATUS_BYTES,
+    MAX_TEXT,
+    MESSAGE_LOG,
+    MODERATION_ACTION,
+    MODERATION_KINDS,
+    MODERATION_ORIGINS,
+    MODERATION_RESULTS,
+    OUTBOUND_ENQUEUE,
+    OUTBOUND_MARK_SENT,
+    PM_COMMAND,
+    RESULTS,
+    STATUS_UPDATE,
+    USER_COUNT,
+    USER_JOINED,
+    USER_LEFT,
+)
+from rosey.errors import BadPayload
+
+__all__ = [
+    "ContractEvent", "EVENT_TYPES", "subject_of", "decode_event", "event_time", "Event",
+    "UserJoined", "UserLeft", "MessageLog", "UserCount", "HighWater", "StatusUpdate",
+    "MarkSent", "Enqueue", "PmCommand", "ModerationAction", "BotStatus", "MediaStatus",
+    "EVENT_SUBJECTS", "MODERATION_EVENT_SUBJECTS", "STREAM_SUBJECTS",
+]
+
+#: subject -> its event class, in definition order (filled by :class:`ContractEvent`)
+EVENT_TYPES: Final[dict[str, type[ContractEvent]]] = {}
+
+
+class ContractEvent(Flat):
+    """Base of the event payloads. A subclass that sets ``SUBJECT`` is registered in
+    :data:`EVENT_TYPES`; it decodes its body with :meth:`from_wire`."""
+
+    __slots__ = ()
+
+    #: the subject it is published on
+    SUBJECT: ClassVar[str]
+    #: in the shared contract (docs/wire-contract.md); False: beside it (docs/moderation.md)
+    SHARED: ClassVar[bool] = False
+    #: the bot publishes it (its NATS permissions allow it)
+    BOT_PUBLISHES: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "SUBJECT" in cls.__dict__:
+            register(EVENT_TYPES, cls, cls.SUBJECT)
+
+    @classmethod
+    def from_wire(cls, o: dict[str, Any]) -> Self:
+        """Decode a body (a JSON object); BadPayload when it breaks the contract."""
+        raise NotImplementedError
+
+
+def subject_of(event: ContractEvent) -> str:
+    """The subject ``event`` is published on; TypeError when it is no contract event."""
+    if not isinstance(event, ContractEvent):
+        raise TypeError(f"{type(event).__name__} is not an event of the contract")
+    return event.SUBJECT
+
+
+# --- the shared contract's events ----------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class UserJoined(ContractEvent):
+    SUBJECT: ClassVar[str] = USER_JOINED
+    SHARED: ClassVar[bool] = True
+
+    username: str
+    timestamp: float | None = None
+
+    @classmethod
+    def from_wire(cls, o: dict[str, Any]) -> Self:
+        return cls(_username(o), _timestamp(o))
+
+
+@dataclass(frozen=True, slots=True)
+class UserLeft(ContractEvent):
+    SUBJECT: ClassVar[str] = USER_LEFT
+    SHARED: ClassVar[bool] = True
+
+    username: str
+    timestamp: float | None = None
+
+    @classmethod
+    def from_wire(cls, o: dict[str, Any]) -> Self:
+        return cls(_username(o), _timestamp(o))
+
+
+@dataclass(frozen=True, slots=True)
+class MessageLog(ContractEvent):
+    SUBJECT: ClassVar[str] = MESSAGE_LOG
+    SHARED: ClassVar[bool] = True
+
+    username: str
+    message: str
+    timestamp: float | None = None
+
+    @classmethod
+    def from_wire(cls, o: dict[str, Any]) -> Self:
+        message = _str(o, "message", limit=MAX_TEXT)
+        assert message is not None
+        return cls(_username(o), message, _timestamp(o))
+
+
+@dataclass(frozen=True, slots=True)
+class UserCount(ContractEvent):
+    SUBJECT: ClassVar[str] = USER_COUNT
+    SHARED: ClassVar[bool] = True
+
+    chat_count: int
+    connected_count: int
+    timestamp: float | None = None
+
+    @classmethod
+    def from_wire(cls, o: dict[str, Any]) -> Self:
+        chat, conn = _int(o, "chat_count"), _int(o, "connected_count")
+        assert chat is not None and conn is not None
+        return cls(chat, conn, _timestamp(o))
+
+
+@dataclass(frozen=True, slots=True)
+class HighWater(ContractEvent):
+    SUBJECT: ClassVar[str] = HIGH_WATER
+    SHARED: ClassVar[bool] = True
+
+    chat_count: int
+    connected_count: int | None = None
+    timestamp: float | None = None
+
+    @classmethod
+    def from_wire(cls, o: dict[str, Any]) -> Self:
+        chat = _int(o, "chat_count")
+        assert chat is not None
+        return cls(chat, _int(o, "connected_count", required=False), _timestamp(o))
+
+
+@dataclass(frozen=True, slots=True)
+class MediaStatus:
+    """What is playing: CyTube's media id and type, its title, its duration as CyTube
+    writes it (``"03:25"``)."""
+
+    id: str = ""
+    type: str = ""
+    title: str = ""
+    duration: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BotStatus:
+    """The bot's status, the ``status_data`` of ``rosey.db.status.update``.
+
+    Every field may be absent (``None``); a field that is present must have its type.
+    Unknown keys are ignored here (the DatabaseService still keeps the whole object).
+    """
+
+    bot_name: str | None = None
+    bot_rank: float | None = None
+    channel: str | None = None
+    domain: str | None = None
+    chat_count: int | None = None
+    connected_count: int | None = None
+    playlist_size: int | None = None
+    current_media: MediaStatus | None = None
+    current_media_duration: int | None = None  #: seconds
+    connected: bool | None = None
+    start_time: float | None = None
+    timestamp: float | None = None
+
+
+def _bot_status(o: dict[str, Any]) -> BotStatus:
+    media = _object(o, "current_media", required=False)
+    return BotStatus(
+        bot_name=_opt_str(o, "bot_name"), bot_rank=_number(o, "bot_rank"),
+        channel=_opt_str(o, "channel"), domain=_opt_str(o, "domain"),
+        chat_count=_int(o, "chat_count", required=False),
+        connected_count=_int(o, "connected_count", required=False),
+        playlist_size=_int(o, "playlist_size", required=False),
+        current_media=None if media is None else MediaStatus(
+            *(_opt_str(media, k) or "" for k in ("id", "type", "title", "duration"))),
+        current_media_duration=_int(o, "current_media_duration", required=False),
+        connected=_bool(o, "connected"), start_time=_number(o, "start_time"),
+        timestamp=_number(o, "timestamp"))
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate(ContractEvent):
+    """``status_data`` is the object as sent (extra keys included); :attr:`status` reads
+    the known keys. Build one from a :class:`BotStatus` with :meth:`of`."""
+
+    SUBJECT: ClassVar[str] = STATUS_UPDATE
+    SHARED: ClassVar[bool] = True
+
+    status_data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, status: BotStatus, **extra: Any) -> StatusUpdate:
+        return cls({**extra, **_wire(status)})
+
+    @property
+    def status(self) -> BotStatus:
+        return _bot_status(self.status_data)
+
+    @classmethod
+    def from_wire(cls, o: dict[str, Any]) -> Self:
+        if "status_data" not in o:
+            raise BadPayload("missing_field", "status_data is missing")
+        data = o["status_data"]
+        if not isinstance(data, dict):
+            raise BadPayload("wrong_type", "status_data must be an object")
+        if len(json.dumps(data)) > MAX_STATUS_BYTES:
+            raise BadPayload("too_large", "status_data is too large")
+        _bot_status(data)  # refuse a status whose known fields have the wrong type
+        return cls(data)
+
+
+@dataclass(frozen=True, slots=True)
+class MarkSent(ContractEvent):
+    SUBJECT: ClassVar[str] = OUTBOUND_MARK_SENT
+    SHARED: ClassVar[bool] = True
+
+    message_id: int
+
+    @classmethod
+    def from_wire(cls, o: dict[str, Any]) -> Self:
+        mid = _int(o, "message_id", minimum=1)
+        assert mid is not None
+        return cls(mid)
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueue(ContractEvent):
+    """How outside tools make the bot speak (the bot never publishes it)."""
+
+    SUBJECT: ClassVar[str] = OUTBOUND_ENQUEUE
+    SHARED: ClassVar[bool] = True
+    BOT_PUBLISHES: ClassVar[bool] = False
+
+    message: str
+
+    @classmethod
+    def from_wire(cls, o: dict[str, Any]) -> Self:
+        message = _str(o, "message", limit=MAX_TEXT, nonempty=True)
+        assert message is not None
+        return cls(message)
+
+
+@dataclass(frozen=True, slots=True)
+class PmCommand(ContractEvent):
+    SUBJECT: ClassVar[str] = PM_COMMAND
+    SHARED: ClassVar[bool] = True
+
+    username: str
+    command: str
+    args: str
+    result: Literal["pending", "success", "error"]
+    timestamp: float | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_wire(cls, o: dict[str, Any]) -> Self:
+        command = _str(o, "command", limit=MAX_COMMAND, nonempty=True)
+        args = _str(o, "args", limit=MAX_TEXT, required=False) or ""
+        result = _str(o, "result", limit=16)
+        if result not in RESULTS:
+            raise BadPayload("wrong_type", f"result must be one of {'/'.join(RESULTS)}")
+        error = _str(o, "error", limit=MAX_TEXT, required=False)
+        assert command is not None
+        return cls(_username(o), command, args, result,  # type: ignore[arg-type]
+                   _timestamp(o), error)
+
+
+# --- the moderation record (docs/moderation.md) --------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ModerationAction(ContractEvent):
+    """One moderator action, the bot's or one it saw (``rosey.db.moderation.action``).
+
+    ``duration`` is seconds (None: no end); ``expires_at`` is when a timed mute or ban ends.
+    ``ref`` is the sender's unique id for the action (the DatabaseService keeps it; the bot
+    matches its own strikes by it). ``command`` is the command line or rule that caused it.
+    """
+
+    SUBJECT: ClassVar[str] = MODERATION_ACTION
+
+    action: str
+    target: str
+    actor: str
+    origin: str = "command"
+    result: str = "success"
+    reason: str = ""
+    duration: int | None = None
+    expires_at: float | None = None
+    command: str | None = None
+    error: str | None = None
+    ref: str | None = None
+    timestamp: float | None = None
+
+    @classmethod
+    def from_wire(cls, o: dict[str, Any]) -> Self:
+        expires = _number(o, "expires_at")
+        if expires is not None and not 0 <= expires < 1e11:
+            raise BadPayload("wrong_type", f"expires_at {expires!r} is not Unix seconds")
+        return cls(
+            action=_one_of(o, "action", MODERATION_KINDS, None), target=_name(o, "target"),
+            actor=_name(o, "actor"), origin=_one_of(o, "origin", MODERATION_ORIGINS, "command"),
+            result=_one_of(o, "result", MODERATION_RESULTS, "success"),
+            reason=_str(o, "reason", limit=MAX_TEXT, required=False) or "",
+            duration=_int(o, "duration", required=False, minimum=0, maximum=MAX_DURATION),
+            expires_at=expires, command=_str(o, "command", limit=MAX_TEXT, required=False),
+            error=_str(o, "error", limit=MAX_TEXT, required=False),
+            ref=_str(o, "ref", limit=100, required=False), timestamp=_timestamp(o))
+
+
+Event = Union[
+    UserJoined, UserLeft, MessageLog, UserCount, HighWater, StatusUpdate, MarkSent, Enqueue,
+    PmCommand, ModerationAction,
+]
+
+#: the shared contract's event subjects
+EVENT_SUBJECTS: Final[tuple[str, ...]] = tuple(s for s, t in EVENT_TYPES.items() if t.SHARED)
+#: the moderation record's (and any other event's beside the contract)
+MODERATION_EVENT_SUBJECTS: Final[tuple[str, ...]] = tuple(
+    s for s, t in EVENT_TYPES.items() if not t.SHARED)
+#: what the stream captures: every event
+STREAM_SUBJECTS: Final[tuple[str, ...]] = (*EVENT_SUBJECTS, *MODERATION_EVENT_SUBJECTS)
+
+
+def event_time(event: Event) -> float | None:
+    """The event's own timestamp; None means "use the receiver's time" (the contract's rule)."""
+    return getattr(event, "timestamp", None)
+
+
+def decode_event(subject: str, data: bytes) -> Event:
+    """Decode one event body for ``subject``; raise :class:`BadPayload` when it breaks the contract."""
+    cls = EVENT_TYPES.get(subject)
+    if cls is None:
+        raise BadPayload("unknown_subject", f"no event is defined for {subject!r}")
+    return cast(Event, cls.from_wire(load_object(data)))

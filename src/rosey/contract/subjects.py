@@ -1,0 +1,90 @@
+"""The contract's names and bounds: every subject, the stream and consumer names, the
+moderator commands, the moderation record's kinds, and the limits on what a receiver accepts.
+
+The subject constants are the ones ``docs/wire-contract.md`` and ``docs/moderation.md`` name;
+each event and query class carries its own as ``SUBJECT``, and the subject lists
+(``EVENT_SUBJECTS``, ``ALL_QUERY_SUBJECTS``, ...) are made from those classes
+(:mod:`rosey.contract.events`, :mod:`rosey.contract.queries`), not written here.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+__all__ = [
+    "USER_JOINED", "USER_LEFT", "MESSAGE_LOG", "USER_COUNT", "HIGH_WATER", "STATUS_UPDATE",
+    "OUTBOUND_MARK_SENT", "OUTBOUND_ENQUEUE", "PM_COMMAND",
+    "QUERY_CHANNEL_STATS", "QUERY_USER_STATS", "OUTBOUND_GET", "RECENT_CHAT_GET",
+    "MODERATION_ACTION", "QUERY_MODLOG", "QUERY_PUNISHMENTS", "QUERY_HISTORY",
+    "STREAM_NAME", "CONSUMER_NAME", "QUEUE_GROUP", "MSG_ID_HEADER",
+    "PM_COMMANDS", "RESULTS", "MODERATION_KINDS", "MODERATION_ORIGINS", "MODERATION_RESULTS",
+    "PUNISHMENT_KINDS", "PUNISHMENT_CLASS",
+    "MAX_USERNAME", "MAX_COMMAND", "MAX_TEXT", "MAX_STATUS_BYTES", "MAX_PAYLOAD_BYTES",
+    "MAX_DURATION", "expiry_second",
+]
+
+# --- events: publish/subscribe -------------------------------------------------------------
+USER_JOINED: Final = "rosey.db.user.joined"
+USER_LEFT: Final = "rosey.db.user.left"
+MESSAGE_LOG: Final = "rosey.db.message.log"
+USER_COUNT: Final = "rosey.db.stats.user_count"
+HIGH_WATER: Final = "rosey.db.stats.high_water"
+STATUS_UPDATE: Final = "rosey.db.status.update"
+OUTBOUND_MARK_SENT: Final = "rosey.db.messages.outbound.mark_sent"
+OUTBOUND_ENQUEUE: Final = "rosey.db.messages.outbound.enqueue"
+PM_COMMAND: Final = "rosey.db.action.pm_command"
+
+# --- queries: request/reply (never captured by a stream) -----------------------------------
+QUERY_CHANNEL_STATS: Final = "rosey.db.query.channel_stats"
+QUERY_USER_STATS: Final = "rosey.db.query.user_stats"
+OUTBOUND_GET: Final = "rosey.db.messages.outbound.get"
+RECENT_CHAT_GET: Final = "rosey.db.stats.recent_chat.get"
+
+# --- the moderation record (docs/moderation.md; not part of the shared contract) ----------
+MODERATION_ACTION: Final = "rosey.db.moderation.action"
+QUERY_MODLOG: Final = "rosey.db.query.modlog"
+QUERY_PUNISHMENTS: Final = "rosey.db.query.punishments"
+QUERY_HISTORY: Final = "rosey.db.query.history"
+MODERATION_KINDS: Final[tuple[str, ...]] = (
+    "kick", "ban", "unban", "mute", "smute", "unmute", "warn", "note")
+#: command: a moderator's PM; native: seen in CyTube; escalation: warnings added up;
+#: expiry: a timed punishment ran out
+MODERATION_ORIGINS: Final[tuple[str, ...]] = ("command", "native", "escalation", "expiry")
+MODERATION_RESULTS: Final[tuple[str, ...]] = ("success", "error")
+#: the kinds that punish (a timed one is lifted on time)
+PUNISHMENT_KINDS: Final[tuple[str, ...]] = ("mute", "smute", "ban")
+#: the class of each punishing or lifting kind: a user has at most one active punishment of a
+#: class (a smute replaces a mute; unmute lifts either)
+PUNISHMENT_CLASS: Final[dict[str, str]] = {
+    "mute": "mute", "smute": "mute", "unmute": "mute", "ban": "ban", "unban": "ban"}
+
+# --- JetStream and core-NATS names ---------------------------------------------------------
+STREAM_NAME: Final = "ROSEY_EVENTS"
+CONSUMER_NAME: Final = "rosey-dbservice"
+QUEUE_GROUP: Final = "rosey-dbservice"
+MSG_ID_HEADER: Final = "Nats-Msg-Id"
+
+# --- moderator commands (bot side) ---------------------------------------------------------
+PM_COMMANDS: Final[tuple[str, ...]] = (
+    "help", "info", "status", "stats", "users", "user", "afk", "say", "pm", "playlist",
+    "current", "add", "remove", "move", "jump", "next", "pause", "kick", "voteskip",
+    # beyond the contract's list, added by the bot issue:
+    "ban", "mute", "unmute",
+)
+RESULTS: Final[tuple[str, ...]] = ("pending", "success", "error")
+
+# --- limits on what a receiver accepts -----------------------------------------------------
+MAX_USERNAME: Final = 100          # CyTube allows 20; other tools get some room
+MAX_COMMAND: Final = 1000          # a command word as typed (a PM is at most 1000 characters)
+MAX_TEXT: Final = 10_000           # chat, PM args, outbound text (CyTube cuts at 320..1000)
+MAX_STATUS_BYTES: Final = 64 * 1024
+MAX_PAYLOAD_BYTES: Final = 1024 * 1024  # nats-server's default max_payload
+#: the longest punishment there is, in seconds (10 years; a longer one is no duration)
+MAX_DURATION: Final = 10 * 365 * 86400
+
+
+def expiry_second(expires_at: float) -> int:
+    """A punishment's expiry as the record keeps it: whole seconds, rounded up, so a lift read
+    back from the record is never early (the store writes it; the bot compares with it)."""
+    return math.ceil(expires_at)
