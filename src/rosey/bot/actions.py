@@ -30,19 +30,25 @@ from typing import Any, TypeVar
 import structlog
 
 from rosey.bot import frames
+from rosey.bot.capabilities import rank_text
 from rosey.bot.channel import ChannelState
 from rosey.bot.cytube import CyTubeSession
 from rosey.bot.frames import Banlist, ChatLine, Frame, PlaylistItem
 from rosey.bot.media import MediaRef
 from rosey.errors import ActionFailed, NotConfirmed, NotJoined, Refused
 
-__all__ = ["Actions", "Confirmations", "Predicate", "PM_ERRORS"]
+__all__ = ["Actions", "Confirmations", "Predicate", "PM_ERRORS", "ADMIN_OPTIONS"]
 
 log = structlog.get_logger()
 
 #: this frame is the one we wait for
 Predicate = Callable[[Frame], bool]
 F = TypeVar("F", bound=Frame)
+
+#: channel options only rank 3 may change (``opts.js``: a moderator's value is ignored)
+ADMIN_OPTIONS = frozenset({
+    "pagetitle", "externalcss", "externaljs", "show_public", "password", "torbanned",
+    "block_anonymous_users", "allow_ascii_control", "playlist_max_per_user"})
 
 #: CyTube's refusals of a PM (``chat.js``)
 PM_ERRORS = ("You can't PM yourself", "PM failed", "You must be signed in")
@@ -96,8 +102,10 @@ def _mentions(frame: Frame, name: str) -> bool:
 
 
 def _refusal_text(frame: Frame) -> str:
-    if isinstance(frame, (ChatLine,)):
+    if isinstance(frame, ChatLine):
         return frame.text
+    if isinstance(frame, frames.ValidationError):
+        return frame.message
     msg = getattr(frame, "msg", "")
     return str(msg or frame)
 
@@ -317,6 +325,32 @@ class Actions:
                    "voteskip is allowed and I may see them)")
         assert isinstance(frame, frames.Voteskip)
         return frame
+
+    # --- the channel's options -----------------------------------------------------------------
+    async def set_options(self, changes: dict[str, Any]) -> None:
+        """Change channel options (``setOptions``); confirmed by a ``channelOpts`` carrying
+        every change. Options already so are not sent; nothing is sent when none is left.
+
+        Checked before sending, because CyTube answers neither: a sender below rank 2 is
+        kicked, and a moderator's value for an admin-only option is silently ignored."""
+        rank = self._channel.my_rank
+        if rank < 2:
+            raise ActionFailed(f"changing channel options needs rank 2 and mine is "
+                               f"{rank_text(rank)}")
+        admin = sorted(k for k in changes if k in ADMIN_OPTIONS)
+        if admin and rank < 3:
+            raise ActionFailed(f"{', '.join(admin)} can be changed from rank 3 and mine is "
+                               f"{rank_text(rank)}")
+        pending = {k: v for k, v in changes.items()
+                   if k not in self._channel.options or self._channel.options[k] != v}
+        if not pending:
+            return
+        await self._act(
+            "setOptions", self._emit("setOptions", pending),
+            lambda f: isinstance(f, frames.ChannelOpts)
+            and all(f.options.get(k) == v for k, v in pending.items()),
+            lambda f: isinstance(f, (frames.ValidationError, frames.ErrorMsg)),
+            silent="CyTube did not confirm the channel options")
 
     # --- playback -------------------------------------------------------------------------------
     async def take_leader(self) -> None:

@@ -80,6 +80,9 @@ class ChannelState:
         self.registered = True
         #: the last ``voteskip {count, need}`` CyTube sent (None before any)
         self.voteskip: tuple[int, int] | None = None
+        #: the channel's options (``channelOpts``: the whole object each time); empty until
+        #: it came
+        self.options: dict[str, Any] = {}
 
     # --- queries ------------------------------------------------------------------------------
     @property
@@ -188,6 +191,10 @@ class ChannelState:
     def _on_not_registered(self, f: frames.NotRegistered) -> Change:
         self.registered = False
         return Change(status=True)
+
+    def _on_channel_opts(self, f: frames.ChannelOpts) -> Change:
+        self.options = dict(f.options)
+        return NOTHING
 
     def _on_voteskip(self, f: frames.Voteskip) -> Change:
         self.voteskip = (f.count, f.need)
@@ -323,6 +330,7 @@ _HANDLERS: Final[dict[type[Any], Callable[[ChannelState, Any], Change]]] = {
     frames.PlaylistLocked: ChannelState._on_playlist_locked,
     frames.NotRegistered: ChannelState._on_not_registered,
     frames.Voteskip: ChannelState._on_voteskip,
+    frames.ChannelOpts: ChannelState._on_channel_opts,
     frames.Userlist: ChannelState._on_userlist,
     frames.AddUser: ChannelState._on_add_user,
     frames.UserLeave: ChannelState._on_user_leave,

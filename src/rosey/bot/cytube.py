@@ -250,6 +250,8 @@ class CyTubeSession:
                 await self._can_send.wait()
                 await self._send_pacer.acquire()
                 sio = self._sio
+                if fut.done():  # given up while it waited (an action's deadline): never sent
+                    break
                 if sio is None or not self._can_send.is_set():
                     continue
                 try:
@@ -258,7 +260,8 @@ class CyTubeSession:
                     await asyncio.sleep(0.05)  # the disconnect handler clears _can_send
                     continue
                 self.sent[event] = self.sent.get(event, 0) + 1
-                fut.set_result(None)
+                if not fut.done():
+                    fut.set_result(None)
 
     # --- connecting -------------------------------------------------------------------------------
     def _backoff(self, attempt: int) -> float:

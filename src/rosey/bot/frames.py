@@ -22,8 +22,8 @@ __all__ = ["Frame", "ChatLine", "UserEntry", "Media", "PlaylistItem", "Ban", "Ra
            "UserLeave", "SetUserRank", "SetUserMeta", "SetAFK", "Usercount", "SetLeader",
            "Playlist", "Queue", "Delete", "MoveVideo", "SetTemp", "SetCurrent", "ChangeMedia",
            "MediaUpdate", "Banlist", "BanlistRemove", "QueueFail", "ErrorMsg", "Noflood",
-           "SpamFiltered", "Kick", "NeedPassword", "Cooldown", "PartitionChange", "Other",
-           "Malformed", "decode", "EVENTS"]
+           "SpamFiltered", "ChannelOpts", "ValidationError", "Kick", "NeedPassword", "Cooldown",
+           "PartitionChange", "Other", "Malformed", "decode", "EVENTS"]
 
 
 class Frame:
@@ -268,6 +268,20 @@ class SpamFiltered(Frame):
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelOpts(Frame):
+    event: ClassVar[str] = "channelOpts"
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationError(Frame):
+    """CyTube refused a value of ``setOptions`` (``opts.js``), to the sender only."""
+    event: ClassVar[str] = "validationError"
+    target: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class Kick(Frame):
     event: ClassVar[str] = "kick"
     reason: str
@@ -396,6 +410,9 @@ _DECODERS: dict[str, Callable[[Any], Frame]] = {
     "errorMsg": lambda d: ErrorMsg(_text(d)),
     "noflood": lambda d: Noflood(_text(d)),
     "spamFiltered": lambda d: SpamFiltered(_text(d)),
+    "channelOpts": lambda d: ChannelOpts(dict(_dict(d))),
+    "validationError": lambda d: ValidationError(str(_dict(d).get("target") or ""),
+                                                 str(d.get("message") or "")),
     "kick": lambda d: Kick(str(d.get("reason") or "") if isinstance(d, dict) else ""),
     "needPassword": lambda d: NeedPassword(bool(d)),
     "cooldown": lambda d: Cooldown(float(d)) if isinstance(d, (int, float)) else Other("cooldown", d),
