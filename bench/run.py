@@ -26,7 +26,7 @@ from pathlib import Path
 from bench.common import Row, fmt_mib, fmt_ms, fmt_rate, fmt_us
 
 PARTS = ("throughput", "catchup", "recovery", "startup", "store", "publish", "roundtrip",
-         "steady")
+         "automod", "steady")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="calls per second offered while the drain runs (10000)")
     p.add_argument("--publish-burst", type=int, default=10,
                    help="calls between yields to the event loop (10)")
+    p.add_argument("--automod-lines", type=int, default=200_000,
+                   help="chat lines judged by the automod part")
     p.add_argument("--steady-rate", type=float, default=1_000,
                    help="events/s in the steady run (1000)")
     p.add_argument("--steady-seconds", type=float, default=30,
@@ -77,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
 
 #: --quick: every part at a size that finishes in about a minute (flags given explicitly win)
 QUICK = {"events": 10_000, "naive_events": 500, "repeat": 1, "publish_calls": 10_000,
+         "automod_lines": 5_000,
          "steady_seconds": 5.0, "catchup_events": 20_000, "recovery_seconds": 4.5,
          "startup_repeat": 2, "roundtrip_samples": 10}
 
@@ -207,6 +210,12 @@ async def _run(args: argparse.Namespace, workdir: Path) -> list[Row]:
         rows.append(Row("Publisher.publish() p99, calls 1 ms apart", fmt_us(q.p99),
                         f"p50 {fmt_us(q.p50)}, p99.9 {fmt_us(q.p999)}, max {fmt_us(q.max)}",
                         "<= 50 us", "PASS" if q.p99 <= 50e-6 else "MISS"))
+    if "automod" in parts:
+        from bench.automod import automod_rows, run_automod
+
+        say(f"automod: {args.automod_lines} chat lines against 20 rules")
+        rows += automod_rows(run_automod(lines=args.automod_lines,
+                                         warmup=min(5_000, args.automod_lines // 10)))
     if "roundtrip" in parts:
         from bench.roundtrip import run_roundtrip
 
