@@ -45,6 +45,7 @@ WIRE_NAMES = {
     "RECENT_CHAT_GET": "rosey.db.stats.recent_chat.get",
     "MODERATION_ACTION": "rosey.db.moderation.action", "QUERY_MODLOG": "rosey.db.query.modlog",
     "QUERY_PUNISHMENTS": "rosey.db.query.punishments", "QUERY_HISTORY": "rosey.db.query.history",
+    "RAID_STATE": "rosey.db.automod.raid", "QUERY_RAID": "rosey.db.query.raid",
 }
 
 #: one valid body for every event subject
@@ -59,6 +60,7 @@ SAMPLES = {
     contract.OUTBOUND_ENQUEUE: {"message": "hi"},
     contract.PM_COMMAND: {"username": "m", "command": "stats", "args": "", "result": "pending"},
     contract.MODERATION_ACTION: {"action": "mute", "target": "bob", "actor": "alice"},
+    contract.RAID_STATE: {"active": True, "saved_options": {"chat_antiflood": False}},
 }
 
 
@@ -83,7 +85,8 @@ def test_the_event_registry_is_every_event_class_and_the_lists_follow_from_it():
     assert set(typing.get_args(contract.Event)) == set(contract.EVENT_TYPES.values())
     assert contract.EVENT_SUBJECTS == tuple(
         s for s, t in contract.EVENT_TYPES.items() if t.SHARED)
-    assert contract.MODERATION_EVENT_SUBJECTS == (contract.MODERATION_ACTION,)
+    assert contract.MODERATION_EVENT_SUBJECTS == (contract.MODERATION_ACTION,
+                                                  contract.RAID_STATE)
     assert nats_auth.BOT_EVENTS == tuple(
         s for s in contract.STREAM_SUBJECTS if s != contract.OUTBOUND_ENQUEUE)
 
@@ -112,7 +115,7 @@ def test_the_query_registry_holds_every_query_of_the_documents_with_its_reply_an
     rows = re.findall(r"^\| `(rosey\.[a-z_.]+)` \| (\w+)", (DOCS / "moderation.md").read_text(),
                       re.M)
     beside = {subject for subject, kind in rows if kind == "query"}
-    assert len(shared) == 4 and len(beside) == 3
+    assert len(shared) == 4 and len(beside) == 4
     assert set(contract.QUERY_SUBJECTS) == shared
     assert set(contract.MODERATION_QUERY_SUBJECTS) == beside
     assert set(contract.QUERY_TYPES) == set(contract.ALL_QUERY_SUBJECTS) == shared | beside

@@ -108,3 +108,141 @@ def test_a_word_looks_like_a_duration_when_it_starts_with_a_digit():
     # whatever parses looks like one, so a valid duration is never refused
     for word in ("10m", "2h", "3d", "45s", "1w", "1h30m", "2w3d", "1H"):
         assert parse_duration(word) is not None and looks_like_duration(word), word
+
+
+# --- automatic moderation (issue 19) -------------------------------------------------------
+def test_an_automod_action_carries_its_rule_and_dry_run_and_old_senders_omit_them():
+    body = {"action": "remove", "target": "bob", "actor": "rosey", "origin": "automod",
+            "reason": "blocked domain", "rule": "links", "dry_run": True}
+    event = contract.decode_event(contract.MODERATION_ACTION, json.dumps(body).encode())
+    assert event == contract.ModerationAction("remove", "bob", "rosey", origin="automod",
+                                              reason="blocked domain", rule="links",
+                                              dry_run=True)
+    assert contract.decode_event(contract.MODERATION_ACTION, contract.encode(event)) == event
+    flag = contract.decode_event(contract.MODERATION_ACTION, json.dumps(
+        {"action": "flag", "target": "bob", "actor": "rosey", "origin": "automod",
+         "rule": "x" * contract.MAX_RULE, "dry_run": None}).encode())
+    assert flag.dry_run is False and flag.rule == "x" * 100
+    old = contract.decode_event(contract.MODERATION_ACTION,
+                                b'{"action": "kick", "target": "bob", "actor": "alice"}')
+    assert (old.rule, old.dry_run) == (None, False)
+    assert {"remove", "flag"} <= set(contract.MODERATION_KINDS)
+    assert "automod" in contract.MODERATION_ORIGINS
+
+
+@pytest.mark.parametrize(("extra", "reason"), [
+    ({"rule": "x" * 101}, "too_large"),
+    ({"rule": 5}, "wrong_type"),
+    ({"dry_run": "yes"}, "wrong_type"),
+    ({"dry_run": 1}, "wrong_type"),
+    ({"origin": "robot"}, "wrong_type"),
+])
+def test_a_bad_rule_or_dry_run_is_refused(extra, reason):
+    body = {"action": "flag", "target": "bob", "actor": "rosey", "origin": "automod", **extra}
+    with pytest.raises(BadPayload) as exc:
+        contract.decode_event(contract.MODERATION_ACTION, json.dumps(body).encode())
+    assert exc.value.reason == reason
+
+
+def test_records_carry_rule_and_dry_run_and_an_older_reply_without_them_decodes():
+    record = contract.ModerationRecord(3, 100, "remove", "bob", "rosey", "automod", "success",
+                                       "blocked", rule="links", dry_run=True)
+    wire = contract.encode(contract.ModlogReply((record,)))
+    assert json.loads(wire)["actions"][0]["rule"] == "links"
+    assert contract.decode_reply(contract.ModlogQuery(), wire) == contract.ModlogReply((record,))
+    older = {"success": True, "actions": [
+        {"id": 1, "timestamp": 100, "action": "ban", "target": "bob", "actor": "alice",
+         "origin": "native", "result": "success", "reason": "", "duration": None,
+         "expires_at": None, "command": None, "error": None}]}
+    [decoded] = contract.decode_reply(contract.ModlogQuery(),
+                                      json.dumps(older).encode()).actions
+    assert (decoded.rule, decoded.dry_run) == (None, False)
+
+
+RAID = {"active": True, "saved_options": {"block_anonymous_users": False,
+                                          "chat_antiflood_params": {"burst": 4, "cooldown": 4.5},
+                                          "pagetitle": "Salón", "externalcss": None},
+        "reason": "12 joins in 10s", "started_at": 1764600600.5, "timestamp": 1764600600.5}
+
+
+def test_raid_state_is_an_event_the_stream_captures_and_the_bot_publishes():
+    from rosey import nats_auth
+
+    assert contract.RAID_STATE == "rosey.db.automod.raid"
+    assert contract.QUERY_RAID == "rosey.db.query.raid"
+    assert contract.RAID_STATE in contract.STREAM_SUBJECTS
+    assert contract.RAID_STATE not in contract.EVENT_SUBJECTS  # beside the shared contract
+    assert contract.QUERY_RAID in contract.MODERATION_QUERY_SUBJECTS
+    assert contract.RAID_STATE in nats_auth.BOT_EVENTS
+    assert contract.QUERY_RAID in nats_auth.BOT_QUERIES
+    event = contract.decode_event(contract.RAID_STATE, json.dumps(
+        {**RAID, "future_field": 1}).encode())
+    assert event == contract.RaidState(True, RAID["saved_options"], "12 joins in 10s",
+                                       1764600600.5, 1764600600.5)
+    assert contract.decode_event(contract.RAID_STATE, contract.encode(event)) == event
+    ended = contract.decode_event(contract.RAID_STATE, b'{"active": false}')
+    assert ended == contract.RaidState(False)
+    assert contract.decode_query(contract.QUERY_RAID, b"") == contract.RaidQuery()
+
+
+def test_the_raid_reply_round_trips_and_reads_never_set_as_off():
+    reply = contract.RaidReply(True, RAID["saved_options"], "r", 5.5)
+    wire = contract.encode(reply)
+    assert json.loads(wire) == {"success": True, "active": True,
+                                "saved_options": RAID["saved_options"], "reason": "r",
+                                "started_at": 5.5}
+    assert contract.decode_reply(contract.RaidQuery(), wire) == reply
+    assert json.loads(contract.encode(contract.RaidReply())) == {
+        "success": True, "active": False, "saved_options": None, "reason": "",
+        "started_at": None}
+    for bad in (b'{"success": true}', b'{"success": true, "active": "yes"}',
+                b'{"success": true, "active": true, "saved_options": []}', b"[]"):
+        with pytest.raises(BadPayload):
+            contract.decode_reply(contract.RaidQuery(), bad)
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth - 1):
+        value = {"x": value}
+    return value
+
+
+BAD_RAIDS = [
+    (b'{"saved_options": {}}', "missing_field"),
+    (b'{"active": null}', "missing_field"),
+    (b'{"active": "true"}', "wrong_type"),
+    (b'{"active": 1}', "wrong_type"),
+    (b'{"active": true, "saved_options": []}', "wrong_type"),
+    (b'{"active": true, "saved_options": "a=b"}', "wrong_type"),
+    (b'{"active": true, "saved_options": {"motd": ["a", "b"]}}', "wrong_type"),
+    (b'{"active": true, "saved_options": {"a": {"b": [1]}}}', "wrong_type"),
+    (b'{"active": true, "saved_options": {"ratio": 1e400}}', "wrong_type"),
+    (b'{"active": true, "saved_options": {"ratio": NaN}}', "bad_json"),
+    (json.dumps({"active": True, "saved_options": {"css": "x" * 70_000}}).encode(),
+     "too_large"),
+    # 64 KiB counted in UTF-8 bytes: 33,000 characters, but 66,000 bytes
+    (json.dumps({"active": True, "saved_options": {"t": "é" * 33_000}}).encode(), "too_large"),
+    (json.dumps({"active": True, "saved_options": _nested(9)}).encode(), "too_large"),
+    (json.dumps({"active": True, "reason": 5}).encode(), "wrong_type"),
+    (json.dumps({"active": True, "reason": "r" * 10_001}).encode(), "too_large"),
+    (json.dumps({"active": True, "started_at": "now"}).encode(), "wrong_type"),
+    (json.dumps({"active": True, "started_at": -5}).encode(), "wrong_type"),
+    (json.dumps({"active": True, "timestamp": 1e12}).encode(), "wrong_type"),
+    (b"[]", "not_object"),
+    (b"", "empty"),
+]
+
+
+@pytest.mark.parametrize(("body", "reason"), BAD_RAIDS)
+def test_a_bad_raid_state_is_refused_with_a_reason(body, reason):
+    with pytest.raises(BadPayload) as exc:
+        contract.decode_event(contract.RAID_STATE, body)
+    assert exc.value.reason == reason
+
+
+def test_raid_options_up_to_the_limits_are_taken():
+    fits = {"t": "é" * 30_000, "deep": _nested(7)}  # 60,000 bytes; 8 levels with the top
+    event = contract.decode_event(contract.RAID_STATE, json.dumps(
+        {"active": True, "saved_options": fits}).encode())
+    assert event.saved_options == fits

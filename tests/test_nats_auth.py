@@ -154,6 +154,40 @@ async def test_the_bot_publishes_events_asks_queries_but_nothing_else(up_nats):
         assert info.state.messages == 1  # the one event; the enqueue never reached the stream
 
 
+async def test_the_bot_keeps_raid_mode_and_asks_for_it_but_the_operator_only_asks(up_nats):
+    """Automatic moderation's state (issue 19): the bot publishes ``rosey.db.automod.raid``
+    (captured by the stream) and asks ``rosey.db.query.raid``; an outside tool may ask, never
+    set it."""
+    server, files = up_nats
+    async with Identity.of(server, files, nats_auth.DBSERVICE) as db_nc:
+        js = db_nc.jetstream()
+        await ensure_stream(js, StreamSettings(), update=True)
+
+        async def answer(msg) -> None:  # type: ignore[no-untyped-def]
+            await msg.respond(contract.encode(contract.RaidReply()))
+
+        await db_nc.subscribe(contract.QUERY_RAID, queue=contract.QUEUE_GROUP, cb=answer)
+        await db_nc.flush()
+        bot = Identity.of(server, files, nats_auth.BOT)
+        async with bot as nc:
+            ack = await nc.jetstream().publish(contract.RAID_STATE, contract.encode(
+                contract.RaidState(True, {"chat_antiflood": False}, "raid", 1.0, 1.0)))
+            assert ack.stream == contract.STREAM_NAME
+            reply = await nc.request(contract.QUERY_RAID, b"{}", timeout=5)
+            assert contract.decode_reply(contract.RaidQuery(), reply.data) == contract.RaidReply()
+            assert bot.refusals == 0
+            await bot.refused(lambda: nc.subscribe(contract.QUERY_RAID,
+                                                     queue=contract.QUEUE_GROUP))
+        op = Identity.of(server, files, nats_auth.OPERATOR)
+        async with op as nc:
+            reply = await nc.request(contract.QUERY_RAID, b"", timeout=5)
+            assert json.loads(reply.data)["active"] is False
+            assert op.refusals == 0
+            await op.refused(lambda: nc.publish(contract.RAID_STATE, b'{"active": false}'))
+        info = await js.stream_info(contract.STREAM_NAME)
+        assert info.state.messages == 1  # the bot's raid state; the operator's never got in
+
+
 async def test_the_operator_enqueues_and_asks_but_cannot_forge_moderator_commands(up_nats):
     server, files = up_nats
     async with Identity.of(server, files, nats_auth.DBSERVICE) as db_nc:

@@ -4,8 +4,9 @@ Each row says what a command is called, how it is used (``help`` lists these lin
 order, and the bot's rank refusals in ``status`` and ``/readyz`` come in it too), which channel
 permissions the bot's own rank must allow before it is tried (CyTube's names,
 ``cytube-protocol.md`` section 7) and who runs it: ``cmd_<name>`` of the channel's commands
-(``rosey.bot.channel_commands.ChannelCommands``) or of the moderation record's
-(``rosey.bot.moderation.Moderation``). Everything else derives from it: ``help``, the
+(``rosey.bot.channel_commands.ChannelCommands``), of the moderation record's
+(``rosey.bot.moderation.Moderation``) or of automatic moderation's
+(``rosey.bot.automod_commands.AutoModCommands``). Everything else derives from it: ``help``, the
 checks of the bot's rank (``NEEDS``), the metrics' command labels, ``ROSEY_COMMAND_RANKS`` (a
 name not in the table ends start-up with exit code 2) and the docs check.
 
@@ -37,7 +38,7 @@ class Command:
     #: channel permissions the bot's rank must allow (checked before anything is sent)
     needs: tuple[str, ...] = ()
     #: who handles it (``cmd_<name>``): the channel's commands, or the moderation record's
-    owner: Literal["channel", "moderation"] = "channel"
+    owner: Literal["channel", "moderation", "automod"] = "channel"
 
 
 def _mod(name: str, usage: str, *needs: str) -> Command:
@@ -76,6 +77,10 @@ COMMANDS: Final[tuple[Command, ...]] = (
     _mod("modlog", "modlog [user] [n] - newest first"),
     _mod("history", "history <user>"),
     _mod("punishments", "punishments - active, and when they end"),
+    # automatic moderation (docs/automod.md)
+    Command("automod", "automod [dry|live <rule>] - rules, hits in the last hour, dry run",
+            (), "automod"),
+    Command("raid", "raid [on|off|status] - raid mode (CyTube's protections)", (), "automod"),
 )
 
 BY_NAME: Final[dict[str, Command]] = {c.name: c for c in COMMANDS}

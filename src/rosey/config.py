@@ -173,6 +173,7 @@ class BotSettings:
         stream: the stream the bot creates when it finds none (the DatabaseService's
             settings, from the same ``ROSEY_STREAM_*`` variables, so either may create it).
         nats_auth: who the bot is on NATS (``ROSEY_NATS_*``; empty: anonymous).
+        automod_file: the automatic moderation rules (``docs/automod.md``); empty: none.
     """
 
     domain: str
@@ -197,6 +198,7 @@ class BotSettings:
     punishment_sync: float = 60.0
     stream: StreamSettings = field(default_factory=StreamSettings)
     nats_auth: NatsAuth = field(default_factory=NatsAuth)
+    automod_file: str = ""
 
 
 DEFAULT_ESCALATION = "3/24h:mute:1h,5/7d:ban:1d"
@@ -451,7 +453,8 @@ def stream_settings(env: Mapping[str, str]) -> StreamSettings:
 def bot_settings(env: Mapping[str, str], *, domain: str | None = None,
                  channel: str | None = None, nats_url: str | None = None,
                  metrics_port: int | None = None, reconnect_max_delay: float | None = None,
-                 pause_limit: float | None = None) -> BotSettings:
+                 pause_limit: float | None = None,
+                 automod_file: str | None = None) -> BotSettings:
     """BotSettings from ``ROSEY_*`` variables (``*_FILE`` for secrets), command-line values winning."""
     return BotSettings(
         domain=_str(env, "ROSEY_CYTUBE_DOMAIN", domain, None),
@@ -480,6 +483,7 @@ def bot_settings(env: Mapping[str, str], *, domain: str | None = None,
                                  BOT_DEFAULTS.punishment_sync),
         stream=stream_settings(env),
         nats_auth=nats_auth_settings(env),
+        automod_file=_str(env, "ROSEY_AUTOMOD_FILE", automod_file, ""),
     )
 
 

@@ -168,6 +168,29 @@ class BotMetrics:
         self._events(self.registry)
         self._connections(self.registry)
         self._commands(self.registry)
+        self._automod(self.registry)
+
+    def _automod(self, r: CollectorRegistry) -> None:
+        """Automatic moderation (docs/automod.md) and raid mode."""
+        self.automod_hits = Counter(
+            "rosey_automod_hits", "Automatic moderation rule hits, by rule, action and mode "
+            "(live: acted on; dry: only recorded).", ["rule", "action", "mode"], registry=r)
+        self.automod_reversals = Counter(
+            "rosey_automod_reversals", "Automatic punishments a moderator lifted within the "
+            "reversal window, by rule.", ["rule"], registry=r)
+        self.automod_eval_seconds = Histogram(
+            "rosey_automod_eval_seconds", "Time to judge one chat line or playlist item "
+            "against every rule.",
+            buckets=(1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2, 0.1), registry=r)
+        self.automod_rules = Gauge(
+            "rosey_automod_rules", "Automatic moderation rules in force.", registry=r)
+        self.automod_reloads = Counter(
+            "rosey_automod_reloads", "Rules file reloads, by result (ok, failed: the old rules "
+            "stay in force).", ["result"], registry=r)
+        for result in ("ok", "failed"):
+            self.automod_reloads.labels(result)
+        self.raid_active = Gauge(
+            "rosey_raid_active", "1 while raid mode holds CyTube's protections on.", registry=r)
 
     def _events(self, r: CollectorRegistry) -> None:
         """The outbox and JetStream, and the queries the bot asks."""
@@ -244,7 +267,8 @@ class BotMetrics:
         self.moderation_actions = Counter(
             "rosey_moderation_actions",
             "Moderation actions recorded by the bot, by kind, origin (command, native, "
-            "escalation, expiry) and result.", ["action", "origin", "result"], registry=r)
+            "escalation, expiry, automod) and result.", ["action", "origin", "result"],
+            registry=r)
         for action in contract.MODERATION_KINDS:
             for origin in contract.MODERATION_ORIGINS:
                 self.moderation_actions.labels(action, origin, "success")

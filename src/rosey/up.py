@@ -28,6 +28,7 @@ from pathlib import Path
 import structlog
 
 from rosey import contract, nats_auth
+from rosey.automod.rules import check_rules_file
 from rosey.bus import check_identity
 from rosey.config import (
     DEFAULT_DATA_DIR,
@@ -59,6 +60,7 @@ Every flag can also be given as an environment variable (the flag wins):
                                               created if its parent directory exists)
   --db-metrics-port   ROSEY_DB_METRICS_PORT   DatabaseService /metrics port (default 9101)
   --bot-metrics-port  ROSEY_BOT_METRICS_PORT  bot /metrics port (default 9102)
+  --automod           ROSEY_AUTOMOD_FILE      automatic moderation rules (docs/automod.md)
 The bot account comes from ROSEY_CYTUBE_USER / ROSEY_CYTUBE_PASSWORD(_FILE).
 Ctrl-C or SIGTERM stops everything: the bot leaves, the DatabaseService drains, NATS stops.
 The local nats-server accepts only Rosey's users (passwords in <data-dir>/nats-auth/, made once;
@@ -80,6 +82,7 @@ def add_up_arguments(parser: argparse.ArgumentParser) -> None:
                                            " [ROSEY_DATA_DIR]")
     parser.add_argument("--db-metrics-port", type=int, help="[ROSEY_DB_METRICS_PORT]")
     parser.add_argument("--bot-metrics-port", type=int, help="[ROSEY_BOT_METRICS_PORT]")
+    parser.add_argument("--automod", help="automatic moderation rules, YAML [ROSEY_AUTOMOD_FILE]")
 
 
 def run_up_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -89,8 +92,10 @@ def run_up_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                      db_metrics_port=args.db_metrics_port, bot_metrics_port=args.bot_metrics_port)
     # validate before starting anything: a missing domain or channel, or a data directory
     # under a directory that does not exist, fails here
-    bot_settings(env, domain=args.domain, channel=args.channel,
-                 nats_url=up.nats_url or "nats://127.0.0.1:0", metrics_port=up.bot_metrics_port)
+    bot = bot_settings(env, domain=args.domain, channel=args.channel,
+                       nats_url=up.nats_url or "nats://127.0.0.1:0",
+                       metrics_port=up.bot_metrics_port, automod_file=args.automod)
+    check_rules_file(bot.automod_file)
     check_parent_directory(up.data_dir.resolve(), "--data-dir/ROSEY_DATA_DIR")
     nats_auth_settings(env)
     asyncio.run(run_until_signalled(lambda stop: run_up(args, up, env, stop)))
@@ -147,7 +152,7 @@ async def run_up(args: argparse.Namespace, up: UpSettings, env: Mapping[str, str
                  stop: asyncio.Event) -> None:
     """Start NATS (unless ``up.nats_url``), the DatabaseService and the bot; stop them in
     reverse on ``stop``."""
-    from rosey.bot.service import BotService
+    from rosey.bot.service import BotService, reload_on_sighup
 
     data_dir = up.data_dir.resolve()
     data_dir.mkdir(exist_ok=True)
@@ -176,14 +181,16 @@ async def run_up(args: argparse.Namespace, up: UpSettings, env: Mapping[str, str
             preexec_fn=die_with_parent())  # and a SIGKILL of us takes them along
         log.info("up_db_started", pid=db_proc.pid, db_path=str(data_dir / "rosey.db"))
         settings = replace(bot_settings(env, domain=args.domain, channel=args.channel,
-                                        nats_url=nats_url, metrics_port=up.bot_metrics_port),
+                                        nats_url=nats_url, metrics_port=up.bot_metrics_port,
+                                        automod_file=args.automod),
                            nats_auth=bot_auth)
         check_identity(bot_auth)
         metrics = BotMetrics()
         async with activity_logged("bot_activity", metrics.activity,
                                    settings.activity_log_seconds):
-            async with BotService(settings=settings, metrics=metrics):
-                await _until_stopped_or_exited(stop, db_proc)
+            async with BotService(settings=settings, metrics=metrics) as bot:
+                with reload_on_sighup(bot):
+                    await _until_stopped_or_exited(stop, db_proc)
     finally:
         if db_proc is not None:
             _report("rosey-db", await stop_process(db_proc, timeout=STOP_TIMEOUT))

@@ -107,3 +107,108 @@ def test_history_gathers_user_strikes_punishments_and_notes(conn):
     assert len(h.actions) == 5
     unseen = moderation.history(conn, contract.HistoryQuery("nobody"))
     assert unseen.user is None and unseen.strikes == () and unseen.username == "nobody"
+
+
+# --- automatic moderation (issue 19): schema version 5 -------------------------------------
+def _file_at(path, version: int) -> sqlite3.Connection:
+    c = sqlite3.connect(path, isolation_level=None)
+    for script in MIGRATIONS[:version]:
+        for statement in filter(str.strip, script.split(";")):
+            c.execute(statement)
+    c.execute(f"PRAGMA user_version = {version}")
+    return c
+
+
+def test_a_v4_file_keeps_its_rows_and_gains_rule_dry_run_and_raid_state(tmp_path):
+    c = _file_at(tmp_path / "v4.db", 4)
+    c.execute("INSERT INTO moderation_actions (timestamp, action, target, actor, origin, result,"
+              " reason, expires_at) VALUES (100, 'mute', 'bob', 'alice', 'command', 'success',"
+              " 'spam', 700)")
+    c.execute("INSERT INTO punishments (kind, target, actor, started, expires_at, action_id)"
+              " VALUES ('mute', 'bob', 'alice', 100, 700, 1)")
+    c.execute("INSERT INTO strikes (target, timestamp, actor, action_id)"
+              " VALUES ('bob', 90, 'alice', 1)")
+    assert migrate(c) == 4
+    assert SCHEMA_VERSION == 5 and c.execute("PRAGMA user_version").fetchone() == (5,)
+    assert c.execute("SELECT action, target, reason, rule, dry_run FROM moderation_actions"
+                     ).fetchall() == [("mute", "bob", "spam", None, 0)]
+    assert active(c) == [("mute", "bob", 700)]
+    assert c.execute("SELECT count(*) FROM strikes").fetchone() == (1,)
+    [old] = moderation.modlog(c, contract.ModlogQuery()).actions
+    assert (old.action, old.reason, old.rule, old.dry_run) == ("mute", "spam", None, False)
+    assert c.execute("SELECT count(*) FROM raid_state").fetchone() == (0,)
+    assert moderation.raid(c, contract.RaidQuery()) == contract.RaidReply(False, None, "", None)
+    # and the file takes the new rows
+    act(c, 200, "flag", origin="automod", rule="caps", reason="ALL CAPS")
+    assert moderation.modlog(c, contract.ModlogQuery(None, 1)).actions[0].rule == "caps"
+    c.close()
+
+
+def test_a_dry_run_opens_ends_and_adds_nothing(conn):
+    act(conn, 100, "mute", expires_at=500)  # a real one, for the dry lifts below
+    dry = {"actor": "rosey", "origin": "automod", "rule": "flood", "dry_run": True}
+    act(conn, 101, "unmute", **dry)
+    act(conn, 102, "ban", "carol", duration=3600, expires_at=3702, **dry)
+    act(conn, 103, "smute", **dry)
+    act(conn, 104, "warn", "dave", reason="flooding", ref="w1", **dry)
+    act(conn, 105, "note", "dave", reason="a note", **dry)
+    act(conn, 106, "unmute", result="error", error="refused",
+        **{**dry, "origin": "expiry"})  # a dry failed lift stores no last_error either
+    assert active(conn) == [("mute", "bob", 500)]
+    assert conn.execute("SELECT last_error FROM punishments").fetchall() == [(None,)]
+    assert conn.execute("SELECT count(*) FROM strikes").fetchone() == (0,)
+    assert conn.execute("SELECT count(*) FROM notes").fetchone() == (0,)
+    assert conn.execute("SELECT count(*) FROM moderation_actions WHERE dry_run = 1"
+                        ).fetchone() == (6,)
+    log = moderation.modlog(conn, contract.ModlogQuery(None, 10)).actions
+    assert [(a.action, a.rule, a.dry_run) for a in log] == [
+        ("unmute", "flood", True), ("note", "flood", True), ("warn", "flood", True),
+        ("smute", "flood", True), ("ban", "flood", True), ("unmute", "flood", True),
+        ("mute", None, False)]
+    assert log[4].expires_at == 3702 and log[4].duration == 3600  # what it would have done
+    h = moderation.history(conn, contract.HistoryQuery("dave"))
+    assert h.strikes == () and h.notes == () and [a.dry_run for a in h.actions] == [True, True]
+
+
+def test_remove_and_flag_are_recorded_and_change_nothing_else(conn):
+    act(conn, 100, "mute", expires_at=500)
+    act(conn, 101, "remove", actor="rosey", origin="automod", rule="blocklist",
+        reason="blocked domain", command="removed https://example.test/x (Some title)")
+    act(conn, 102, "flag", actor="rosey", origin="automod", rule="caps", reason="ALL CAPS")
+    act(conn, 103, "remove", actor="rosey", origin="automod", rule="blocklist",
+        result="error", error="no permission to delete")
+    assert active(conn) == [("mute", "bob", 500)]
+    assert conn.execute("SELECT last_error FROM punishments").fetchall() == [(None,)]
+    assert conn.execute("SELECT count(*) FROM strikes").fetchone() == (0,)
+    assert conn.execute("SELECT count(*) FROM notes").fetchone() == (0,)
+    log = moderation.modlog(conn, contract.ModlogQuery("bob", 10)).actions
+    assert [(a.action, a.origin, a.result, a.rule, a.dry_run) for a in log] == [
+        ("remove", "automod", "error", "blocklist", False),
+        ("flag", "automod", "success", "caps", False),
+        ("remove", "automod", "success", "blocklist", False),
+        ("mute", "command", "success", None, False)]
+    assert log[2].command == "removed https://example.test/x (Some title)"
+
+
+def raid_event(active_: bool, at: float | None, **kw) -> contract.RaidState:
+    return contract.RaidState(active_, timestamp=at, **kw)
+
+
+def test_raid_state_is_one_row_and_the_newest_state_wins(conn):
+    assert moderation.raid(conn, contract.RaidQuery()) == contract.RaidReply()
+    saved = {"block_anonymous_users": False, "pagetitle": "Salón ☕",
+             "chat_antiflood_params": {"burst": 4, "sustained": 1, "cooldown": 4.5}}
+    moderation.apply_raid_state(conn, raid_event(True, 100.5, saved_options=saved,
+                                                 reason="12 joins in 10s", started_at=100.5), 100)
+    assert moderation.raid(conn, contract.RaidQuery()) == contract.RaidReply(
+        True, saved, "12 joins in 10s", 100.5)
+    # an older state arriving late (a redelivery, a reordered publish) does not undo it
+    moderation.apply_raid_state(conn, raid_event(False, 90.0, reason="old end"), 90)
+    assert moderation.raid(conn, contract.RaidQuery()).active is True
+    # the same timestamp: the later in the stream wins; no timestamp: the receive time
+    moderation.apply_raid_state(conn, raid_event(False, 100.5, reason="ended"), 100)
+    assert moderation.raid(conn, contract.RaidQuery()) == contract.RaidReply(
+        False, None, "ended", None)
+    moderation.apply_raid_state(conn, raid_event(True, None, saved_options={}), 200)
+    assert moderation.raid(conn, contract.RaidQuery()) == contract.RaidReply(True, {}, "", None)
+    assert conn.execute("SELECT count(*), max(updated_at) FROM raid_state").fetchone() == (1, 200)

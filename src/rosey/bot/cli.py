@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 
+from rosey.automod.rules import check_rules_file
 from rosey.bus import check_identity
 from rosey.config import NATS_AUTH_HELP, bot_settings
 from rosey.metrics import BotMetrics
@@ -29,6 +30,9 @@ Every flag can also be given as an environment variable (the flag wins):
                   per 10 s per address after a burst of 5)
   --pause-limit-seconds    ROSEY_PAUSE_LIMIT_SECONDS    how long a `pause` may hold the
                   channel before the bot hands the leader back (default 600)
+  --automod-file  ROSEY_AUTOMOD_FILE     automatic moderation rules (docs/automod.md);
+                  checked at start (a bad rule: one line, exit 2), reloaded when the file
+                  changes and on SIGHUP
 Account (environment only; *_FILE variants read the value from a file):
   ROSEY_CYTUBE_USER, ROSEY_CYTUBE_PASSWORD (empty: guest login),
   ROSEY_CYTUBE_CHANNEL_PASSWORD.
@@ -59,6 +63,8 @@ def add_bot_arguments(parser: argparse.ArgumentParser) -> None:
                              "[ROSEY_RECONNECT_MAX_SECONDS]")
     parser.add_argument("--pause-limit-seconds", type=float,
                         help="how long a pause may hold the channel [ROSEY_PAUSE_LIMIT_SECONDS]")
+    parser.add_argument("--automod-file",
+                        help="automatic moderation rules, YAML [ROSEY_AUTOMOD_FILE]")
 
 
 def run_bot_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -69,8 +75,10 @@ def run_bot_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = bot_settings(env, domain=args.domain, channel=args.channel,
                             nats_url=args.nats_url, metrics_port=args.metrics_port,
                             reconnect_max_delay=args.reconnect_max_seconds,
-                            pause_limit=args.pause_limit_seconds)
+                            pause_limit=args.pause_limit_seconds,
+                            automod_file=args.automod_file)
     check_identity(settings.nats_auth)
+    check_rules_file(settings.automod_file)
     metrics = BotMetrics()
     return run_service(lambda stop: run_bot(settings, stop, metrics=metrics),
                        activity=("bot_activity", metrics.activity),

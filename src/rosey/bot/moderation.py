@@ -29,13 +29,17 @@ from rosey.commands import USAGE
 from rosey.config import DURATION_FORMS, BotSettings, looks_like_duration, parse_duration
 from rosey.errors import CommandError, CyTubeError
 
-__all__ = ["Moderation", "describe", "punishment_line", "PAST"]
+__all__ = ["Moderation", "describe", "punishment_line", "PAST", "Reversal"]
 
 log = structlog.get_logger()
 
+#: (punishment class, name) -> the record fields marking a lift as undoing an automatic action
+Reversal = Callable[[str, str], dict[str, Any]]
+
 #: each record action in the past tense, for replies and the modlog
 PAST: Final = {"kick": "kicked", "ban": "banned", "unban": "unbanned", "mute": "muted",
-               "smute": "shadow-muted", "unmute": "unmuted", "warn": "warned", "note": "noted"}
+               "smute": "shadow-muted", "unmute": "unmuted", "warn": "warned", "note": "noted",
+               "remove": "removed", "flag": "flagged"}
 
 
 class Moderation:
@@ -48,11 +52,13 @@ class Moderation:
         query: asks the DatabaseService (raises a ``QueryFailed`` leaf).
         settings: escalation and strike decay.
         clock: reads the time for expiries and strikes.
+        reversal: a human lifting a punishment (``mute``/``ban`` class, name) -> the record's
+            ``rule`` and ``reason`` when it undoes an automatic one (automod), else nothing.
     """
 
     def __init__(self, *, actions: Actions, channel: ChannelState, record: ModerationRecord,
                  punishments: Punishments, query: Ask, settings: BotSettings,
-                 clock: Clock) -> None:
+                 clock: Clock, reversal: Reversal = lambda kind, name: {}) -> None:
         self._actions = actions
         self._channel = channel
         self._record = record
@@ -60,6 +66,7 @@ class Moderation:
         self._query = query
         self._settings = settings
         self._clock = clock
+        self._reversal = reversal
         self._issued: dict[str, dict[str, float]] = {}  #: target -> {ref: time} issued here
 
     async def _recorded(self, action: str, target: str, caller: str, command: str,
@@ -96,11 +103,16 @@ class Moderation:
     # --- acting ---------------------------------------------------------------------------------
     async def cmd_kick(self, args: str, caller: str) -> str:
         name, reason = self._target("kick", args)
+        return await self.kick(name, reason, caller, f"kick {args}")
 
+    async def kick(self, name: str, reason: str, caller: str, command: str, *,
+                   origin: str = "command", rule: str | None = None) -> str:
+        """Kick ``name``, recorded with CyTube's result; the reply."""
         async def run() -> str:
             await self._actions.kick(name, reason)
             return f"Kicked {name}"
-        return await self._recorded("kick", name, caller, f"kick {args}", run, reason=reason)
+        return await self._recorded("kick", name, caller, command, run, reason=reason,
+                                    origin=origin, rule=rule)
 
     async def cmd_mute(self, args: str, caller: str) -> str:
         name, duration, reason = self._timed("mute", args)
@@ -118,7 +130,7 @@ class Moderation:
                                  origin="command")
 
     async def punish(self, kind: str, name: str, duration: int | None, reason: str,
-                     caller: str, command: str, *, origin: str) -> str:
+                     caller: str, command: str, *, origin: str, rule: str | None = None) -> str:
         """Mute, shadow-mute or ban ``name`` (timed when ``duration``); the reply."""
         expires = None if duration is None else self._clock.time() + duration
 
@@ -131,7 +143,8 @@ class Moderation:
             listed = " (on the channel's banlist)" if kind == "ban" else ""
             return f"{PAST[kind].capitalize()} {name}{until}{listed}"
         reply = await self._recorded(kind, name, caller, command, run, origin=origin,
-                                     reason=reason, duration=duration, expires_at=expires)
+                                     reason=reason, duration=duration, expires_at=expires,
+                                     rule=rule)
         self._punishments.started(kind, name, expires, caller)
         return reply
 
@@ -143,7 +156,8 @@ class Moderation:
                 return (f"CyTube says nothing when unmuting someone who is not here: {name} "
                         "is unmuted if they were muted")
             return f"Unmuted {name}"
-        reply = await self._recorded("unmute", name, caller, f"unmute {args}", run)
+        reply = await self._recorded("unmute", name, caller, f"unmute {args}", run,
+                                     **self._reversal("mute", name))
         self._punishments.ended("mute", name)
         return reply
 
@@ -154,7 +168,8 @@ class Moderation:
             if not await self._actions.unban(name):
                 return f"{name} is not on the banlist (nothing to lift)"
             return f"Unbanned {name}"
-        reply = await self._recorded("unban", name, caller, f"unban {args}", run)
+        reply = await self._recorded("unban", name, caller, f"unban {args}", run,
+                                     **self._reversal("ban", name))
         self._punishments.ended("ban", name)
         return reply
 
@@ -162,6 +177,11 @@ class Moderation:
         name, reason = self._target("warn", args)
         if not reason:
             raise CommandError("usage: " + USAGE["warn"])
+        return await self.warn(name, reason, caller, f"warn {args}")
+
+    async def warn(self, name: str, reason: str, caller: str, command: str, *,
+                   origin: str = "command", rule: str | None = None) -> str:
+        """PM a warning, add a strike, escalate as configured; the reply."""
         strikes, note = await self._strikes(name)
         delivered = ""
         try:
@@ -170,10 +190,11 @@ class Moderation:
             delivered = f" (the PM did not go through: {exc})"
         ref = new_ref()
         now = self._clock.time()
-        self._record.record("warn", name, actor=caller, reason=reason, command=f"warn {args}",
-                            ref=ref)
-        self._issued.setdefault(name.lower(), {})[ref] = now
-        strikes[ref] = now
+        self._record.record("warn", name, actor=caller, reason=reason, command=command,
+                            ref=ref, origin=origin, rule=rule)
+        issued = self._issued.setdefault(name.lower(), {})
+        issued[ref] = now
+        strikes.update(issued)  # also a warning issued here while this one waited
         counted = [t for t in strikes.values() if now - t <= self._settings.strike_decay]
         reply = f"Warned {name}{delivered}: {len(counted)} strike(s){note}"
         step = None
@@ -182,13 +203,13 @@ class Moderation:
                 step = s
         if step is None:
             return reply
-        rule = f"escalation: {step.strikes} strikes in {span(step.window)}"
+        why = f"escalation: {step.strikes} strikes in {span(step.window)}"
         try:
-            done = await self.punish(step.action, name, step.duration, rule, caller, rule,
-                                     origin="escalation")
+            done = await self.punish(step.action, name, step.duration, why, caller, why,
+                                     origin="escalation", rule=rule)
         except CommandError as exc:
             return f"{reply}; escalation to {step.action} failed: {exc}"
-        return f"{reply}; {rule} -> {done}"
+        return f"{reply}; {why} -> {done}"
 
     async def _strikes(self, name: str) -> tuple[dict[str, float], str]:
         """The target's strikes by ref: the database's, and those this bot issued."""
@@ -266,14 +287,17 @@ class Moderation:
 
 
 def describe(a: contract.ModerationRecord) -> str:
-    """One modlog line: ``#12 2026-12-01 15:58:02 UTC alice muted bob for 2h (spam) [command]``."""
+    """One modlog line: ``#12 2026-12-01 15:58:02 UTC alice muted bob for 2h (spam) [command]``;
+    an automod rule's: ``... rosey flagged bob (caps) [automod caps] (dry run)``."""
     verb = PAST.get(a.action, a.action)
     text = f"#{a.id} {when(a.timestamp)} {a.actor} {verb} {a.target}"
     if a.duration:
         text += f" for {span(a.duration)}"
     if a.reason:
         text += f" ({a.reason})"
-    text += f" [{a.origin}]"
+    text += f" [{a.origin} {a.rule}]" if a.origin == "automod" and a.rule else f" [{a.origin}]"
+    if a.dry_run:
+        text += " (dry run)"
     if a.result != "success":
         text += f" FAILED: {a.error or 'no reason given'}"
     return text

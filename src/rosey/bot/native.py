@@ -17,6 +17,7 @@ from rosey import contract
 from rosey.bot import frames
 from rosey.bot.actions import Actions
 from rosey.bot.channel import ChannelState
+from rosey.bot.moderation import Reversal
 from rosey.bot.punishments import Punishments
 from rosey.bot.record import ModerationRecord
 
@@ -31,7 +32,8 @@ _NATIVE_KIND: Final = {"kicked": "kick", "namebanned": "ban", "muted": "mute",
 
 class NativeWatcher:
     def __init__(self, *, actions: Actions, channel: ChannelState, record: ModerationRecord,
-                 punishments: Punishments) -> None:
+                 punishments: Punishments, reversal: Reversal = lambda kind, name: {}) -> None:
+        self._reversal = reversal
         self._actions = actions
         self._channel = channel
         self._record = record
@@ -47,7 +49,8 @@ class NativeWatcher:
             if self._actions.unbanning(name):
                 return
             self._record.record("unban", name, origin="native", command="banlistRemove",
-                                actor=self._unbanned_by.pop(name.lower(), "(unknown)"))
+                                actor=self._unbanned_by.pop(name.lower(), "(unknown)"),
+                                **self._reversal("ban", name))
             self._punishments.ended("ban", name)
 
     def _notice(self, text: str) -> None:
@@ -59,8 +62,9 @@ class NativeWatcher:
             self._unbanned_by[target.lower()] = actor
             return
         kind = _NATIVE_KIND[verb]
+        undo = self._reversal("mute", target) if kind == "unmute" else {}
         self._record.record(kind, target, actor=actor, origin="native",
-                            command=f"[server] {text}"[:300])
+                            command=f"[server] {text}"[:300], **undo)
         if kind in contract.PUNISHMENT_CLASS:  # a human took over: the bot's timer goes
             self._punishments.ended(kind, target)
         elif kind == "unmute":

@@ -13,7 +13,10 @@ NATS and CyTube come and go independently: events queue in the outbox until NATS
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
+import signal
+from collections.abc import Iterator
 from typing import Any
 
 import nats.errors
@@ -23,6 +26,8 @@ from nats.aio.client import Client
 from rosey import __version__, bus, contract
 from rosey.bot import frames
 from rosey.bot.actions import Actions
+from rosey.bot.automod import AutoMod, Reversals
+from rosey.bot.automod_commands import AutoModCommands
 from rosey.bot.capabilities import capabilities, refusals
 from rosey.bot.channel import ChannelState
 from rosey.bot.channel_commands import SAFE_SLASH, ChannelCommands, ShellContext
@@ -36,6 +41,7 @@ from rosey.bot.playback import Leader
 from rosey.bot.publisher import Publisher
 from rosey.bot.punishments import Punishments
 from rosey.bot.queries import QueryFailed, ask
+from rosey.bot.raid import Raid
 from rosey.bot.record import ModerationRecord
 from rosey.bot.shell import Shell
 from rosey.config import BotSettings
@@ -43,7 +49,7 @@ from rosey.contract import ReplyT
 from rosey.errors import LifecycleError
 from rosey.metrics import BotMetrics, MetricsServer
 
-__all__ = ["BotService", "BotState", "run_bot"]
+__all__ = ["BotService", "BotState", "run_bot", "reload_on_sighup"]
 
 log = structlog.get_logger()
 
@@ -104,28 +110,38 @@ class BotService:
         self._capabilities = ""
 
     def _build_commands(self) -> None:
-        """The command side: the record, the lift timers, the watcher, the leader, the shell."""
+        """The command side: the record, the lift timers, the watcher, the leader, automatic
+        moderation, the shell."""
         s, clock = self.settings, self.clock
         record = ModerationRecord(publisher=self.publisher, metrics=self.metrics, clock=clock)
         self.punishments = Punishments(
             actions=self.actions, channel=self.channel, record=record, query=self.query,
             metrics=self.metrics, settings=s, spawn=self._spawn, clock=clock)
+        reversals = Reversals(metrics=self.metrics, clock=clock,
+                              window=lambda: self.automod.reversal_window)
         self.watcher = NativeWatcher(actions=self.actions, channel=self.channel, record=record,
-                                     punishments=self.punishments)
+                                     punishments=self.punishments, reversal=reversals)
         self.leader = Leader(actions=self.actions, channel=self.channel,
                              pause_limit=s.pause_limit, spawn=self._spawn, clock=clock)
-        commands = ChannelCommands(
-            actions=self.actions, channel=self.channel, session=self.session, query=self.query,
-            leader=self.leader, clock=clock,
-            context=ShellContext(channel=s.channel, started_at=self.started_at,
-                                 version=__version__, nats_connected=self.nats_connected,
-                                 outbox_depth=lambda: self.publisher.depth))
         moderation = Moderation(actions=self.actions, channel=self.channel, record=record,
                                 punishments=self.punishments, query=self.query, settings=s,
-                                clock=clock)
-        self.shell = Shell(actions=self.actions, channel=self.channel, publisher=self.publisher,
-                           metrics=self.metrics, channel_commands=commands,
-                           moderation=moderation, settings=s, clock=clock)
+                                clock=clock, reversal=reversals)
+        self.automod = AutoMod(path=s.automod_file, actions=self.actions, channel=self.channel,
+                               moderation=moderation, record=record, reversals=reversals,
+                               metrics=self.metrics, clock=clock, spawn=self._spawn)
+        self.raid = Raid(actions=self.actions, channel=self.channel, publisher=self.publisher,
+                         query=self.query, metrics=self.metrics, clock=clock,
+                         config=lambda: self.automod.rules.raid, spawn=self._spawn)
+        self.shell = Shell(
+            actions=self.actions, channel=self.channel, publisher=self.publisher,
+            metrics=self.metrics, moderation=moderation, settings=s, clock=clock,
+            automod=AutoModCommands(automod=self.automod, raid=self.raid),
+            channel_commands=ChannelCommands(
+                actions=self.actions, channel=self.channel, session=self.session,
+                query=self.query, leader=self.leader, clock=clock,
+                context=ShellContext(channel=s.channel, started_at=self.started_at,
+                                     version=__version__, nats_connected=self.nats_connected,
+                                     outbox_depth=lambda: self.publisher.depth)))
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def __aenter__(self) -> BotService:
@@ -146,6 +162,8 @@ class BotService:
             self._spawn(self._status_loop(), "bot-status")
             self._spawn(self._outbound_loop(), "bot-outbound")
             self._spawn(self.punishments.run(self._stop), "bot-punishments")
+            self._spawn(self.automod.watch(self._stop), "bot-automod-watch")
+            self._spawn(self.raid.recover(self._stop), "bot-raid-recover")
         except BaseException:
             await self.aclose()  # whatever was started is stopped again
             raise
@@ -250,8 +268,21 @@ class BotService:
         if isinstance(frame, frames.ChangeMedia) and self.channel.i_lead():
             # while the bot leads, CyTube's clock is stopped: a new item would sit at 0 s
             self._spawn(self.leader.hand_back("media_changed"), "bot-hand-back")
+        self._automatic(frame)
         self.watcher.observe(frame)
         self.actions.confirmations.resolve(frame)
+
+    def _automatic(self, frame: frames.Frame) -> None:
+        """What automatic moderation and raid mode read: joins and queued items."""
+        if isinstance(frame, frames.AddUser) and frame.user.name:
+            self.automod.seen(frame.user.name)
+            self.raid.joined(frame.user.name, guest=frame.user.rank == 0)
+        elif isinstance(frame, frames.Userlist):
+            for entry in frame.users:
+                self.automod.seen(entry.name)
+            self.raid.present(tuple(u.name for u in frame.users))
+        elif isinstance(frame, frames.Queue) and self.session.joined:
+            self.automod.on_queue(frame)
 
     def _check_capabilities(self) -> None:
         """Export what the bot's rank allows in this channel (logged by the status loop)."""
@@ -283,6 +314,8 @@ class BotService:
             return
         self.metrics.chat_messages.inc()
         self.publisher.publish(contract.MessageLog(line.username, line.text, line.time))
+        self.automod.on_chat(line)
+        self.raid.said(line.username, line.text)
 
     def on_pm(self, line: ChatLine) -> None:
         self.actions.confirmations.resolve(line)  # the echo of the bot's own PM confirms it
@@ -371,6 +404,23 @@ _CAPABILITY_FRAMES = (frames.Rank, frames.Permissions, frames.PlaylistLocked,
 
 async def run_bot(settings: BotSettings, stop: asyncio.Event, *,
                   metrics: BotMetrics | None = None) -> None:
-    """Run the bot until ``stop`` is set (the CLI's signal handlers set it)."""
-    async with BotService(settings=settings, metrics=metrics):
-        await stop.wait()
+    """Run the bot until ``stop`` is set (the CLI's signal handlers set it); SIGHUP reloads
+    the automatic moderation rules."""
+    async with BotService(settings=settings, metrics=metrics) as bot:
+        with reload_on_sighup(bot):
+            await stop.wait()
+
+
+@contextlib.contextmanager
+def reload_on_sighup(bot: BotService) -> Iterator[None]:
+    """SIGHUP reloads the rules file while the block runs (where signals can be handled)."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, bot.automod.reload, "SIGHUP")
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)

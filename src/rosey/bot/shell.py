@@ -8,8 +8,9 @@ before it runs and ``success``/``error`` after, with the full argument text; the
 waits on either.
 
 The table of commands (:mod:`rosey.commands`) names each command's handler: its owner's
-``cmd_<name>`` (:class:`~rosey.bot.channel_commands.ChannelCommands` or
-:class:`~rosey.bot.moderation.Moderation`). Before a handler runs, the shell checks the
+``cmd_<name>`` (:class:`~rosey.bot.channel_commands.ChannelCommands`,
+:class:`~rosey.bot.moderation.Moderation` or
+:class:`~rosey.bot.automod_commands.AutoModCommands`). Before a handler runs, the shell checks the
 caller's rank (``ROSEY_COMMAND_RANKS``) and the bot's own (a command the bot's rank does not
 allow here is answered with the reason, and nothing is sent). Replies go out as PMs split at
 320 characters (see :mod:`rosey.bot.text`).
@@ -26,6 +27,7 @@ import structlog
 
 from rosey import contract
 from rosey.bot.actions import Actions
+from rosey.bot.automod_commands import AutoModCommands
 from rosey.bot.capabilities import rank_text, refusals
 from rosey.bot.channel import ChannelState
 from rosey.bot.channel_commands import ChannelCommands
@@ -64,13 +66,14 @@ class Shell:
 
     def __init__(self, *, actions: Actions, channel: ChannelState, publisher: Publisher,
                  metrics: BotMetrics, channel_commands: ChannelCommands, moderation: Moderation,
-                 settings: BotSettings, clock: Clock, rank_wait: float = 1.5) -> None:
+                 automod: AutoModCommands, settings: BotSettings, clock: Clock,
+                 rank_wait: float = 1.5) -> None:
         self._actions = actions
         self._channel = channel
         self._publisher = publisher
         self._metrics = metrics
         self._owners: dict[str, object] = {"channel": channel_commands,
-                                           "moderation": moderation}
+                                           "moderation": moderation, "automod": automod}
         self._ranks = dict(settings.command_ranks)
         self._clock = clock
         self._rank_wait = rank_wait

@@ -13,6 +13,7 @@ shared contract's events (``docs/wire-contract.md``, fixed); the others sit besi
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Literal, Self, Union, cast
 
@@ -36,6 +37,8 @@ from rosey.contract.subjects import (
     HIGH_WATER,
     MAX_COMMAND,
     MAX_DURATION,
+    MAX_RAID_OPTIONS_BYTES,
+    MAX_RULE,
     MAX_STATUS_BYTES,
     MAX_TEXT,
     MESSAGE_LOG,
@@ -46,6 +49,7 @@ from rosey.contract.subjects import (
     OUTBOUND_ENQUEUE,
     OUTBOUND_MARK_SENT,
     PM_COMMAND,
+    RAID_STATE,
     RESULTS,
     STATUS_UPDATE,
     USER_COUNT,
@@ -57,7 +61,8 @@ from rosey.errors import BadPayload
 __all__ = [
     "ContractEvent", "EVENT_TYPES", "subject_of", "decode_event", "event_time", "Event",
     "UserJoined", "UserLeft", "MessageLog", "UserCount", "HighWater", "StatusUpdate",
-    "MarkSent", "Enqueue", "PmCommand", "ModerationAction", "BotStatus", "MediaStatus",
+    "MarkSent", "Enqueue", "PmCommand", "ModerationAction", "RaidState", "BotStatus",
+    "MediaStatus",
     "EVENT_SUBJECTS", "MODERATION_EVENT_SUBJECTS", "STREAM_SUBJECTS",
 ]
 
@@ -314,6 +319,9 @@ class ModerationAction(ContractEvent):
     ``duration`` is seconds (None: no end); ``expires_at`` is when a timed mute or ban ends.
     ``ref`` is the sender's unique id for the action (the DatabaseService keeps it; the bot
     matches its own strikes by it). ``command`` is the command line or rule that caused it.
+    ``rule`` is the automod rule's name (origin ``automod``); ``dry_run``: the rule only
+    recorded what it would have done, so the record opens, ends and adds nothing. Both are
+    optional on the wire (older senders omit them).
     """
 
     SUBJECT: ClassVar[str] = MODERATION_ACTION
@@ -330,12 +338,12 @@ class ModerationAction(ContractEvent):
     error: str | None = None
     ref: str | None = None
     timestamp: float | None = None
+    rule: str | None = None
+    dry_run: bool = False
 
     @classmethod
     def from_wire(cls, o: dict[str, Any]) -> Self:
-        expires = _number(o, "expires_at")
-        if expires is not None and not 0 <= expires < 1e11:
-            raise BadPayload("wrong_type", f"expires_at {expires!r} is not Unix seconds")
+        expires = _unix_time(o, "expires_at")
         return cls(
             action=_one_of(o, "action", MODERATION_KINDS, None), target=_name(o, "target"),
             actor=_name(o, "actor"), origin=_one_of(o, "origin", MODERATION_ORIGINS, "command"),
@@ -344,12 +352,78 @@ class ModerationAction(ContractEvent):
             duration=_int(o, "duration", required=False, minimum=0, maximum=MAX_DURATION),
             expires_at=expires, command=_str(o, "command", limit=MAX_TEXT, required=False),
             error=_str(o, "error", limit=MAX_TEXT, required=False),
-            ref=_str(o, "ref", limit=100, required=False), timestamp=_timestamp(o))
+            ref=_str(o, "ref", limit=100, required=False), timestamp=_timestamp(o),
+            rule=_str(o, "rule", limit=MAX_RULE, required=False),
+            dry_run=bool(_bool(o, "dry_run")))
+
+
+def _unix_time(o: dict[str, Any], key: str) -> float | None:
+    value = _number(o, key)
+    if value is not None and not 0 <= value < 1e11:
+        raise BadPayload("wrong_type", f"{key} {value!r} is not Unix seconds")
+    return value
+
+
+#: how deep raid mode's saved options may nest (CyTube's options nest one level)
+_MAX_OPTIONS_DEPTH: Final = 8
+
+
+def _options(o: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """A JSON object whose values are scalars or such objects (no lists), at most
+    :data:`MAX_RAID_OPTIONS_BYTES` encoded; checked without recursion."""
+    options = _object(o, key, required=False)
+    if options is None:
+        return None
+    stack: list[tuple[dict[str, Any], int]] = [(options, 1)]
+    while stack:
+        obj, depth = stack.pop()
+        if depth > _MAX_OPTIONS_DEPTH:
+            raise BadPayload("too_large", f"{key} nests deeper than {_MAX_OPTIONS_DEPTH}")
+        for name, value in obj.items():
+            if isinstance(value, dict):
+                stack.append((value, depth + 1))
+            elif isinstance(value, float) and not math.isfinite(value):
+                raise BadPayload("wrong_type", f"{key}.{name:.40} is not a finite number")
+            elif value is not None and not isinstance(value, (str, int, float, bool)):
+                raise BadPayload("wrong_type", f"{key}.{name:.40} must be a scalar or an object,"
+                                 f" got {type(value).__name__}")
+    size = len(json.dumps(options, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    if size > MAX_RAID_OPTIONS_BYTES:
+        raise BadPayload("too_large", f"{key} has {size} bytes, limit {MAX_RAID_OPTIONS_BYTES}")
+    return options
+
+
+# --- automatic moderation's state (docs/moderation.md) -------------------------------------
+@dataclass(frozen=True, slots=True)
+class RaidState(ContractEvent):
+    """Raid mode turned on or off (``rosey.db.automod.raid``); the DatabaseService keeps the
+    latest, so a bot that restarts mid-raid finds the options to restore.
+
+    ``saved_options`` are the channel options raid mode changed, as they were before it
+    (None: nothing to restore); ``started_at`` is when raid mode began (Unix seconds).
+    """
+
+    SUBJECT: ClassVar[str] = RAID_STATE
+
+    active: bool
+    saved_options: dict[str, Any] | None = None
+    reason: str = ""
+    started_at: float | None = None
+    timestamp: float | None = None
+
+    @classmethod
+    def from_wire(cls, o: dict[str, Any]) -> Self:
+        active = _bool(o, "active")
+        if active is None:
+            raise BadPayload("missing_field", "active is missing")
+        return cls(active, _options(o, "saved_options"),
+                   _str(o, "reason", limit=MAX_TEXT, required=False) or "",
+                   _unix_time(o, "started_at"), _timestamp(o))
 
 
 Event = Union[
     UserJoined, UserLeft, MessageLog, UserCount, HighWater, StatusUpdate, MarkSent, Enqueue,
-    PmCommand, ModerationAction,
+    PmCommand, ModerationAction, RaidState,
 ]
 
 #: the shared contract's event subjects

@@ -39,6 +39,7 @@ from rosey.contract.replies import (
     ModlogReply,
     OutboundGetReply,
     PunishmentsReply,
+    RaidReply,
     RecentChatReply,
     Reply,
     ReplyT,
@@ -51,6 +52,7 @@ from rosey.contract.subjects import (
     QUERY_HISTORY,
     QUERY_MODLOG,
     QUERY_PUNISHMENTS,
+    QUERY_RAID,
     QUERY_USER_STATS,
     RECENT_CHAT_GET,
 )
@@ -60,7 +62,7 @@ __all__ = [
     "QueryOf", "QUERY_TYPES", "Query", "query_subject", "decode_query", "decode_reply",
     "error_reply",
     "ChannelStatsQuery", "UserStatsQuery", "OutboundGetQuery", "RecentChatQuery",
-    "ModlogQuery", "PunishmentsQuery", "HistoryQuery",
+    "ModlogQuery", "PunishmentsQuery", "HistoryQuery", "RaidQuery",
     "QUERY_SUBJECTS", "MODERATION_QUERY_SUBJECTS", "ALL_QUERY_SUBJECTS", "LIST_QUERY_SUBJECTS",
 ]
 
@@ -203,6 +205,18 @@ class HistoryQuery(QueryOf[HistoryReply]):
     @classmethod
     def from_wire(cls, o: dict[str, Any]) -> Self:
         return cls(_username(o), _limit(o, "limit", 20, 1000))
+
+
+# --- automatic moderation's state (docs/moderation.md) -------------------------------------
+@dataclass(frozen=True, slots=True)
+class RaidQuery(QueryOf[RaidReply]):
+    """Raid mode as last recorded (the bot asks it when it has joined)."""
+
+    SUBJECT: ClassVar[str] = QUERY_RAID
+
+    @classmethod
+    def from_wire(cls, o: dict[str, Any]) -> Self:
+        return cls()
 
 
 #: any query (what :func:`decode_query` returns)

@@ -19,6 +19,7 @@ from rosey.contract.codec import (
     _int,
     _name,
     _need_int,
+    _number,
     _object,
     _objects,
     _opt_str,
@@ -35,7 +36,7 @@ __all__ = [
     "HighWaterMark", "TopChatter", "ChannelStatsReply", "UserRecord", "UserStatsReply",
     "OutboundMessage", "OutboundGetReply", "ChatLine", "RecentChatReply",
     "ModerationRecord", "ModlogReply", "Punishment", "PunishmentsReply", "Strike", "Note",
-    "HistoryReply",
+    "HistoryReply", "RaidReply",
 ]
 
 
@@ -212,7 +213,8 @@ class RecentChatReply(ListReply):
 # --- the moderation record's replies (docs/moderation.md) ----------------------------------
 @dataclass(frozen=True, slots=True)
 class ModerationRecord:
-    """One row of the moderation record, as ``modlog`` shows it."""
+    """One row of the moderation record, as ``modlog`` shows it. ``rule`` and ``dry_run``
+    (automatic moderation's) may be absent from an older DatabaseService's reply."""
 
     id: int
     timestamp: int
@@ -226,6 +228,8 @@ class ModerationRecord:
     expires_at: int | None = None
     command: str | None = None
     error: str | None = None
+    rule: str | None = None
+    dry_run: bool = False
 
 
 def _record(o: dict[str, Any]) -> ModerationRecord:
@@ -233,7 +237,8 @@ def _record(o: dict[str, Any]) -> ModerationRecord:
         _need_int(o, "id"), _need_int(o, "timestamp"), _name(o, "action"), _name(o, "target"),
         _name(o, "actor"), _name(o, "origin"), _name(o, "result"), _opt_str(o, "reason") or "",
         _int(o, "duration", required=False), _int(o, "expires_at", required=False),
-        _opt_str(o, "command"), _opt_str(o, "error"))
+        _opt_str(o, "command"), _opt_str(o, "error"), _opt_str(o, "rule"),
+        bool(_bool(o, "dry_run")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,3 +334,23 @@ class HistoryReply(Reply):
             tuple(Note(_need_int(n, "timestamp"), _name(n, "actor"), _opt_str(n, "text") or "")
                   for n in _objects(o.get("notes", []), "notes")),
             tuple(_record(a) for a in _objects(o.get("actions", []), "actions")))
+
+
+# --- automatic moderation's state (docs/moderation.md) -------------------------------------
+@dataclass(frozen=True, slots=True)
+class RaidReply(Reply):
+    """Raid mode as last recorded: never set reads as not active with nothing to restore."""
+
+    active: bool = False
+    saved_options: dict[str, Any] | None = None
+    reason: str = ""
+    started_at: float | None = None
+
+    @classmethod
+    def from_wire(cls, value: Any) -> Self:
+        o = _reply_object(value)
+        active = _bool(o, "active")
+        if active is None:
+            raise BadPayload("missing_field", "active is missing")
+        return cls(active, _object(o, "saved_options", required=False),
+                   _opt_str(o, "reason") or "", _number(o, "started_at"))

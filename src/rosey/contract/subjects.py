@@ -17,11 +17,12 @@ __all__ = [
     "OUTBOUND_MARK_SENT", "OUTBOUND_ENQUEUE", "PM_COMMAND",
     "QUERY_CHANNEL_STATS", "QUERY_USER_STATS", "OUTBOUND_GET", "RECENT_CHAT_GET",
     "MODERATION_ACTION", "QUERY_MODLOG", "QUERY_PUNISHMENTS", "QUERY_HISTORY",
+    "RAID_STATE", "QUERY_RAID",
     "STREAM_NAME", "CONSUMER_NAME", "QUEUE_GROUP", "MSG_ID_HEADER",
     "PM_COMMANDS", "RESULTS", "MODERATION_KINDS", "MODERATION_ORIGINS", "MODERATION_RESULTS",
     "PUNISHMENT_KINDS", "PUNISHMENT_CLASS",
     "MAX_USERNAME", "MAX_COMMAND", "MAX_TEXT", "MAX_STATUS_BYTES", "MAX_PAYLOAD_BYTES",
-    "MAX_DURATION", "expiry_second",
+    "MAX_DURATION", "MAX_RULE", "MAX_RAID_OPTIONS_BYTES", "expiry_second",
 ]
 
 # --- events: publish/subscribe -------------------------------------------------------------
@@ -46,11 +47,14 @@ MODERATION_ACTION: Final = "rosey.db.moderation.action"
 QUERY_MODLOG: Final = "rosey.db.query.modlog"
 QUERY_PUNISHMENTS: Final = "rosey.db.query.punishments"
 QUERY_HISTORY: Final = "rosey.db.query.history"
+#: remove: a playlist item an automod rule removed (target: who added it); flag: a rule's hit
+#: that is only recorded
 MODERATION_KINDS: Final[tuple[str, ...]] = (
-    "kick", "ban", "unban", "mute", "smute", "unmute", "warn", "note")
+    "kick", "ban", "unban", "mute", "smute", "unmute", "warn", "note", "remove", "flag")
 #: command: a moderator's PM; native: seen in CyTube; escalation: warnings added up;
-#: expiry: a timed punishment ran out
-MODERATION_ORIGINS: Final[tuple[str, ...]] = ("command", "native", "escalation", "expiry")
+#: expiry: a timed punishment ran out; automod: an automatic moderation rule
+MODERATION_ORIGINS: Final[tuple[str, ...]] = (
+    "command", "native", "escalation", "expiry", "automod")
 MODERATION_RESULTS: Final[tuple[str, ...]] = ("success", "error")
 #: the kinds that punish (a timed one is lifted on time)
 PUNISHMENT_KINDS: Final[tuple[str, ...]] = ("mute", "smute", "ban")
@@ -58,6 +62,11 @@ PUNISHMENT_KINDS: Final[tuple[str, ...]] = ("mute", "smute", "ban")
 #: class (a smute replaces a mute; unmute lifts either)
 PUNISHMENT_CLASS: Final[dict[str, str]] = {
     "mute": "mute", "smute": "mute", "unmute": "mute", "ban": "ban", "unban": "ban"}
+
+# --- automatic moderation's state (docs/moderation.md) -------------------------------------
+#: raid mode on or off, with the channel options to restore (the latest event wins)
+RAID_STATE: Final = "rosey.db.automod.raid"
+QUERY_RAID: Final = "rosey.db.query.raid"
 
 # --- JetStream and core-NATS names ---------------------------------------------------------
 STREAM_NAME: Final = "ROSEY_EVENTS"
@@ -82,6 +91,10 @@ MAX_STATUS_BYTES: Final = 64 * 1024
 MAX_PAYLOAD_BYTES: Final = 1024 * 1024  # nats-server's default max_payload
 #: the longest punishment there is, in seconds (10 years; a longer one is no duration)
 MAX_DURATION: Final = 10 * 365 * 86400
+#: an automod rule's name
+MAX_RULE: Final = 100
+#: raid mode's saved channel options, encoded as compact UTF-8 JSON
+MAX_RAID_OPTIONS_BYTES: Final = 64 * 1024
 
 
 def expiry_second(expires_at: float) -> int:

@@ -4,6 +4,7 @@
 - :mod:`~rosey.store.schema`: tables, pragmas, migrations.
 - :mod:`~rosey.store.writes`: applying events (the write side).
 - :mod:`~rosey.store.queries`: the contract's queries (the read side).
-- :mod:`~rosey.store.moderation`: the moderation record (its events and queries).
+- :mod:`~rosey.store.moderation`: the moderation record and raid mode (their events and
+  queries).
 - :mod:`~rosey.store.answers`: every query and its answer (``run_query``).
 """

@@ -1,7 +1,9 @@
-"""The moderation record: apply ``rosey.db.moderation.action`` and answer its three queries.
+"""The moderation record: apply ``rosey.db.moderation.action`` and answer its three queries;
+and raid mode's state (``rosey.db.automod.raid``, ``rosey.db.query.raid``).
 
 Every action becomes one ``moderation_actions`` row, whatever its result. A successful action
-also keeps the derived tables current (``docs/moderation.md``):
+that is no dry run (an automod rule's ``dry_run`` only records what it would have done) also
+keeps the derived tables current (``docs/moderation.md``):
 
 - ``mute``/``smute``/``ban`` open a punishment (``expires_at`` set for a timed one) and end the
   target's earlier active punishment of the same class (mute and smute are one class) as
@@ -10,13 +12,18 @@ also keeps the derived tables current (``docs/moderation.md``):
   bot lifted it because it ran out (origin ``expiry``), ``lifted`` otherwise;
 - a failed ``unmute``/``unban`` from ``expiry`` keeps the punishment active and stores the error
   in ``last_error``, so ``punishments`` shows it as overdue and the bot tries again;
-- ``warn`` adds a strike, ``note`` adds a note.
+- ``warn`` adds a strike, ``note`` adds a note;
+- ``remove`` and ``flag`` (automod's) are only the row.
 
 Usernames match case-insensitively, as in the contract's tables.
+
+Raid mode is one ``raid_state`` row: each event replaces it unless the row already holds a
+newer one (by the event's timestamp; an equal one: the later in stream order wins).
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any, Final, cast
 
@@ -24,13 +31,13 @@ from rosey import contract
 from rosey.store.queries import user_stats
 
 __all__ = ["apply_moderation", "modlog", "punishments", "history", "MODERATION_QUERIES",
-           "CLASS_OF"]
+           "CLASS_OF", "apply_raid_state", "raid"]
 
 #: the punishment class of each punishing or lifting action
 CLASS_OF: Final[dict[str, str]] = contract.PUNISHMENT_CLASS
 
 _ACTION_COLUMNS: Final = ("id, timestamp, action, target, actor, origin, result, reason,"
-                          " duration, expires_at, command, error")
+                          " duration, expires_at, command, error, rule, dry_run")
 _PUNISHMENT_COLUMNS: Final = ("id, kind, target, actor, started, reason, expires_at, ended_at,"
                               " ended_how, last_error")
 
@@ -52,12 +59,14 @@ def apply_moderation(conn: sqlite3.Connection, e: contract.ModerationAction, at:
     expires = None if e.expires_at is None else contract.expiry_second(e.expires_at)
     cur = conn.execute(
         "INSERT INTO moderation_actions (timestamp, action, target, actor, origin, result,"
-        " reason, duration, expires_at, command, error, ref)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " reason, duration, expires_at, command, error, ref, rule, dry_run)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (at, e.action, e.target, e.actor, e.origin, e.result, e.reason, e.duration, expires,
-         e.command, e.error, e.ref))
+         e.command, e.error, e.ref, e.rule, int(e.dry_run)))
     action_id = cur.lastrowid
     kind_class = CLASS_OF.get(e.action)
+    if e.dry_run or e.action in ("remove", "flag"):
+        return  # the row is all there is: nothing was punished, lifted or noted
     if e.result != "success":
         if e.origin == "expiry" and kind_class is not None:
             kinds = _active_of_class(kind_class)
@@ -90,9 +99,11 @@ def _opt(value: Any) -> int | None:
 
 
 def _record(row: tuple[Any, ...]) -> contract.ModerationRecord:
-    i, ts, action, target, actor, origin, result, reason, duration, expires, command, error = row
+    (i, ts, action, target, actor, origin, result, reason, duration, expires, command, error,
+     rule, dry_run) = row
     return contract.ModerationRecord(int(i), int(ts), action, target, actor, origin, result,
-                                     reason or "", _opt(duration), _opt(expires), command, error)
+                                     reason or "", _opt(duration), _opt(expires), command, error,
+                                     rule, bool(dry_run))
 
 
 def _punishment(row: tuple[Any, ...]) -> contract.Punishment:
@@ -145,8 +156,32 @@ def history(conn: sqlite3.Connection, q: contract.HistoryQuery) -> contract.Hist
         _actions(conn, q.username, q.limit))
 
 
+def apply_raid_state(conn: sqlite3.Connection, e: contract.RaidState, at: int) -> None:
+    """Record raid mode (inside the caller's transaction), unless a newer state is there."""
+    when = e.timestamp if e.timestamp is not None else float(at)
+    options = None if e.saved_options is None else json.dumps(
+        e.saved_options, ensure_ascii=False, separators=(",", ":"))
+    conn.execute(
+        "INSERT INTO raid_state (id, active, saved_options, reason, started_at, updated_at)"
+        " VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET active = excluded.active,"
+        " saved_options = excluded.saved_options, reason = excluded.reason,"
+        " started_at = excluded.started_at, updated_at = excluded.updated_at"
+        " WHERE excluded.updated_at >= raid_state.updated_at",
+        (int(e.active), options, e.reason, e.started_at, when))
+
+
+def raid(conn: sqlite3.Connection, _: contract.RaidQuery) -> contract.RaidReply:
+    row = conn.execute("SELECT active, saved_options, reason, started_at FROM raid_state"
+                       " WHERE id = 1").fetchone()
+    if row is None:
+        return contract.RaidReply()
+    active, options, reason, started = row
+    return contract.RaidReply(bool(active), None if options is None else json.loads(options),
+                              reason or "", None if started is None else float(started))
+
+
 #: query type -> its answer, for :func:`rosey.store.answers.run_query`
 MODERATION_QUERIES: Final[dict[type, Any]] = {
     contract.ModlogQuery: modlog, contract.PunishmentsQuery: punishments,
-    contract.HistoryQuery: history,
+    contract.HistoryQuery: history, contract.RaidQuery: raid,
 }

@@ -11,6 +11,8 @@ Version 1 is the wire contract's tables. Version 2 adds what exactly-once ingest
 applied above the floor) and ``ingest_state`` (the floor itself). Version 3 adds indexes for
 the queries. Version 4 adds the moderation record (``docs/moderation.md``):
 ``moderation_actions``, ``punishments``, ``strikes`` and ``notes``; ``user_actions`` is untouched.
+Version 5 is automatic moderation's: ``moderation_actions`` gains ``rule`` and ``dry_run``
+(older rows: NULL and 0), and ``raid_state`` keeps raid mode (one row, absent until first set).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import structlog
 
 from rosey.errors import SchemaTooNew
 
-__all__ = ["SCHEMA_VERSION", "MIGRATIONS", "migrate", "configure_connection", "schema_version"]
+__all__ = ["SCHEMA_VERSION", "MIGRATIONS", "migrate", "configure_connection", "schema_version",
+           "BUSY_TIMEOUT_SECONDS"]
 
 log = structlog.get_logger()
 
@@ -169,14 +172,34 @@ CREATE TABLE IF NOT EXISTS notes (
 CREATE INDEX IF NOT EXISTS notes_target ON notes (target, id);
 """
 
+# ALTER TABLE has no IF NOT EXISTS: this step runs once, on a file at version 4
+_V5: Final = """
+ALTER TABLE moderation_actions ADD COLUMN rule TEXT;
+ALTER TABLE moderation_actions ADD COLUMN dry_run INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS raid_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    active INTEGER NOT NULL,
+    saved_options TEXT,
+    reason TEXT NOT NULL DEFAULT '',
+    started_at REAL,
+    updated_at REAL NOT NULL
+);
+"""
+
 #: MIGRATIONS[n] takes a file from version n to n + 1.
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
-def configure_connection(conn: sqlite3.Connection, *, writer: bool) -> None:
-    """Pragmas every connection gets; WAL lets queries read while the writer commits."""
-    conn.execute("PRAGMA busy_timeout = 5000")
+#: how long a statement waits for another connection's lock before "database is locked"
+BUSY_TIMEOUT_SECONDS: Final = 5.0
+
+
+def configure_connection(conn: sqlite3.Connection, *, writer: bool,
+                         busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
+    """Pragmas every connection gets; WAL lets queries read while the writer commits.
+    ``busy_timeout``: seconds a statement waits for a lock held elsewhere."""
+    conn.execute(f"PRAGMA busy_timeout = {round(busy_timeout * 1000)}")
     conn.execute("PRAGMA foreign_keys = ON")
     if writer:
         conn.execute("PRAGMA journal_mode = WAL")

@@ -30,7 +30,7 @@ import structlog
 from rosey import contract
 from rosey.errors import BadPayload, LifecycleError, StoreError
 from rosey.store.answers import run_query
-from rosey.store.schema import configure_connection, migrate
+from rosey.store.schema import BUSY_TIMEOUT_SECONDS, configure_connection, migrate
 from rosey.store.writes import apply_event
 
 __all__ = ["Store", "Incoming", "Outcome", "StoreState"]
@@ -83,10 +83,13 @@ class Store:
 
     Parameters:
         path: the SQLite file; its directory is created when missing.
+        busy_timeout: seconds a statement waits for a lock another connection holds before it
+            fails with "database is locked" (a failing commit is retried by the caller).
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         self.path = Path(path)
+        self.busy_timeout = busy_timeout
         self.state = StoreState.UNOPENED
         self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="rosey-db-writer")
         self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="rosey-db-reader")
@@ -111,7 +114,7 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = self._connect()
-            configure_connection(conn, writer=True)
+            configure_connection(conn, writer=True, busy_timeout=self.busy_timeout)
             self.started_at_version = migrate(conn)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open {self.path}: {exc}") from exc
@@ -121,7 +124,7 @@ class Store:
 
     def _open_reader(self) -> None:
         conn = self._connect()
-        configure_connection(conn, writer=False)
+        configure_connection(conn, writer=False, busy_timeout=self.busy_timeout)
         conn.execute("PRAGMA query_only = ON")
         self._r = conn
 

@@ -26,7 +26,7 @@ import sqlite3
 from typing import assert_never
 
 from rosey import contract
-from rosey.store.moderation import apply_moderation
+from rosey.store.moderation import apply_moderation, apply_raid_state
 
 __all__ = ["apply_event"]
 
@@ -139,5 +139,7 @@ def apply_event(conn: sqlite3.Connection, event: contract.Event, at: int) -> Non
             _pm_command(conn, event, at)
         case contract.ModerationAction():
             apply_moderation(conn, event, at)
+        case contract.RaidState():
+            apply_raid_state(conn, event, at)
         case _:
             assert_never(event)

@@ -120,6 +120,23 @@ class Playlist(People):
             self._current = item
             await self._start_playback()
 
+    async def user_queue(self, name: str, media_id: str, *, media_type: str = "yt",
+                         title: str | None = None, seconds: int = DEFAULT_MEDIA_SECONDS) -> int:
+        """A simulated user queues an item at the end, as ``queue`` from a user allowed to
+        (test control: no permission or limiter checks); its uid."""
+        media = {"id": media_id, "title": (title or media_id)[:100], "seconds": seconds,
+                 "duration": format_time(seconds), "type": media_type, "meta": {}}
+        item = Item(uid=self._next_uid, temp=True, queueby=name, media=media)
+        self._next_uid += 1
+        self._items.append(item)
+        after: int | str = self._items[-2].uid if len(self._items) > 1 else "prepend"
+        await self._broadcast("queue", {"item": item.pack(), "after": after})
+        await self._broadcast("setPlaylistMeta", self._meta())
+        if len(self._items) == 1:
+            self._current = item
+            await self._start_playback()
+        return item.uid
+
     @guarded()
     async def _on_delete(self, conn: Conn, data: Any) -> None:
         if not self._perm(conn, "playlistdelete") or isinstance(data, bool) \
