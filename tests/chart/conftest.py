@@ -196,6 +196,40 @@ def lay_out_nats_pod(rendered: Rendered, root: Path,
     return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
 
+def lay_out_config_map_volume(rendered: Rendered, kind: str, name: str, container: str,
+                              volume: str, root: Path,
+                              data: dict[str, str] | None = None) -> Path:
+    """A ConfigMap volume under ``root`` as the kubelet lays it out where ``container`` mounts
+    it (its atomic writer): the keys' files in a timestamped directory, ``..data`` a symlink to
+    it, and each item's path a symlink through ``..data``. An update writes a new directory and
+    swaps ``..data`` (call again with the new ``data``); a subPath mount would keep the old file.
+    ``data`` is the ConfigMap's (default: the rendered one named by the volume). Returns the
+    mount directory."""
+    import os
+    import time
+
+    spec = _pod_spec(rendered, kind, name)
+    c = next(c for c in spec["containers"] if c["name"] == container)
+    source = next(v for v in spec["volumes"] if v["name"] == volume)["configMap"]
+    if data is None:
+        data = rendered.config_data(source["name"])
+    items = source.get("items") or [{"key": k, "path": k} for k in data]
+    mount = root / _mount(c, volume).lstrip("/")
+    mount.mkdir(parents=True, exist_ok=True)
+    stamp = mount / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{time.monotonic_ns()}"
+    stamp.mkdir()
+    for item in items:
+        (stamp / item["path"]).write_text(data[item["key"]], encoding="utf-8")
+    tmp = mount / "..data_tmp"
+    os.symlink(stamp.name, tmp)
+    os.replace(tmp, mount / "..data")
+    for item in items:
+        link = mount / item["path"]
+        if not link.is_symlink():
+            os.symlink(f"..data/{item['path']}", link)
+    return mount
+
+
 def nats_conf_path(rendered: Rendered, root: Path) -> Path:
     nats = next(c for c in _pod_spec(rendered, *NATS[:2])["containers"] if c["name"] == "nats")
     return root / _mount(nats, "config").lstrip("/") / "nats.conf"

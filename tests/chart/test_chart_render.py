@@ -30,10 +30,13 @@ CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
 VALUE_SETS: dict[str, Any] = {
     "default": lambda: {},
     "default+channel": lambda: WITH_CHANNEL,
+    "default+channel+automod": lambda: deep_merge(WITH_CHANNEL, {"automod": {"rules": {
+        "rules": [{"name": "caps", "kind": "caps", "ratio": 0.8, "action": "warn"}]}}}),
     "production": production_values,
     "production+channel": lambda: deep_merge(production_values(), WITH_CHANNEL),
     "existing-secret+no-persistence": lambda: deep_merge(WITH_CHANNEL, {
         "bot": {"existingSecret": "my-cytube"},
+        "automod": {"existingConfigMap": "my-automod-rules"},
         "nats": {"persistence": {"enabled": False}, "podDisruptionBudget": {"enabled": False}},
         "dbservice": {"persistence": {"enabled": False}},
         "networkPolicy": {"enabled": False},

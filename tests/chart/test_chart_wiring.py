@@ -13,6 +13,7 @@ from typing import Any
 
 import nats
 import pytest
+import yaml
 
 import rosey.cli
 import rosey.config
@@ -36,6 +37,7 @@ from .conftest import (
     ChartNats,
     Rendered,
     chart_passwords,
+    lay_out_config_map_volume,
     lay_out_nats_pod,
     nats_conf_path,
     production_values,
@@ -80,15 +82,21 @@ def port_number(container: dict[str, Any], port: int | str) -> int:
     return next(p["containerPort"] for p in container["ports"] if p["name"] == port)
 
 
+#: automatic moderation rules, as the chart takes them (tests/chart/test_chart_automod.py)
+AUTOMOD: dict[str, Any] = {"automod": {"rules": {"rules": [
+    {"name": "caps", "kind": "caps", "ratio": 0.8, "action": "warn"}]}}}
+
+
 # --- names -------------------------------------------------------------------------------------
 def test_every_rosey_variable_the_chart_sets_is_one_the_code_reads(render) -> None:
     source = inspect.getsource(rosey.config) + inspect.getsource(rosey.cli)
-    rendered = render(WITH_CHANNEL)
-    for workload in (DB, BOT):
-        for name in container_env(rendered, *workload):
-            assert name.startswith("ROSEY_")
-            read_as = name.removesuffix("_FILE")  # *_FILE is read by config._read for any name
-            assert f'"{read_as}"' in source, f"{name} is set by the chart but never read"
+    for rendered in (render(WITH_CHANNEL), render(WITH_CHANNEL, AUTOMOD)):
+        for workload in (DB, BOT):
+            for name in container_env(rendered, *workload):
+                assert name.startswith("ROSEY_")
+                read_as = name.removesuffix("_FILE")  # *_FILE is read by config._read for any name
+                assert f'"{read_as}"' in source or f'"{name}"' in source, \
+                    f"{name} is set by the chart but never read"
 
 
 def test_dbservice_settings_from_the_chart_reach_db_settings(render, tmp_path) -> None:
@@ -106,15 +114,15 @@ def test_dbservice_settings_from_the_chart_reach_db_settings(render, tmp_path) -
     assert settings.stream.duplicate_window_seconds == 120.0
 
 
-def test_bot_settings_from_the_chart_and_mounted_secret_reach_bot_settings(render, tmp_path) -> None:
-    rendered = render(WITH_CHANNEL)
+def bot_process_env(rendered: Rendered, tmp_path: Path) -> dict[str, str]:
+    """:func:`process_env` of the bot with its CyTube Secret laid out as the kubelet would,
+    under ``tmp_path`` instead of the mount path."""
     env = process_env(rendered, *BOT, tmp_path)
     container = rendered.workload_container(*BOT)
     pod = rendered.get("Deployment", "rosey-bot")["spec"]["template"]["spec"]
     mount = next(m for m in container["volumeMounts"] if m["name"] == "cytube-credentials")
     volume = next(v for v in pod["volumes"] if v["name"] == "cytube-credentials")
     secret = rendered.get("Secret", volume["secret"]["secretName"])
-    # lay the Secret out as the kubelet would, under tmp_path instead of the mount path
     import base64
     files = {item["path"]: base64.b64decode(secret["data"][item["key"]]).decode()
              for item in volume["secret"]["items"]}
@@ -123,6 +131,14 @@ def test_bot_settings_from_the_chart_and_mounted_secret_reach_bot_settings(rende
     for name in ("ROSEY_CYTUBE_PASSWORD_FILE", "ROSEY_CYTUBE_CHANNEL_PASSWORD_FILE"):
         assert os.path.dirname(env[name]) == mount["mountPath"]
         env[name] = str(tmp_path / os.path.basename(env[name]))
+    return env
+
+
+@pytest.mark.parametrize("automod", [False, True])
+def test_bot_settings_from_the_chart_and_mounted_secret_reach_bot_settings(
+        render, tmp_path, automod: bool) -> None:
+    rendered = render(WITH_CHANNEL, AUTOMOD if automod else {})
+    env = bot_process_env(rendered, tmp_path)
     assert "ROSEY_CYTUBE_PASSWORD" not in env  # the password never sits in the pod spec
     settings = bot_settings(env)
     assert settings.channel == "testchannel"
@@ -133,6 +149,21 @@ def test_bot_settings_from_the_chart_and_mounted_secret_reach_bot_settings(rende
     assert settings.metrics_port == DEFAULT_BOT_METRICS_PORT
     assert settings.nats_url == "nats://rosey-nats:4222"
     assert settings.nats_auth.user == "bot"
+    if not automod:
+        assert settings.automod_file == ""  # no rules: no automatic moderation
+        return
+    # the rules file is read where the chart mounts its ConfigMap (a directory, no subPath)
+    container = rendered.workload_container(*BOT)
+    pod = rendered.get("Deployment", "rosey-bot")["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "automod")
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "automod")
+    assert "subPath" not in mount
+    (item,) = volume["configMap"]["items"]
+    assert settings.automod_file == f"{mount['mountPath']}/{item['path']}"
+    # laid out as the kubelet does (..data symlinks), the file there is the chart's rules
+    lay_out_config_map_volume(rendered, *BOT, "automod", tmp_path / "pod")
+    local = tmp_path / "pod" / settings.automod_file.lstrip("/")
+    assert yaml.safe_load(local.read_text()) == AUTOMOD["automod"]["rules"]
 
 
 def test_existing_secret_replaces_the_chart_secret(render) -> None:

@@ -32,6 +32,9 @@ Templates under templates/ decide whether an object exists; the YAML lives in fi
 {{- define "rosey.dbservice.configName" -}}{{ include "rosey.dbservice.name" . | trunc 56 | trimSuffix "-" }}-config{{- end }}
 {{- define "rosey.bot.name" -}}{{ include "rosey.fullname" . | trunc 59 | trimSuffix "-" }}-bot{{- end }}
 {{- define "rosey.bot.configName" -}}{{ include "rosey.bot.name" . | trunc 56 | trimSuffix "-" }}-config{{- end }}
+{{- define "rosey.bot.automodName" -}}
+{{- if .Values.automod.existingConfigMap }}{{ .Values.automod.existingConfigMap }}{{ else }}{{ include "rosey.bot.name" . | trunc 55 | trimSuffix "-" }}-automod{{ end }}
+{{- end }}
 {{- define "rosey.bot.secretName" -}}
 {{- if .Values.bot.existingSecret }}{{ .Values.bot.existingSecret }}{{ else }}{{ include "rosey.fullname" . | trunc 56 | trimSuffix "-" }}-cytube{{ end }}
 {{- end }}
@@ -48,6 +51,16 @@ nats://{{ include "rosey.nats.name" . }}:{{ .Values.nats.service.port }}
 {{- define "rosey.bot.deployed" -}}
 {{- if and .Values.bot.enabled .Values.cytube.channel }}true{{ end }}
 {{- end }}
+
+{{/*
+automatic moderation (docs/automod.md): "true" when the bot reads a rules file, from the chart's
+ConfigMap (automod.rules) or one of the user's (automod.existingConfigMap, which wins)
+*/}}
+{{- define "rosey.automod.enabled" -}}
+{{- if or .Values.automod.existingConfigMap .Values.automod.rules }}true{{ end }}
+{{- end }}
+{{/* where the rules' ConfigMap is mounted in the bot pod: a directory, never a subPath */}}
+{{- define "rosey.automod.dir" -}}/etc/rosey/automod{{- end }}
 
 {{/* --- labels: call with (dict "ctx" $ "component" "nats") -------------------------------- */}}
 {{- define "rosey.selectorLabels" -}}
@@ -124,6 +137,10 @@ ROSEY_CYTUBE_CHANNEL_PASSWORD_FILE: "/var/run/secrets/rosey/channel-password"
 ROSEY_NATS_URL: {{ include "rosey.natsUrl" . | quote }}
 ROSEY_METRICS_PORT: {{ .Values.bot.service.metricsPort | quote }}
 ROSEY_OUTBOX_SIZE: {{ $s.outboxSize | int64 | quote }}
+{{- if (include "rosey.automod.enabled" .) }}
+{{- /* a fixed path: new rules reach the file, not this (the pod does not roll for them) */}}
+ROSEY_AUTOMOD_FILE: {{ printf "%s/automod.yaml" (include "rosey.automod.dir" .) | quote }}
+{{- end }}
 {{ include "rosey.stream.settings" . }}
 ROSEY_LOG_LEVEL: {{ $s.logLevel | quote }}
 ROSEY_LOG_FORMAT: {{ $s.logFormat | quote }}
