@@ -116,18 +116,24 @@ def ranking(title: str, description: str, target: prometheus.Dataquery) -> Panel
             .show_unfilled(True))
 
 
-def up_down(title: str, description: str, *targets: prometheus.Dataquery) -> Panel:
-    """One lane per series: 1 = up (green), 0 = down (red)."""
-    p = _common(statetimeline.Panel(), title, description, list(targets), unit=None, w=12, h=7)
+def lanes(title: str, description: str, *targets: prometheus.Dataquery,
+          off: tuple[str, str], on: tuple[str, str], w: int = 12, h: int = 7) -> Panel:
+    """One lane per series of a 0/1 gauge: ``off`` and ``on`` are (text, colour) for 0 and 1."""
+    p = _common(statetimeline.Panel(), title, description, list(targets), unit=None, w=w, h=h)
     return (p.mappings([model.ValueMap(options={
-                "0": model.ValueMappingResult(text="down", color="red", index=0),
-                "1": model.ValueMappingResult(text="up", color="green", index=1)})])
+                "0": model.ValueMappingResult(text=off[0], color=off[1], index=0),
+                "1": model.ValueMappingResult(text=on[0], color=on[1], index=1)})])
             .min(0).max(1)
             .color_scheme(dashboard.FieldColor().mode(model.FieldColorModeId.THRESHOLDS))
-            .thresholds(steps((None, "red"), (1, "green")))
+            .thresholds(steps((None, off[1]), (1, on[1])))
             .show_value(VisibilityMode.NEVER).merge_values(True).row_height(0.8)
             .legend(common.VizLegendOptions().display_mode(LegendDisplayMode.LIST)
                     .placement(LegendPlacement.BOTTOM).show_legend(False)))
+
+
+def up_down(title: str, description: str, *targets: prometheus.Dataquery) -> Panel:
+    """One lane per series: 1 = up (green), 0 = down (red)."""
+    return lanes(title, description, *targets, off=("down", "red"), on=("up", "green"))
 
 
 def increase(metric: str, by: str, legend: str, window: str = RATE) -> prometheus.Dataquery:
@@ -280,13 +286,21 @@ def rows() -> list[tuple[str, list[Panel]]]:
                   " mute or ban).",
                   q("rosey_bot_rank", "rank {{instance}}"),
                   q("rosey_bot_can_moderate", "can moderate {{instance}}"), w=12, h=7),
+            graph("CyTube frames with a broken payload",
+                  "CyTube events the bot reads whose payload broke their shape, per interval and"
+                  " event name (CyTube's). The bot ignores them (WARNING line cytube_bad_frame),"
+                  " so a burst means the server speaks a CyTube version the bot does not know"
+                  " (docs/cytube-protocol.md).",
+                  increase("rosey_cytube_bad_frames_total", "event", "{{event}}"), bars=True,
+                  w=12, h=7),
         ]),
         ("Moderation", [
             graph("Moderation actions by kind and origin",
                   "Moderation actions recorded per interval (docs/moderation.md), by kind (kick,"
-                  " ban, unban, mute, smute, unmute, warn, note) and origin: command (a"
-                  " moderator's PM), native (a human moderator in CyTube, seen by the bot),"
-                  " escalation (warnings added up), expiry (a timed punishment ran out).",
+                  " ban, unban, mute, smute, unmute, warn, note, remove, flag) and origin:"
+                  " command (a moderator's PM), native (a human moderator in CyTube, seen by"
+                  " the bot), escalation (warnings added up), expiry (a timed punishment ran"
+                  " out), automod (an automatic moderation rule, dry runs included).",
                   increase("rosey_moderation_actions_total", "action, origin",
                            "{{action}} ({{origin}})"), stacked=True, w=12, h=7),
             graph("Active timed punishments and lifts",
@@ -298,6 +312,46 @@ def rows() -> list[tuple[str, list[Panel]]]:
                   q("sum by (kind) (rosey_punishments_active)", "active {{kind}}"),
                   increase("rosey_punishment_lifts_total", "timing", "lifted {{timing}}"),
                   w=12, h=7),
+        ]),
+        ("Automatic moderation", [
+            graph("Rule hits by rule and mode",
+                  "Automatic moderation hits per interval (docs/automod.md), by rule and mode:"
+                  " live (acted on) or dry (only recorded, dry_run or 'automod dry <rule>')."
+                  " Hits within a rule's cooldown for the same user are not counted. Alert:"
+                  " RoseyAutomodRuleSurge (one rule's live hits jump).",
+                  increase("rosey_automod_hits_total", "rule, mode", "{{rule}} ({{mode}})"),
+                  bars=True),
+            ranking("Rule hits by action (time range)",
+                    "Hits in the selected time range by action (log, warn, mute, smute, kick,"
+                    " ban) and mode (live: done; dry: what would have been done). Empty when no"
+                    " rule hit.",
+                    q(f"sort_desc(sum by (action, mode) (increase(rosey_automod_hits_total"
+                      f"[{RANGE}])) > 0)", "{{action}} ({{mode}})")),
+            graph("Reversals by rule",
+                  "Automatic mutes and bans a moderator lifted (by command or in CyTube) within"
+                  " the rules file's reversal_window, per interval and rule. Reversals of one"
+                  " rule mean the rule punishes people it should not. Alert:"
+                  " RoseyAutomodReversalsJump (3 in an hour).",
+                  increase("rosey_automod_reversals_total", "rule", "{{rule}}"), bars=True),
+            graph("Rule evaluation time",
+                  "Time to judge one chat line or playlist item against every rule in force"
+                  " (p50, p99 across bots). Microseconds normally (bench/automod.py); nothing"
+                  " while no rules are loaded or nobody chats.",
+                  *quantiles("rosey_automod_eval_seconds", 0.5, 0.99), unit="s", h=7),
+            graph("Rules in force and reloads",
+                  "Rules in force per bot, and reloads of the rules file per interval: ok, or"
+                  " failed (the file was refused and the rules from before stay in force; the"
+                  " ERROR line automod_reload_failed and the 'automod' command say why). Alert:"
+                  " RoseyAutomodReloadFailed.",
+                  q("rosey_automod_rules", "rules {{instance}}"),
+                  increase("rosey_automod_reloads_total", "instance, result",
+                           "{{result}} reloads {{instance}}"), h=7),
+            lanes("Raid mode",
+                  "Per bot: on while raid mode holds CyTube's protections on (started by a"
+                  " trigger or 'raid on'; ends after the raid section's calm without a trigger,"
+                  " or 'raid off'). Alert: RoseyRaidModeLong (on for over an hour).",
+                  q("rosey_raid_active", "{{instance}}"),
+                  off=("off", "green"), on=("raid mode", "orange"), w=8),
         ]),
     ]
 

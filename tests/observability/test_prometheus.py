@@ -5,13 +5,15 @@ nats-server (fixture), the DatabaseService (``python -m rosey.db``) and the bot
 this test's event loop; Debian's prometheus scrapes both metrics ports every second in ONE
 job (so nothing may depend on job names) and evaluates the chart's rules file every second.
 
-Traffic: a moderator's PMs, valid events from nats-py, malformed events (rejected), and
-chat while NATS is stopped until the bot's outbox overflows (dropped); the bot stays in the
-channel on its first socket throughout, and the steady traffic stops before the bot does (a
-stopping bot leaves the channel, and a PM to it then fails). Then every dashboard
-expression must return data, every alert expression must evaluate, the rule groups must be
-healthy, and the dropped / rejected alerts must be pending or firing, while the "down"
-alerts, which look for the processes by their own metrics, must stay quiet.
+Traffic: a moderator's PMs, automatic moderation (a live rule whose mutes a moderator lifts,
+a dry rule, then a rules file the bot refuses), a CyTube frame with a broken payload, valid
+events from nats-py, malformed events (rejected), and chat while NATS is stopped until the
+bot's outbox overflows (dropped); the bot stays in the channel on its first socket
+throughout, and the steady traffic stops before the bot does (a stopping bot leaves the
+channel, and a PM to it then fails). Then every dashboard expression must return data, every
+alert expression must evaluate, the rule groups must be healthy, and the dropped / rejected /
+refused-rules-file alerts must be pending or firing, while the "down" alerts, which look for
+the processes by their own metrics, must stay quiet.
 """
 
 from __future__ import annotations
@@ -40,6 +42,21 @@ from tests.support.wait import eventually
 BOT, BOT_PW, MOD = "rosey", "bot-secret", "alice"
 OUTBOX_SIZE = 5
 MALFORMED = 15  # RoseyEventsRejectedSpike: more than 10 in 5 minutes
+#: automatic moderation: a live rule (mutes, lifted by a moderator: reversals) and a dry one
+AUTOMOD_RULES = """\
+defaults: {exempt_rank: 2, cooldown: 0}
+rules:
+  - name: slurs
+    kind: words
+    words: [badword]
+    action: mute 1h
+  - name: shouting
+    kind: caps
+    ratio: 0.8
+    min_length: 8
+    action: kick
+    dry_run: true
+"""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -79,11 +96,11 @@ async def http_status(port: int, path: str) -> int:
 
 # --- the processes ------------------------------------------------------------------------------
 @asynccontextmanager
-async def bot_process(cytube: CyTubeTestServer, nats_url: str, port: int,
-                      log_path: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+async def bot_process(cytube: CyTubeTestServer, nats_url: str, port: int, log_path: Path,
+                      automod_file: Path) -> AsyncIterator[asyncio.subprocess.Process]:
     env = {**os.environ, "ROSEY_CYTUBE_USER": BOT, "ROSEY_CYTUBE_PASSWORD": BOT_PW,
            "ROSEY_OUTBOX_SIZE": str(OUTBOX_SIZE), "ROSEY_METRICS_HOST": "127.0.0.1",
-           "ROSEY_LOG_FORMAT": "json"}
+           "ROSEY_LOG_FORMAT": "json", "ROSEY_AUTOMOD_FILE": str(automod_file)}
     with open(log_path, "wb") as out:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "rosey.bot", "--domain", cytube.url, "--channel",
@@ -144,6 +161,34 @@ async def steady_traffic(cytube: CyTubeTestServer, bot_log: Path) -> AsyncIterat
             await task
 
 
+async def automod_traffic(cytube: CyTubeTestServer, prom: PrometheusServer, bot_port: int,
+                          rules: Path) -> None:
+    """Two live hits of ``slurs`` whose mutes a moderator lifts (two reversals), two dry hits of
+    ``shouting``, then a rules file the bot refuses (the old rules stay in force).
+
+    A labelled series is born at its first count, and ``increase()`` sees only the steps after
+    the first sample; so each counter's first step is waited for in Prometheus before the next.
+    """
+    async def scraped(expr: str, at_least: float) -> bool:
+        return sum(float(s["value"][1]) for s in await prom.query(expr)) >= at_least
+
+    await cytube.add_user("bob", 1)
+    await cytube.add_user("carol", 1)
+    for n in (1, 2):
+        await cytube.user_chat("bob", "a badword here")
+        await cytube.wait_for(lambda: "bob" in cytube.muted, timeout=20,
+                              what="the live rule muted bob")
+        await cytube.user_chat(MOD, "/unmute bob")  # within reversal_window: a reversal
+        await eventually(lambda n=n: scraped('rosey_automod_reversals_total{rule="slurs"}', n),
+                         timeout=20, what=f"reversal {n} in Prometheus")
+        await cytube.user_chat("carol", "THIS IS ALL SHOUTING")
+        await eventually(lambda n=n: scraped('rosey_automod_hits_total{mode="dry"}', n),
+                         timeout=20, what=f"dry hit {n} in Prometheus")
+    rules.write_text("rules: [{name: broken}]\n")  # no kind: refused at the reload
+    await eventually(lambda: scraped('rosey_automod_reloads_total{result="failed"}', 1),
+                     timeout=20, what="the refused reload in Prometheus")
+
+
 # --- what Prometheus must show ------------------------------------------------------------------
 def _finite(series: list[dict]) -> bool:
     return any(math.isfinite(float(s["value"][1])) for s in series)
@@ -178,8 +223,10 @@ async def test_every_dashboard_and_alert_expression_works_against_real_prometheu
     nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1,
                             reconnect_time_wait=0.1)
     bot_log = tmp_path / "bot.log"
+    rules = tmp_path / "automod.yaml"
+    rules.write_text(AUTOMOD_RULES)
     try:
-        async with bot_process(cytube, nats_server.url, bot_port, bot_log):
+        async with bot_process(cytube, nats_server.url, bot_port, bot_log, rules):
             await asyncio.to_thread(prom.start)
 
             # --- everything up, and Prometheus sees both targets -------------------------------
@@ -204,6 +251,12 @@ async def test_every_dashboard_and_alert_expression_works_against_real_prometheu
             await cytube.user_pm(MOD, BOT, "help")
             await eventually(lambda: total(bot_port, "rosey_pm_commands_total", command="help",
                                            result="success"), timeout=20, what="help ran")
+
+            # --- automatic moderation, a broken CyTube frame -------------------------------------
+            await automod_traffic(cytube, prom, bot_port, rules)
+            await cytube._broadcast("userLeave", None)  # counted and ignored by the bot
+            await eventually(lambda: total(bot_port, "rosey_cytube_bad_frames_total"),
+                             timeout=20, what="the broken frame counted")
 
             # --- valid events and malformed ones, straight onto the bus -----------------------
             js = nc.jetstream(timeout=5)
@@ -292,6 +345,9 @@ async def asked_while_traffic_runs(prom: PrometheusServer, bot_port: int) -> Non
     assert alert["labels"]["instance"] == f"127.0.0.1:{bot_port}"
     assert alert["labels"]["severity"] == "critical"
     assert f"127.0.0.1:{bot_port}" in alert["annotations"]["description"]
+    # its 1m subquery steps see the refused reload at the next whole minute
+    await eventually(lambda: _has(active(), {"RoseyAutomodReloadFailed"}), timeout=90,
+                     interval=1.0, what="refused rules file alert active")
 
 
 async def _is(value, expected) -> bool:
