@@ -259,6 +259,15 @@ def _playlist(rules: RuleSet) -> float:
     return percentile(sorted(item_times), 99)
 
 
+def judging(lines: int) -> Callable[[int], object]:
+    """A hook for ``run_publish(between=...)``: the i-th call judges the i-th chat line of
+    the realistic rule set, as the bot's chat handler does right after it publishes."""
+    text, words, _ = rules_text()
+    judge = ChatJudge(parse_rules(text, "bench"))
+    batch = list(chat_lines(lines, words))
+    return lambda i: judge.judge(batch[i % len(batch)])
+
+
 def run_automod(*, lines: int = 200_000, warmup: int = 5_000) -> AutomodResult:
     text, words, _ = rules_text()
     started = time.perf_counter()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,10 @@ class PublishResult:
     cold_p99: float
 
 
-async def run_publish(*, calls: int, rate: float, workdir: Path, burst: int = 20) -> PublishResult:
+async def run_publish(*, calls: int, rate: float, workdir: Path, burst: int = 20,
+                      between: Callable[[int], object] | None = None) -> PublishResult:
+    """``between(i)``, when given, runs after the i-th timed call, untimed: what the bot's
+    handler does after publishing (the automod part judges a chat line there)."""
     bodies = list(event_bodies(calls, seed=3))
     times = [0] * calls
     cold: list[int] = []  # the first call after each yield to the loop
@@ -58,6 +62,8 @@ async def run_publish(*, calls: int, rate: float, workdir: Path, burst: int = 20
                 t = time.perf_counter_ns()
                 pub.publish(event)
                 times[i] = time.perf_counter_ns() - t
+                if between is not None:
+                    between(i)
                 if i % burst == 0:
                     cold.append(times[i])
                 if i % burst == burst - 1:

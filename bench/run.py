@@ -211,11 +211,23 @@ async def _run(args: argparse.Namespace, workdir: Path) -> list[Row]:
                         f"p50 {fmt_us(q.p50)}, p99.9 {fmt_us(q.p999)}, max {fmt_us(q.max)}",
                         "<= 50 us", "PASS" if q.p99 <= 50e-6 else "MISS"))
     if "automod" in parts:
-        from bench.automod import automod_rows, run_automod
+        from bench.automod import automod_rows, judging, run_automod
+        from bench.publish import run_publish
 
         say(f"automod: {args.automod_lines} chat lines against 20 rules")
         rows += automod_rows(run_automod(lines=args.automod_lines,
                                          warmup=min(5_000, args.automod_lines // 10)))
+        say(f"automod: publish() with and without judging each event, {args.publish_calls} "
+            "calls each")
+        off = await run_publish(calls=args.publish_calls, rate=args.publish_rate,
+                                burst=args.publish_burst, workdir=workdir)
+        on = await run_publish(calls=args.publish_calls, rate=args.publish_rate,
+                               burst=args.publish_burst, workdir=workdir,
+                               between=judging(args.publish_calls))
+        rows.append(Row("Publisher.publish() p99 with automod judging every event",
+                        fmt_us(on.p99), f"without, same run: {fmt_us(off.p99)}; p50 "
+                        f"{fmt_us(on.p50)} vs {fmt_us(off.p50)}", "unchanged (<= 50 us)",
+                        "PASS" if on.p99 <= max(50e-6, off.p99 * 1.2) else "MISS"))
     if "roundtrip" in parts:
         from bench.roundtrip import run_roundtrip
 
