@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import pytest
 from prometheus_client import CollectorRegistry
 
+from rosey.bot.clock import REAL, Clock
 from rosey.bot.limits import ConnectPolicy, SendPolicy
 from rosey.bot.service import BotService
 from rosey.config import BotSettings, Secret
@@ -63,11 +64,11 @@ def bot_settings(server: CyTubeTestServer, nats_url: str, **kw) -> BotSettings:
 @asynccontextmanager
 async def running_bot(server: CyTubeTestServer, nats_url: str, *, wait_joined: bool = True,
                       serve_metrics: bool = False, connect_policy: ConnectPolicy = FAST,
-                      **kw) -> AsyncIterator[BotService]:
+                      clock: Clock = REAL, **kw) -> AsyncIterator[BotService]:
     bot = BotService(settings=bot_settings(server, nats_url, **kw),
                      metrics=BotMetrics(CollectorRegistry()), serve_metrics=serve_metrics,
                      connect_policy=connect_policy, send_policy=FAST_SEND, status_interval=5.0,
-                     drain_timeout=1.0, confirm_timeout=3.0)
+                     drain_timeout=1.0, confirm_timeout=3.0, clock=clock)
     async with bot:
         if wait_joined:
             await server.wait_for(lambda: bot.session.joined and bot.channel.is_moderator(BOT),
