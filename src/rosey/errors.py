@@ -2,7 +2,9 @@
 
     RoseyError
     ├── ConfigError          a setting is missing or malformed (raised by rosey.config)
-    │   └── ListenError      a port cannot be listened on (in use, not permitted)
+    │   ├── ListenError      a port cannot be listened on (in use, not permitted)
+    │   ├── YamlError        the automod rules file is not YAML, or gives a key twice
+    │   └── PatternError     a moderator's pattern RE2 refuses
     ├── BadPayload           a message body breaks the wire contract (bounded ``reason`` code)
     ├── StoreError           the SQLite store cannot do what was asked
     │   └── SchemaTooNew     the file was written by a newer Rosey than this one
@@ -32,7 +34,7 @@ __all__ = [
     "RoseyError", "ConfigError", "BadPayload", "StoreError", "SchemaTooNew", "BusError",
     "StreamConfigError", "ConnectAborted", "CyTubeError", "DiscoveryError", "Kicked",
     "ActionFailed", "NotJoined", "Refused", "NotConfirmed", "CommandError",
-    "ListenError", "NatsServerError", "UpError", "LifecycleError",
+    "ListenError", "YamlError", "PatternError", "NatsServerError", "UpError", "LifecycleError",
 ]
 
 
@@ -46,6 +48,15 @@ class ConfigError(RoseyError):
 
 class ListenError(ConfigError):
     """A server socket cannot be opened on the configured host and port."""
+
+
+class YamlError(ConfigError, ValueError):
+    """The automatic moderation rules file is not YAML (or gives a key twice); one line.
+    (rosey.automod.rules names the file around it.)"""
+
+
+class PatternError(ConfigError, ValueError):
+    """A moderator's pattern RE2 refuses; the message is RE2's, on one line."""
 
 
 class BadPayload(RoseyError):

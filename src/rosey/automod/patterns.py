@@ -21,6 +21,8 @@ from typing import Any, Final
 
 import re2  # type: ignore[import-untyped, unused-ignore]
 
+from rosey.errors import PatternError
+
 __all__ = [
     "PATTERN_MAX_MEM", "LIST_MAX_MEM", "PatternError", "compile_one", "compile_each",
     "compile_any", "compile_set", "which", "compile_words", "prepare", "first_match", "finder",
@@ -36,10 +38,6 @@ _NOT_WORD: Final = r"[^\pL\pN_]"
 #: characters that hide a word from a match without showing: zero-width joiners and spaces,
 #: the soft hyphen, the word joiner, the byte-order mark
 _INVISIBLE: Final = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]+")
-
-
-class PatternError(ValueError):
-    """A pattern RE2 refuses; the message is RE2's, on one line."""
 
 
 def _options(max_mem: int, capture: bool) -> Any:

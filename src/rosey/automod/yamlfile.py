@@ -11,11 +11,9 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped, unused-ignore]
 
+from rosey.errors import YamlError
+
 __all__ = ["YamlError", "load_yaml"]
-
-
-class YamlError(ValueError):
-    """The text is not YAML (or gives a key twice); the message is one line."""
 
 
 class _Loader(yaml.SafeLoader):  # type: ignore[misc, unused-ignore]
