@@ -9,7 +9,21 @@ import nats
 import pytest
 from nats.aio.client import Client
 
+from tests.support.figures import FIGURE
 from tests.support.natsd import NatsServer, nats_server_binary
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The figures tests recorded (:mod:`tests.support.figures`), after the run."""
+    figures = [(report.nodeid, value)
+               for outcome in ("passed", "failed")
+               for report in terminalreporter.stats.get(outcome, [])
+               if report.when == "call"
+               for key, value in report.user_properties if key == FIGURE]
+    if figures:
+        terminalreporter.section("figures")
+        for nodeid, value in sorted(figures):
+            terminalreporter.line(f"{value}  ({nodeid})")
 
 
 @pytest.fixture(autouse=True)

@@ -30,6 +30,7 @@ from tests.bot.conftest import (
     running_bot,
 )
 from tests.support.cytube import CyTubeTestServer, format_chat
+from tests.support.wait import eventually
 
 
 def sent(cytube: CyTubeTestServer, event: str) -> list:
@@ -205,9 +206,20 @@ async def test_after_a_long_outage_the_bot_returns_within_the_cap(cytube, nats_s
     cap = 0.6
     policy = ConnectPolicy(**{**{f: getattr(FAST, f) for f in FAST.__dataclass_fields__},
                               "max_delay": cap, "initial_delay": 0.05})
+    # long enough for an uncapped backoff to grow past the cap: after the 8th failed attempt
+    # it would wait initial_delay * 2**7 = 6.4 s, ten times the cap (and would have taken
+    # ~12.7 s, 20 caps, to fail 8 times; a capped one takes ~3 s)
+    attempts = 8
+
+    def failed_attempts(logs: list) -> int:
+        return max((e["attempt"] for e in logs if e["event"] == "cytube_connect_failed"),
+                   default=0)
+
     async with running_bot(cytube, nats_server.url, connect_policy=policy) as bot:
-        await cytube.stop()
-        await asyncio.sleep(20 * cap)  # long enough for an uncapped backoff to grow past it
+        with structlog.testing.capture_logs() as logs:
+            await cytube.stop()
+            await eventually(lambda: failed_attempts(logs) >= attempts, timeout=30,
+                             what=f"{attempts} failed connect attempts while CyTube is away")
         await cytube.start()
         back = asyncio.get_running_loop().time()
         await cytube.wait_for(lambda: bot.session.joined, timeout=10)

@@ -21,6 +21,7 @@ from rosey.dbservice.service import DatabaseService
 from rosey.metrics import DbMetrics
 from tests.resilience.timing import kill_at_steady_rate
 from tests.support.db import rows
+from tests.support.figures import FIGURE
 from tests.support.wait import eventually
 
 ACK_WAIT = 1.0
@@ -28,15 +29,14 @@ HELD_EVENTS = 40
 
 
 async def test_sigkill_at_200_events_per_second_then_restart_applies_every_event_once(
-        secured_nats_server, tmp_path, capsys):
+        secured_nats_server, tmp_path, record_property):
     nats_server = secured_nats_server
     run = await kill_at_steady_rate(nats_server.url, tmp_path, rate=200, seconds=6,
                                     kill_after=2.5,
                                     client_options=nats_server.client_options("bot"),
                                     extra_env=nats_server.process_env("dbservice"))
     assert run.counts == (run.sent, run.sent, run.sent)
-    with capsys.disabled():
-        print(f"\n[recovery] {run.summary()}")
+    record_property(FIGURE, f"[recovery] {run.summary()}")  # printed under "figures"
 
 
 async def test_a_commit_longer_than_the_ack_wait_is_never_redelivered(secured_nats_server,

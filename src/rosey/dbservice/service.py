@@ -29,6 +29,7 @@ from rosey.dbservice.fallback import CoreSubscriber
 from rosey.dbservice.responder import QueryResponder
 from rosey.errors import ConnectAborted, LifecycleError
 from rosey.metrics import DbMetrics, MetricsServer
+from rosey.store.schema import BUSY_TIMEOUT_SECONDS
 from rosey.store.store import Store, StoreState
 
 __all__ = ["DatabaseService", "ServiceState", "run_database_service"]
@@ -53,14 +54,18 @@ class DatabaseService:
         serve_metrics: start the HTTP metrics server (tests that don't need it pass False).
         stop: an event that, once set, stops the service (a signal handler's); also aborts
             the NATS connect loop during start-up.
+        busy_timeout: seconds a statement waits for a SQLite lock held elsewhere
+            (:class:`~rosey.store.store.Store`); it bounds one commit attempt, and so how long
+            a stop with a failing database takes (tests of that bound pass a short one).
     """
 
     def __init__(self, *, settings: DbSettings, metrics: DbMetrics | None = None,
-                 serve_metrics: bool = True, stop: asyncio.Event | None = None) -> None:
+                 serve_metrics: bool = True, stop: asyncio.Event | None = None,
+                 busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         self.settings = settings
         self.metrics = metrics or DbMetrics()
         self.state = ServiceState.UNOPENED
-        self.store = Store(settings.db_path)
+        self.store = Store(settings.db_path, busy_timeout=busy_timeout)
         self.nc: Client | None = None
         self.ingest: JetStreamConsumer | CoreSubscriber | None = None
         self.metrics_server: MetricsServer | None = None
