@@ -354,11 +354,15 @@ class BotService:
         self.publisher.publish(contract.StatusUpdate.of(self.status(connected=connected)))
 
     async def _status_loop(self) -> None:
-        while True:
+        # `while not stopped`, not `while True`: on Python 3.11 asyncio.wait_for can swallow a
+        # cancel that lands as its awaitable finishes, and aclose sets _stop before cancelling
+        while not self._stop.is_set():
             try:
                 await asyncio.wait_for(self._status_dirty.wait(), self._status_interval)
             except TimeoutError:
                 pass
+            if self._stop.is_set():
+                return
             await asyncio.sleep(0.2)  # debounce: a join burst is one update
             self._status_dirty.clear()
             self._log_capabilities()
@@ -368,7 +372,7 @@ class BotService:
     async def _outbound_loop(self) -> None:
         said: set[int] = set()
         failing = ""  # the outcome of the last failed poll, "" while polls succeed
-        while True:
+        while not self._stop.is_set():  # (nats-py's request uses wait_for: see _status_loop)
             await asyncio.sleep(self.settings.outbound_poll_interval)
             if not self.session.joined:
                 continue
@@ -380,6 +384,8 @@ class BotService:
                                 detail=str(exc)[:300])
                 failing = exc.outcome
                 continue
+            if self._stop.is_set():
+                return
             if failing:
                 log.info("outbound_poll_recovered", after=failing)
                 failing = ""
