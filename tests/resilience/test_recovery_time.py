@@ -24,7 +24,11 @@ from tests.support.db import rows
 from tests.support.figures import FIGURE
 from tests.support.wait import eventually
 
-ACK_WAIT = 1.0
+#: the test's ack wait. The consumer marks held events in progress every ACK_WAIT / 3, so a
+#: redelivery needs the event loop held up for 2/3 of it: with 1.0 s, 0.67 s stalls under
+#: four test workers and a busy core redelivered 3 events once in 8 runs; 2.5 s needs 1.67 s
+#: (production: 10 s, 6.7 s)
+ACK_WAIT = 2.5
 HELD_EVENTS = 40
 
 
@@ -76,9 +80,9 @@ async def test_a_commit_longer_than_the_ack_wait_is_never_redelivered(secured_na
                     return int(i.num_ack_pending) if i.ack_floor.stream_seq == 0 else 0
                 # the first batch commits (waits for the lock), the next one waits behind it
                 fetched = await eventually(held, timeout=10, what="events fetched, none acked")
-                # hold the lock (the stimulus, not a wait for a condition) for many ack waits:
-                # the busy timeout (5 s) makes one commit attempt last longer than all of them
-                await asyncio.sleep(6 * ACK_WAIT)
+                # hold the lock (the stimulus, not a wait for a condition) for several ack
+                # waits: the busy timeout (5 s) makes one commit attempt last longer than two
+                await asyncio.sleep(3 * ACK_WAIT)
                 info = await js.consumer_info(contract.STREAM_NAME, contract.CONSUMER_NAME)
                 assert info.ack_floor.stream_seq == 0, "committed while the lock was held?"
                 assert info.num_ack_pending >= fetched

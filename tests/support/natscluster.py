@@ -32,6 +32,9 @@ from rosey.natsd import NatsServerState
 
 __all__ = ["NatsCluster", "free_ports"]
 
+#: the throwaway stream that proves the cluster can place a stream on every server
+_PROBE = "ROSEY_PLACEMENT_PROBE"
+
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     """``count`` distinct ports nobody listened on a moment ago."""
@@ -136,8 +139,12 @@ class NatsCluster:
 
     # --- JetStream -----------------------------------------------------------------------------
     async def wait_for_meta_leader(self, timeout: float = 30.0) -> None:
-        """Wait until the cluster's JetStream has a meta leader: only then does the JetStream
-        API answer an account-info request (before, it times out or says "unavailable")."""
+        """Wait until the cluster's JetStream has a meta leader that can place a stream on
+        every server: only then does the JetStream API answer an account-info request (before,
+        it times out or says "unavailable"), and a meta leader that has not yet heard from
+        every peer refuses a stream of that many replicas ("no suitable peers for placement",
+        seen under load). A throwaway stream of len(urls) replicas, created and deleted, is the
+        proof."""
         deadline = time.monotonic() + timeout
         nc = await nats.connect(servers=self.urls, max_reconnect_attempts=-1,
                                 reconnect_time_wait=0.1)
@@ -147,6 +154,9 @@ class NatsCluster:
             while time.monotonic() < deadline:
                 try:
                     await js.account_info()
+                    await js.add_stream(name=_PROBE, subjects=[f"{_PROBE}.probe"],
+                                        num_replicas=len(self.urls))
+                    await js.delete_stream(_PROBE)
                     return
                 except (nats.errors.Error, nats.js.errors.Error, TimeoutError) as exc:
                     last = exc
