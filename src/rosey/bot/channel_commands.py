@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import structlog
-
 from rosey import contract
 from rosey.bot.actions import Actions
 from rosey.bot.capabilities import capabilities, lacking, rank_text
@@ -22,14 +20,12 @@ from rosey.bot.clock import Clock
 from rosey.bot.cytube import CyTubeSession
 from rosey.bot.media import parse_media_link
 from rosey.bot.playback import Leader
-from rosey.bot.queries import Ask, QueryFailed
+from rosey.bot.queries import Ask, QueryFailed, unavailable
 from rosey.bot.text import clock, when
 from rosey.commands import COMMAND_NAMES, USAGE
 from rosey.errors import CommandError
 
 __all__ = ["ChannelCommands", "ShellContext", "UNAVAILABLE", "SAFE_SLASH"]
-
-log = structlog.get_logger()
 
 UNAVAILABLE = "stats are unavailable right now"
 #: chat commands that ``say`` and the outbound queue may send (others could escalate rank)
@@ -107,7 +103,7 @@ class ChannelCommands:
         try:
             reply = await self._query(contract.ChannelStatsQuery())
         except QueryFailed as exc:
-            raise CommandError(_unavailable(exc)) from None
+            raise CommandError(unavailable(exc, UNAVAILABLE)) from None
         top = ", ".join(f"{t.username} ({t.chat_lines})" for t in reply.top_chatters)
         return "\n".join([
             f"Most users: {reply.high_water_mark.users}, "
@@ -133,7 +129,7 @@ class ChannelCommands:
         try:
             reply = await self._query(contract.UserStatsQuery(name))
         except QueryFailed as exc:
-            raise CommandError("\n".join([*lines, _unavailable(exc)])) from None
+            raise CommandError("\n".join([*lines, unavailable(exc, UNAVAILABLE)])) from None
         if reply.user is None:
             lines.append("never seen before")
         else:
@@ -279,8 +275,3 @@ class ChannelCommands:
             raise CommandError(f"CyTube counted no new vote ({counts.count} of {counts.need} "
                                "needed): a vote from my address is already in")
         return f"Voted to skip ({counts.count} of {counts.need} needed)"
-
-
-def _unavailable(exc: QueryFailed) -> str:
-    log.warning("query_failed", outcome=exc.outcome, detail=str(exc)[:300])
-    return f"{UNAVAILABLE}: {exc.why}"

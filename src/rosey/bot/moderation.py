@@ -15,14 +15,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-import structlog
-
 from rosey import contract
 from rosey.bot.actions import Actions
 from rosey.bot.channel import ChannelState
 from rosey.bot.clock import Clock
 from rosey.bot.punishments import Punishments
-from rosey.bot.queries import Ask, QueryFailed
+from rosey.bot.queries import Ask, QueryFailed, unavailable
 from rosey.bot.record import ModerationRecord, new_ref
 from rosey.bot.text import clock, span, when
 from rosey.commands import USAGE
@@ -31,7 +29,6 @@ from rosey.errors import CommandError, CyTubeError
 
 __all__ = ["Moderation", "describe", "punishment_line", "PAST", "Reversal"]
 
-log = structlog.get_logger()
 
 #: (punishment class, name) -> the record fields marking a lift as undoing an automatic action
 Reversal = Callable[[str, str], dict[str, Any]]
@@ -234,8 +231,8 @@ class Moderation:
         try:
             return await self._query(query)
         except QueryFailed as exc:
-            log.warning("query_failed", outcome=exc.outcome, detail=str(exc)[:300])
-            raise CommandError(f"the moderation record is unavailable: {exc.why}") from None
+            raise CommandError(unavailable(exc, "the moderation record is unavailable")) \
+                from None
 
     async def cmd_modlog(self, args: str, caller: str) -> str:
         parts = args.split()

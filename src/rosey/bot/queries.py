@@ -20,6 +20,7 @@ from collections.abc import Awaitable
 from typing import Protocol
 
 import nats.errors
+import structlog
 from nats.aio.client import Client
 
 from rosey import contract
@@ -28,7 +29,16 @@ from rosey.errors import BadPayload, BusError
 from rosey.metrics import BotMetrics
 
 __all__ = ["QueryFailed", "NotConnected", "NoResponders", "QueryTimeout", "BadReply",
-           "QueryRefused", "ask", "Ask"]
+           "QueryRefused", "ask", "Ask", "unavailable"]
+
+log = structlog.get_logger()
+
+
+def unavailable(exc: QueryFailed, what: str) -> str:
+    """A command's reply when its query failed (``<what>: <why>``), logged once as
+    ``query_failed`` with the outcome (the command's context names the command)."""
+    log.warning("query_failed", outcome=exc.outcome, detail=str(exc)[:300])
+    return f"{what}: {exc.why}"
 
 
 class Ask(Protocol):
