@@ -175,8 +175,14 @@ class AutoMod:
                 self.reload("file changed")
 
     # --- judging (synchronous, from the service's handlers) -------------------------------------
-    def seen(self, name: str) -> None:
-        self._first_seen.setdefault(name.lower(), self._clock.time())
+    def seen(self, name: str) -> bool:
+        """The bot sees ``name`` (userlist or join); True the first time since it started
+        (raid mode's first-time users read this too)."""
+        key = name.lower()
+        if key in self._first_seen:
+            return False
+        self._first_seen[key] = self._clock.time()
+        return True
 
     def on_chat(self, line: frames.ChatLine) -> None:
         if not self.rules.rules or line.own or not line.username:

@@ -60,22 +60,16 @@ class Raid:
         self.started_at: float | None = None
         self._saved: dict[str, Any] = {}
         self._last_trigger = 0.0
-        self._seen: set[str] = set()
         self._events: dict[str, deque[float]] = {k: deque() for k in ("joins", "guests", "new")}
         self._lines: dict[str, dict[str, float]] = {}  # normalised line -> {user: time}
         self._busy = asyncio.Lock()
         self._recovered = False
 
     # --- triggers (synchronous, from the service's handlers) -----------------------------------
-    def present(self, names: tuple[str, ...]) -> None:
-        """The userlist of a (re)join: seen, but not joins (a reconnect is not a raid)."""
-        self._seen.update(n.lower() for n in names)
-
-    def joined(self, name: str, *, guest: bool) -> None:
-        """A live join (``addUser``)."""
+    def joined(self, *, guest: bool, new: bool) -> None:
+        """A live join (``addUser`` of someone not in the userlist; the userlist of a
+        (re)join is no join: a reconnect is not a raid); ``new``: the bot never saw them."""
         now = self._clock.time()
-        new = name.lower() not in self._seen
-        self._seen.add(name.lower())
         self._count("joins", now)
         if guest:
             self._count("guests", now)

@@ -29,7 +29,7 @@ from rosey.bot.actions import Actions
 from rosey.bot.automod import AutoMod, Reversals
 from rosey.bot.automod_commands import AutoModCommands
 from rosey.bot.capabilities import capabilities, refusals
-from rosey.bot.channel import ChannelState
+from rosey.bot.channel import Change, ChannelState
 from rosey.bot.channel_commands import SAFE_SLASH, ChannelCommands, ShellContext
 from rosey.bot.clock import REAL, Clock
 from rosey.bot.cytube import CyTubeSession, cancel_and_wait
@@ -268,19 +268,18 @@ class BotService:
         if isinstance(frame, frames.ChangeMedia) and self.channel.i_lead():
             # while the bot leads, CyTube's clock is stopped: a new item would sit at 0 s
             self._spawn(self.leader.hand_back("media_changed"), "bot-hand-back")
-        self._automatic(frame)
+        self._automatic(frame, change)
         self.watcher.observe(frame)
         self.actions.confirmations.resolve(frame)
 
-    def _automatic(self, frame: frames.Frame) -> None:
-        """What automatic moderation and raid mode read: joins and queued items."""
-        if isinstance(frame, frames.AddUser) and frame.user.name:
-            self.automod.seen(frame.user.name)
-            self.raid.joined(frame.user.name, guest=frame.user.rank == 0)
+    def _automatic(self, frame: frames.Frame, change: Change) -> None:
+        """What automatic moderation and raid mode read: sightings, joins, queued items."""
+        if isinstance(frame, frames.AddUser) and change.joined:  # not a repeat addUser
+            new = self.automod.seen(frame.user.name)
+            self.raid.joined(guest=frame.user.rank == 0, new=new)
         elif isinstance(frame, frames.Userlist):
             for entry in frame.users:
                 self.automod.seen(entry.name)
-            self.raid.present(tuple(u.name for u in frame.users))
         elif isinstance(frame, frames.Queue) and self.session.joined:
             self.automod.on_queue(frame)
 
