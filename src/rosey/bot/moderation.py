@@ -19,7 +19,7 @@ from rosey import contract
 from rosey.bot.actions import Actions
 from rosey.bot.channel import ChannelState
 from rosey.bot.clock import Clock
-from rosey.bot.punishments import Punishments
+from rosey.bot.punishments import Punishments, unban, unmute
 from rosey.bot.queries import Ask, QueryFailed, unavailable
 from rosey.bot.record import ModerationRecord, new_ref
 from rosey.bot.text import clock, span, when
@@ -147,25 +147,16 @@ class Moderation:
 
     async def cmd_unmute(self, args: str, caller: str) -> str:
         name, _ = self._target("unmute", args)
-
-        async def run() -> str:
-            if not await self._actions.unmute(name):
-                return (f"CyTube says nothing when unmuting someone who is not here: {name} "
-                        "is unmuted if they were muted")
-            return f"Unmuted {name}"
-        reply = await self._recorded("unmute", name, caller, f"unmute {args}", run,
+        reply = await self._recorded("unmute", name, caller, f"unmute {args}",
+                                     lambda: unmute(self._actions, name),
                                      **self._reversal("mute", name))
         self._punishments.ended("mute", name)
         return reply
 
     async def cmd_unban(self, args: str, caller: str) -> str:
         name, _ = self._target("unban", args)
-
-        async def run() -> str:
-            if not await self._actions.unban(name):
-                return f"{name} is not on the banlist (nothing to lift)"
-            return f"Unbanned {name}"
-        reply = await self._recorded("unban", name, caller, f"unban {args}", run,
+        reply = await self._recorded("unban", name, caller, f"unban {args}",
+                                     lambda: unban(self._actions, name),
                                      **self._reversal("ban", name))
         self._punishments.ended("ban", name)
         return reply

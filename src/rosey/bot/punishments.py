@@ -31,7 +31,7 @@ from rosey.config import BotSettings
 from rosey.errors import CommandError, CyTubeError
 from rosey.metrics import BotMetrics
 
-__all__ = ["Punishments", "LIFT"]
+__all__ = ["Punishments", "LIFT", "unmute", "unban"]
 
 log = structlog.get_logger()
 
@@ -48,6 +48,21 @@ class _Timer:
     actor: str
     added: float
     task: asyncio.Task[None] | None = None
+
+
+async def unmute(actions: Actions, name: str) -> str:
+    """Unmute ``name``; what CyTube's answer means, in words (a moderator's or a lift's)."""
+    if not await actions.unmute(name):
+        return (f"CyTube says nothing when unmuting someone who is not here: {name} "
+                "is unmuted if they were muted")
+    return f"Unmuted {name}"
+
+
+async def unban(actions: Actions, name: str) -> str:
+    """Unban ``name``; what CyTube's answer means, in words (a moderator's or a lift's)."""
+    if not await actions.unban(name):
+        return f"{name} is not on the banlist (nothing to lift)"
+    return f"Unbanned {name}"
 
 
 def key_of(kind: str, name: str) -> Key:
@@ -131,18 +146,13 @@ class Punishments:
         if why is not None:
             raise CommandError(f"I can't {lift} any more: {why}")
         if lift == "unban":
-            if not await self._actions.unban(target):
-                return f"{target} is not on the banlist (nothing to lift)"
-            return f"Unbanned {target}"
+            return await unban(self._actions, target)
         try:
-            if not await self._actions.unmute(target):
-                return (f"CyTube says nothing when unmuting someone who is not here: {target} "
-                        "is unmuted if they were muted")
+            return await unmute(self._actions, target)
         except CyTubeError as exc:
             if "is not muted" in str(exc):  # someone was quicker: nothing to lift
                 return f"{target} was not muted any more (nothing to lift)"
             raise
-        return f"Unmuted {target}"
 
     async def _lift(self, key: Key, timer: _Timer) -> None:
         lift = LIFT[timer.kind]
