@@ -31,6 +31,7 @@ from typing import Any
 
 import structlog
 
+from rosey import contract
 from rosey.automod.chat import ChatJudge, Message
 from rosey.automod.playlist import Item, PlaylistJudge
 from rosey.automod.rules import Hit, Rule, RuleSet, load_rules
@@ -265,44 +266,39 @@ class AutoMod:
         me = self._channel.bot_name or "rosey"
         why = f"{rule.name}: {hit.detail}"
         command = f"automod {why}"[:1000]
+        record: dict[str, Any] = dict(actor=me, origin="automod", reason=why, command=command,
+                                      rule=rule.name)
         if item is not None and action.remove:
-            await self._remove(hit, item, dry, command)
+            await self._remove(name, item, dry, record)
         if action.kind == "log" and action.remove:
             return  # a plain remove: recorded as the removal
         if dry:  # what it would have done, recorded; nothing acted on, no strike
             self._record.record("flag" if action.kind == "log" else action.kind, name,
-                                actor=me, origin="automod", reason=why,
-                                duration=action.duration, command=command, rule=rule.name,
-                                dry_run=True)
-            return
-        if action.kind == "log":
-            self._record.record("flag", name, actor=me, origin="automod", reason=why,
-                                command=command, rule=rule.name)
+                                duration=action.duration, dry_run=True, **record)
+        elif action.kind == "log":
+            self._record.record("flag", name, **record)
         elif action.kind == "warn":
             await self._moderation.warn(name, why, me, command, origin="automod",
                                         rule=rule.name)
         elif action.kind == "kick":
             await self._moderation.kick(name, why, me, command, origin="automod",
                                         rule=rule.name)
-        elif action.kind in ("mute", "smute", "ban"):
+        elif action.kind in contract.PUNISHMENT_KINDS:
             await self._moderation.punish(action.kind, name, action.duration, why, me, command,
                                           origin="automod", rule=rule.name)
-            self._reversals.punished("ban" if action.kind == "ban" else "mute", name, rule.name)
+            self._reversals.punished(contract.PUNISHMENT_CLASS[action.kind], name, rule.name)
 
-    async def _remove(self, hit: Hit, item: frames.PlaylistItem, dry: bool, command: str) -> None:
-        me = self._channel.bot_name or "rosey"
-        why = f"{hit.rule.name}: {hit.detail}"
-        fields: dict[str, Any] = dict(actor=me, origin="automod", reason=why, command=command,
-                                      rule=hit.rule.name)
+    async def _remove(self, name: str, item: frames.PlaylistItem, dry: bool,
+                      record: dict[str, Any]) -> None:
         if dry:
-            self._record.record("remove", hit.user, dry_run=True, **fields)
+            self._record.record("remove", name, dry_run=True, **record)
             return
         try:
             await self._actions.delete(item)
         except CyTubeError as exc:
-            self._record.record("remove", hit.user, error=str(exc), **fields)
+            self._record.record("remove", name, error=str(exc), **record)
             raise
-        self._record.record("remove", hit.user, **fields)
+        self._record.record("remove", name, **record)
 
     # --- what the ``automod`` command shows ---------------------------------------------------
     def set_mode(self, name: str, dry: bool) -> str:
