@@ -86,13 +86,19 @@ def _reject_constant(name: str) -> float:
 
 
 # --- field readers (shared by the events', queries' and replies' decoders) ----------------
+def _given(obj: dict[str, Any], key: str, *, required: bool) -> Any:
+    """``obj[key]``; None when it is absent or null, which is a missing field if required."""
+    value = obj.get(key)
+    if value is None and required:
+        raise BadPayload("missing_field", f"{key} is missing")
+    return value
+
+
 def _str(obj: dict[str, Any], key: str, *, limit: int, required: bool = True,
          nonempty: bool = False) -> str | None:
-    if key not in obj or obj[key] is None:
-        if required:
-            raise BadPayload("missing_field", f"{key} is missing")
+    value = _given(obj, key, required=required)
+    if value is None:
         return None
-    value = obj[key]
     if not isinstance(value, str):
         raise BadPayload("wrong_type", f"{key} must be a string, got {type(value).__name__}")
     if len(value) > limit:
@@ -132,11 +138,9 @@ def _one_of(o: dict[str, Any], key: str, allowed: tuple[str, ...], default: str 
 
 def _int(obj: dict[str, Any], key: str, *, required: bool = True, minimum: int = 0,
          maximum: int = 2**53) -> int | None:
-    if key not in obj or obj[key] is None:
-        if required:
-            raise BadPayload("missing_field", f"{key} is missing")
+    value = _given(obj, key, required=required)
+    if value is None:
         return None
-    value = obj[key]
     # bool is an int subclass; a float with an integral value is accepted (JS senders)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise BadPayload("wrong_type", f"{key} must be an integer, got {type(value).__name__}")
@@ -161,9 +165,9 @@ def _limit(o: dict[str, Any], key: str, default: int, maximum: int) -> int:
 
 
 def _number(obj: dict[str, Any], key: str) -> float | None:
-    if key not in obj or obj[key] is None:
+    value = obj.get(key)
+    if value is None:
         return None
-    value = obj[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise BadPayload("wrong_type", f"{key} must be a number, got {value!r:.40}")
     return float(value)
@@ -177,11 +181,9 @@ def _bool(obj: dict[str, Any], key: str) -> bool | None:
 
 
 def _object(obj: dict[str, Any], key: str, *, required: bool = True) -> dict[str, Any] | None:
-    if key not in obj or obj[key] is None:
-        if required:
-            raise BadPayload("missing_field", f"{key} is missing")
+    value = _given(obj, key, required=required)
+    if value is None:
         return None
-    value = obj[key]
     if not isinstance(value, dict):
         raise BadPayload("wrong_type", f"{key} must be an object, got {type(value).__name__}")
     return value
