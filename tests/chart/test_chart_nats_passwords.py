@@ -18,33 +18,18 @@ from pathlib import Path
 
 import nats
 import pytest
-import yaml
 
 from rosey import bus
 from rosey.config import nats_auth_settings
 from rosey.nats_auth import IDENTITIES
 from rosey.natsd import NatsServer, find_nats_server
 
-from .conftest import CHART_DIR, NATS_ENV, lay_out_nats_pod, nats_conf_path
-
-REPO = CHART_DIR.parents[1]
-
-
-def chart_nats_version() -> str:
-    """The nats-server release of the chart's image (``2.10.26-alpine`` -> ``2.10.26``)."""
-    values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
-    return str(values["nats"]["image"]["tag"]).split("-")[0]
-
-
-def chart_nats_binary() -> str:
-    path = REPO / ".build" / "nats-server" / chart_nats_version() / "bin" / "nats-server"
-    assert path.is_file(), f"{path} is missing: run scripts/setup (it installs the chart's nats-server)"
-    return str(path)
+from .conftest import NATS_ENV, lay_out_nats_pod, nats_conf_path
 
 
 def _servers() -> list[pytest.param]:  # type: ignore[valid-type]
-    return [pytest.param(find_nats_server, id="tests-nats-server"),
-            pytest.param(chart_nats_binary, id="chart-nats-server")]
+    # the pinned release (tests/test_nats_server_version.py: the chart's image is the same)
+    return [pytest.param(find_nats_server, id="pinned-nats-server")]
 
 
 #: values nats-server misread from the environment, and whatever else a config parser might
@@ -101,14 +86,6 @@ async def test_every_identity_connects_with_a_hostile_password(render, tmp_path,
         with pytest.raises(nats.errors.Error):  # and a wrong one is still refused
             await nats.connect(server.url, user="bot", password=passwords["bot"] + "x",
                                allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=2)
-
-
-def test_the_chart_ships_the_release_the_tests_run() -> None:
-    import subprocess
-
-    out = subprocess.run([chart_nats_binary(), "--version"], capture_output=True, text=True,
-                         timeout=30).stdout
-    assert f"v{chart_nats_version()}" in out
 
 
 @pytest.mark.parametrize(("value", "problem"), [

@@ -95,6 +95,7 @@ def test_production_values_pass_the_schema_and_defaults_too(chart) -> None:
 @pytest.mark.parametrize("bad", [
     {"nats": {"replicas": 2}},
     {"nats": {"replica": 3}},
+    {"nats": {"jetstream": {"syncInterval": "sometimes"}}},  # nats-server would not start
     {"dbservice": {"settings": {"jetstream": "on"}}},
     {"dbservice": {"settings": {"batchSize": 0}}},
     {"bot": {"settings": {"logFormat": "xml"}}},

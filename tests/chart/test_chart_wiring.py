@@ -215,6 +215,16 @@ def test_jetstream_store_lives_on_the_nats_pvc(render) -> None:
     assert f"store_dir: {mount['mountPath']}" in conf
 
 
+@pytest.mark.parametrize(("values", "synced"), [({}, "always"),
+                                               ({"syncInterval": "2m"}, "2m")])
+def test_jetstream_flushes_before_acknowledging_unless_told_otherwise(render, values,
+                                                                     synced) -> None:
+    # docs/durability.md; a real nats-server takes this file in
+    # test_rendered_nats_conf_starts_a_real_nats_server
+    conf = render({"nats": {"jetstream": values}}).config_data("rosey-nats-config")["nats.conf"]
+    assert f"\n  sync_interval: {synced}\n" in conf
+
+
 # --- probes ------------------------------------------------------------------------------------
 #: the DatabaseService is Ready when it ingests (NATS is in the release); the bot, which nobody
 #: sends traffic to, when it serves: helm install --wait must not hang on an unreachable CyTube

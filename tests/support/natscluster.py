@@ -27,8 +27,9 @@ import nats
 import nats.errors
 import nats.js.errors
 
+from rosey.nats_auth import jetstream_block
+from rosey.natsd import SYNC_INTERVAL, NatsServerState
 from rosey.natsd import NatsServer as Launcher
-from rosey.natsd import NatsServerState
 
 __all__ = ["NatsCluster", "free_ports"]
 
@@ -51,11 +52,11 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
 
 
 def _config(name: str, port: int, cport: int, routes: list[int], store: Path,
-            cluster_name: str) -> str:
+            cluster_name: str, sync_interval: str) -> str:
     route_list = ", ".join(f'"nats-route://127.0.0.1:{p}"' for p in routes)
     return (f'server_name: "{name}"\n'
             f'listen: "127.0.0.1:{port}"\n'
-            f"jetstream {{\n  store_dir: \"{store}\"\n}}\n"
+            + jetstream_block(store, sync_interval) +
             f"cluster {{\n  name: \"{cluster_name}\"\n  listen: \"127.0.0.1:{cport}\"\n"
             f"  routes: [{route_list}]\n}}\n")
 
@@ -64,7 +65,11 @@ class NatsCluster:
     """``size`` nats-servers routed to each other, JetStream on (``n1``, ``n2``, ...)."""
 
     def __init__(self, root: Path, *, size: int = 3, cluster_name: str = "rosey-test",
-                 ready_timeout: float = 20.0) -> None:
+                 ready_timeout: float = 20.0, sync_interval: str = SYNC_INTERVAL,
+                 js_dirs: dict[str, Path] | None = None) -> None:
+        """``js_dirs`` puts a server's JetStream store elsewhere than ``root/<name>/js`` (on
+        a power-loss filesystem); every server syncs as ``sync_interval`` says (by default as
+        rosey up and the chart do)."""
         self.root = Path(root)
         self.ready_timeout = ready_timeout
         self.names = [f"n{i + 1}" for i in range(size)]
@@ -79,8 +84,9 @@ class NatsCluster:
             routes = [self.cluster_ports[other] for other in self.names if other != name]
             self.config_files[name] = home / "nats.conf"
             self.config_files[name].write_text(
-                _config(name, self.ports[name], self.cluster_ports[name], routes, home / "js",
-                        cluster_name), encoding="utf-8")
+                _config(name, self.ports[name], self.cluster_ports[name], routes,
+                        (js_dirs or {}).get(name, home / "js"), cluster_name, sync_interval),
+                encoding="utf-8")
             self.log_paths[name] = home / "nats-server.log"
         self.servers: dict[str, Launcher] = {}
 

