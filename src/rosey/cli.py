@@ -36,7 +36,8 @@ Further environment settings: ROSEY_JETSTREAM=auto|off, ROSEY_BATCH_SIZE, ROSEY_
 ROSEY_STREAM_MAX_AGE_SECONDS, ROSEY_STREAM_MAX_BYTES, ROSEY_STREAM_DUPLICATE_WINDOW_SECONDS,
 ROSEY_ACK_WAIT_SECONDS, ROSEY_METRICS_HOST, ROSEY_LOG_LEVEL=debug|info|warning|error,
 ROSEY_LOG_FORMAT=json|console, ROSEY_ACTIVITY_LOG_SECONDS (the INFO dbservice_activity line's
-interval, default 60).
+interval, default 60), ROSEY_DB_SYNCHRONOUS=full|normal (full, the default: every commit is on
+disk before it is acknowledged; docs/durability.md).
 SIGTERM or SIGINT stops taking messages, commits what was fetched, closes the file, exits 0.
 """ + NATS_AUTH_HELP
 

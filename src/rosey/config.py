@@ -122,6 +122,10 @@ class DbSettings:
             applies when the durable consumer is created.
         activity_log_seconds: how often the INFO ``dbservice_activity`` line is written.
         nats_auth: who the service is on NATS (``ROSEY_NATS_*``; empty: anonymous).
+        synchronous: SQLite's ``synchronous``: "full" (the default) has every commit on disk
+            before its batch is acknowledged; "normal" does not wait for the disk, so a power
+            loss or kernel crash can lose the last commits, which JetStream then never
+            redelivers (docs/durability.md: only for a disk whose cache survives power loss).
     """
 
     nats_url: str = DEFAULT_NATS_URL
@@ -134,10 +138,14 @@ class DbSettings:
     ack_wait_seconds: float = 10.0
     activity_log_seconds: float = 60.0
     nats_auth: NatsAuth = field(default_factory=NatsAuth)
+    synchronous: str = "full"
 
     def __post_init__(self) -> None:
         if self.jetstream not in ("auto", "off"):
             raise ConfigError(f"jetstream must be 'auto' or 'off', not {self.jetstream!r}")
+        if self.synchronous not in ("full", "normal"):
+            raise ConfigError(f"ROSEY_DB_SYNCHRONOUS must be 'full' or 'normal', "
+                              f"not {self.synchronous!r}")
         if not 1 <= self.batch_size <= 10_000:
             raise ConfigError("batch size must be between 1 and 10000")
 
@@ -434,6 +442,7 @@ def db_settings(env: Mapping[str, str], *, nats_url: str | None = None,
                                        DB_DEFAULTS.activity_log_seconds),
         stream=stream_settings(env),
         nats_auth=nats_auth_settings(env),
+        synchronous=_str(env, "ROSEY_DB_SYNCHRONOUS", None, DB_DEFAULTS.synchronous).lower(),
     )
 
 

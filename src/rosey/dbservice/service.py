@@ -65,7 +65,8 @@ class DatabaseService:
         self.settings = settings
         self.metrics = metrics or DbMetrics()
         self.state = ServiceState.UNOPENED
-        self.store = Store(settings.db_path, busy_timeout=busy_timeout)
+        self.store = Store(settings.db_path, busy_timeout=busy_timeout,
+                           synchronous=settings.synchronous)
         self.nc: Client | None = None
         self.ingest: JetStreamConsumer | CoreSubscriber | None = None
         self.metrics_server: MetricsServer | None = None

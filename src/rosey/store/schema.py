@@ -196,16 +196,20 @@ BUSY_TIMEOUT_SECONDS: Final = 5.0
 
 
 def configure_connection(conn: sqlite3.Connection, *, writer: bool,
-                         busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
+                         busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+                         synchronous: str = "full") -> None:
     """Pragmas every connection gets; WAL lets queries read while the writer commits.
-    ``busy_timeout``: seconds a statement waits for a lock held elsewhere."""
+    ``busy_timeout``: seconds a statement waits for a lock held elsewhere; ``synchronous``:
+    "full" unless an operator chose "normal" (``DbSettings.synchronous``)."""
     conn.execute(f"PRAGMA busy_timeout = {round(busy_timeout * 1000)}")
     conn.execute("PRAGMA foreign_keys = ON")
     if writer:
         conn.execute("PRAGMA journal_mode = WAL")
         # FULL: a commit is on disk before the batch is acknowledged to JetStream, so not
-        # even a power cut can lose an acknowledged event (NORMAL would risk the last commits).
-        conn.execute("PRAGMA synchronous = FULL")
+        # even a power cut can lose an acknowledged event (NORMAL risks the last commits:
+        # tests/resilience/test_power_loss.py shows both)
+        level = {"full": "FULL", "normal": "NORMAL"}[synchronous]
+        conn.execute(f"PRAGMA synchronous = {level}")
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -85,11 +85,14 @@ class Store:
         path: the SQLite file; its directory is created when missing.
         busy_timeout: seconds a statement waits for a lock another connection holds before it
             fails with "database is locked" (a failing commit is retried by the caller).
+        synchronous: "full" (every commit on disk before it returns) or "normal".
     """
 
-    def __init__(self, path: Path | str, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
+    def __init__(self, path: Path | str, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+                 synchronous: str = "full") -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
+        self.synchronous = synchronous
         self.state = StoreState.UNOPENED
         self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="rosey-db-writer")
         self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="rosey-db-reader")
@@ -114,7 +117,8 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = self._connect()
-            configure_connection(conn, writer=True, busy_timeout=self.busy_timeout)
+            configure_connection(conn, writer=True, busy_timeout=self.busy_timeout,
+                                 synchronous=self.synchronous)
             self.started_at_version = migrate(conn)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open {self.path}: {exc}") from exc
