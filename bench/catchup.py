@@ -44,6 +44,7 @@ from bench.common import (
 from rosey import contract
 from rosey.config import StreamSettings
 from rosey.dbservice.consumer import consumer_config
+from rosey.natsd import SYNC_INTERVAL
 from rosey.stream import ensure_stream
 from tests.support.procs import free_port
 
@@ -63,6 +64,8 @@ class CatchupResult:
     #: wall clock on a shared machine, and it shows where the service's extra work goes
     ceiling_cpu: list[float] = field(default_factory=list)
     service_cpu: list[float] = field(default_factory=list)
+    #: the backlog's publish rate (a plain JetStream client, 512 acknowledgements in flight)
+    preload_rate: float = 0.0
 
     def cpu_us_per_event(self, cpu: list[float]) -> float:
         return statistics.median(cpu) / self.events * 1e6
@@ -94,13 +97,16 @@ def chat_lines(n: int, users: int) -> Iterator[tuple[str, bytes]]:
 
 
 async def run_catchup(*, events_n: int, users: int, repeat: int, workdir: Path,
-                      say: Callable[[str], None] = print) -> CatchupResult:
+                      say: Callable[[str], None] = print,
+                      sync_interval: str = SYNC_INTERVAL) -> CatchupResult:
+    """``sync_interval``: when the server flushes its store (:func:`bench.common.nats_server`)."""
     result = CatchupResult(events=events_n)
-    async with nats_server(workdir, "catchup") as server:
+    async with nats_server(workdir, "catchup", sync_interval=sync_interval) as server:
         nc = await connect(server.url, "bench-catchup")
         js = nc.jetstream(timeout=10.0)
         await ensure_stream(js, StreamSettings(), update=True)
-        rate = await preload(js, events_n, source=chat_lines(events_n, users))
+        rate = result.preload_rate = await preload(js, events_n,
+                                                   source=chat_lines(events_n, users))
         say(f"  pre-loaded {events_n} chat lines from {users} users ({rate:,.0f} ev/s)")
         last_user = f"chatter{(events_n - 1) % users:04d}"
         lines_of_last = len(range((events_n - 1) % users, events_n, users))

@@ -24,8 +24,8 @@ from typing import Any
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from rosey import contract
-from rosey.natsd import NatsServer
+from rosey import contract, nats_auth
+from rosey.natsd import SYNC_INTERVAL, NatsServer
 from rosey.process import stop_process
 
 __all__ = [
@@ -192,11 +192,21 @@ async def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> i
     return (await stop_process(proc, timeout=timeout)).code
 
 
-def nats_server(workdir: Path, name: str, *, jetstream: bool = True) -> NatsServer:
+def nats_server(workdir: Path, name: str, *, jetstream: bool = True,
+                sync_interval: str = SYNC_INTERVAL) -> NatsServer:
     """A nats-server for one part (Rosey's own launcher): a free port, its JetStream store and
-    its log under ``workdir``. Use as ``async with nats_server(...) as server:``."""
-    return NatsServer(jetstream=jetstream, store_dir=workdir / f"jetstream-{name}",
-                      log_path=workdir / f"nats-{name}.log")
+    its log under ``workdir``. Use as ``async with nats_server(...) as server:``.
+
+    JetStream comes from a config file (``nats-<name>.conf``, :func:`rosey.nats_auth.jetstream_block`)
+    flushed to disk as ``sync_interval`` says: by default as ``rosey up``, the chart and the
+    tests run it ("always": before every acknowledgement); "2m" is nats-server's own default."""
+    log_path = workdir / f"nats-{name}.log"
+    if not jetstream:
+        return NatsServer(jetstream=False, log_path=log_path)
+    config = workdir / f"nats-{name}.conf"
+    config.write_text(nats_auth.jetstream_block(workdir / f"jetstream-{name}", sync_interval),
+                      encoding="utf-8")
+    return NatsServer(jetstream=False, config_file=config, log_path=log_path)
 
 
 def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:

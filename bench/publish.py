@@ -22,6 +22,7 @@ from bench.common import connect, event_bodies, nats_server, percentile, stamped
 from rosey.bot.publisher import Publisher
 from rosey.config import StreamSettings
 from rosey.metrics import BotMetrics
+from rosey.natsd import SYNC_INTERVAL
 from rosey.stream import ensure_stream
 
 __all__ = ["PublishResult", "run_publish"]
@@ -42,13 +43,16 @@ class PublishResult:
 
 
 async def run_publish(*, calls: int, rate: float, workdir: Path, burst: int = 20,
-                      between: Callable[[int], object] | None = None) -> PublishResult:
+                      between: Callable[[int], object] | None = None,
+                      sync_interval: str = SYNC_INTERVAL) -> PublishResult:
     """``between(i)``, when given, runs after the i-th timed call, untimed: what the bot's
-    handler does after publishing (the automod part judges a chat line there)."""
+    handler does after publishing (the automod part judges a chat line there).
+    ``sync_interval``: when the server flushes its store (:func:`bench.common.nats_server`);
+    ``rate=math.inf`` offers the calls unpaced, so the drain rate is the publisher's own."""
     bodies = list(event_bodies(calls, seed=3))
     times = [0] * calls
     cold: list[int] = []  # the first call after each yield to the loop
-    async with nats_server(workdir, "publish") as server:
+    async with nats_server(workdir, "publish", sync_interval=sync_interval) as server:
         nc = await connect(server.url, "bench-publish")
         js = nc.jetstream(timeout=5.0)
         await ensure_stream(js, StreamSettings(), update=True)

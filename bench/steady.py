@@ -33,6 +33,7 @@ from bench.common import (
     stop_worker,
     wait_http_ok,
 )
+from rosey.natsd import SYNC_INTERVAL
 from tests.support.procs import free_port
 
 __all__ = ["SteadyResult", "Rss", "run_steady"]
@@ -93,12 +94,14 @@ class SteadyResult:
 
 
 async def run_steady(*, rate: float, seconds: float, batch: int, workdir: Path,
-                     sample_every: float = 1.0, warmup: float = 5.0) -> SteadyResult:
+                     sample_every: float = 1.0, warmup: float = 5.0,
+                     sync_interval: str = SYNC_INTERVAL) -> SteadyResult:
+    """``sync_interval``: when the server flushes its store (:func:`bench.common.nats_server`)."""
     port = free_port()
     out = workdir / "bot.json"
     out.unlink(missing_ok=True)
     db_rss, bot_rss = Rss(warmup=warmup), Rss(warmup=warmup)
-    async with nats_server(workdir, "steady") as server:
+    async with nats_server(workdir, "steady", sync_interval=sync_interval) as server:
         db = start_worker("db", "--nats-url", server.url, "--db-path",
                           str(workdir / "steady.db"), "--metrics-port", str(port),
                           "--batch", str(batch), "--fine-e2e", log_path=workdir / "steady-db.log")

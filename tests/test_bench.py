@@ -22,7 +22,11 @@ ROWS = ("naive service", "bare ceiling", "durable ingest", "Store.apply_batch pe
         "max publish-to-committed across a SIGKILL", "events sent / applied exactly once",
         "start-to-ready rosey-db", "start-to-ready rosey-bot",
         "Publisher.publish() p99, calls 1 ms apart", "moderator round trip PM -> reply, info",
-        "moderator round trip PM -> reply, stats")
+        "moderator round trip PM -> reply, stats",
+        "sync_interval always / 2m: publisher drain",
+        "sync_interval always / 2m: catch-up from process start",
+        "sync_interval always / 2m: publish-to-committed p99",
+        "events sent / committed in those runs")
 
 
 def test_every_benchmark_part_runs_to_its_table(tmp_path) -> None:
@@ -30,7 +34,7 @@ def test_every_benchmark_part_runs_to_its_table(tmp_path) -> None:
         [sys.executable, "-m", "bench", "--quick", "--events", "2000", "--naive-events", "100",
          "--publish-calls", "2000", "--steady-rate", "200", "--steady-seconds", "2",
          "--catchup-events", "2000", "--recovery-seconds", "3", "--startup-repeat", "1",
-         "--roundtrip-samples", "2",
+         "--roundtrip-samples", "2", "--sync-events", "1000", "--sync-seconds", "2",
          "--workdir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert "Traceback" not in run.stderr, run.stderr
@@ -38,5 +42,12 @@ def test_every_benchmark_part_runs_to_its_table(tmp_path) -> None:
     missing = [row for row in ROWS if row not in run.stdout]
     assert missing == [], run.stdout + run.stderr
     # not a speed: every event the bot published was committed by the DatabaseService
-    (committed,) = [line for line in run.stdout.splitlines() if "events sent / committed" in line]
-    assert committed.rstrip().endswith("PASS"), committed
+    committed = [line for line in run.stdout.splitlines() if "events sent / committed" in line]
+    assert len(committed) == 2 and all(c.rstrip().endswith("PASS") for c in committed), committed
+    # every part's nats-server flushes before acknowledging, as Rosey runs it; the sync part
+    # runs nats-server's own default beside it
+    configs = {c.relative_to(tmp_path): c.read_text() for c in tmp_path.rglob("nats-*.conf")}
+    default = {c for c in configs if c.parts[0] == "sync-2m"}
+    assert len(configs) > len(default) > 0, sorted(configs)
+    assert all(("sync_interval: 2m" if c in default else "sync_interval: always") in text
+               for c, text in configs.items()), configs
