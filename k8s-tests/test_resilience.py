@@ -9,6 +9,10 @@ its own with Nats-Msg-Id headers and watches them being committed through the qu
   default:    delete the only NATS pod (the stream survives on its PVC); a `helm upgrade` that
               rolls every pod
 
+Then (production) new automatic moderation rules go in with `helm upgrade`: the kubelet
+updates the mounted ConfigMap and the running bot reloads it without a restart; a bad rules
+file is refused and the rules in force stay (issue 19).
+
 After each scenario a query Job checks that every user so far has exactly the events that were
 acknowledged to the publisher, that the stream holds exactly their sum (with 3 replicas on 3
 servers in production), and that the PVCs are the same objects. Each scenario's recovery time
@@ -283,6 +287,40 @@ class Rosey:
             return any(is_ready(p) and p["metadata"]["uid"] != old["metadata"]["uid"] for p in bots)
         return replaced
 
+    # --- automatic moderation's rules, changed under the running bot ------------------------
+    def live_bot(self) -> dict[str, Any]:
+        [bot] = [p for p in pods(self.namespace, "bot")
+                 if not p["metadata"].get("deletionTimestamp")]
+        return bot
+
+    def bot_log_events(self, event: str) -> list[dict[str, Any]]:
+        bot = self.live_bot()
+        out = kubectl("logs", bot["metadata"]["name"], namespace=self.namespace).stdout
+        found = []
+        for line in out.splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and entry.get("event") == event:
+                found.append(entry)
+        return found
+
+    def upgrade_automod_rules(self, rules: dict[str, Any], event: str) -> dict[str, Any]:
+        """`helm upgrade` with ``rules``; the running bot (same pod) logs ``event`` about it."""
+        before = self.live_bot()
+        seen = len(self.bot_log_events(event))
+        self.values = {**self.values, "automod": {"rules": rules}}
+        self.cfg.upgrade(str(CHART), RELEASE, self.values, timeout=600)
+        started = time.monotonic()
+        # the kubelet refreshes a mounted ConfigMap within its sync period (about a minute)
+        wait_for(lambda: len(self.bot_log_events(event)) > seen, timeout=240,
+                 what=f"the running bot logs {event}", interval=3.0)
+        after = self.live_bot()
+        assert after["metadata"]["uid"] == before["metadata"]["uid"], "the bot was restarted"
+        print(f"automod rules: {event} {time.monotonic() - started:.0f}s after helm upgrade")
+        return self.bot_log_events(event)[-1]
+
     def workload_pods(self) -> list[dict[str, Any]]:
         every = kubectl_json("get", "pods", namespace=self.namespace)["items"]
         return [p for p in every if p["metadata"].get("labels", {}).get(
@@ -315,6 +353,16 @@ def release(images: dict[str, str], namespace: str, values: dict[str, Any]) -> I
         cfg.close()
 
 
+#: the production install's rules (docs/automod.md), then one more, then a misspelt one
+AUTOMOD_RULES = {"rules": [{"name": "no-flood", "kind": "flood", "lines": 5, "within": "10s",
+                            "action": "mute 10m"}]}
+MORE_RULES = {"rules": [*AUTOMOD_RULES["rules"],
+                        {"name": "no-caps", "kind": "caps", "ratio": 0.8, "min_length": 12,
+                         "action": "warn"}]}
+BAD_RULES = {"rules": [{"name": "no-flood", "kind": "flood", "lines": 5, "within": "10 s",
+                        "action": "mute 10m"}]}
+
+
 @pytest.fixture
 def production(images: dict[str, str], namespace: str) -> Iterator[Rosey]:
     prod = yaml.safe_load((CHART / "values-production.yaml").read_text())
@@ -323,7 +371,7 @@ def production(images: dict[str, str], namespace: str) -> Iterator[Rosey]:
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "own-nats-auth"},
               "stringData": DIGIT_LED_PASSWORDS}
     kubectl("apply", "-f", "-", namespace=namespace, stdin=json.dumps(secret))
-    own = {"natsAuth": {"existingSecret": "own-nats-auth"}}
+    own = {"natsAuth": {"existingSecret": "own-nats-auth"}, "automod": {"rules": AUTOMOD_RULES}}
     yield from release(images, namespace, deep_merge(deep_merge(prod, chart_values(images)), own))
 
 
@@ -341,6 +389,10 @@ def test_production_install_survives_pod_deletions(production: Rosey) -> None:
     rosey.scenario("dbservice-pod", lambda: rosey.delete_pod("rosey-dbservice-0"), duration=45)
     rosey.scenario("nats-pod-of-3", lambda: rosey.delete_pod("rosey-nats-1"), duration=60)
     rosey.scenario("bot-pod", rosey.delete_bot, duration=30)
+    # new rules reach the running bot; a bad file keeps them in force
+    assert rosey.upgrade_automod_rules(MORE_RULES, "automod_reloaded")["rules"] == 2
+    failed = rosey.upgrade_automod_rules(BAD_RULES, "automod_reload_failed")
+    assert failed["kept"] == 2 and "within" in failed["error"], failed
 
 
 def test_default_install_survives_nats_loss_and_upgrade(default: Rosey) -> None:
