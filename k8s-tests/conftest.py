@@ -15,8 +15,9 @@ The same tests run on kind and on the local cluster of scripts/local-k8s; the en
 Images: on kind, `docker build` of both Dockerfile targets and `kind load docker-image`; NATS
 comes from the chart's default image, pulled by the nodes. Locally nothing can be pulled:
 scripts/build-images builds both targets on a stand-in base and rosey-nats:TAG (the pinned
-nats-server release from .venv, the chart's image's release), and `scripts/local-k8s load` imports them, the NATS stand-in under the image name
-the chart's values.yaml asks for, so the chart's NATS settings are used unchanged.
+nats-server release from .venv, the chart's image's release), and `scripts/local-k8s load`
+imports them, the NATS stand-in under the image name the chart's values.yaml asks for, so the
+chart's NATS settings are used unchanged.
 """
 
 from __future__ import annotations
