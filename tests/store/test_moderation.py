@@ -212,3 +212,29 @@ def test_raid_state_is_one_row_and_the_newest_state_wins(conn):
     moderation.apply_raid_state(conn, raid_event(True, None, saved_options={}), 200)
     assert moderation.raid(conn, contract.RaidQuery()) == contract.RaidReply(True, {}, "", None)
     assert conn.execute("SELECT count(*), max(updated_at) FROM raid_state").fetchone() == (1, 200)
+
+
+# --- data at scale (issue 22): modlog/history read a user's actions from the two indexes -----
+def test_modlog_of_a_user_equals_target_or_actor_and_never_sorts_all_their_rows(tmp_path):
+    """The query reads the newest ``limit`` rows as target and as actor from their indexes
+    instead of sorting every row that matches ``target = ? OR actor = ?``: same answers."""
+    from bench.yeardata import generate
+
+    c = sqlite3.connect(generate(tmp_path / "year.db", 0.002, seed=3).path, isolation_level=None)
+    act(c, 2_000_000_000, "warn", "Rosey", actor="ROSEY")  # one user as target and actor
+    names = [n for (n,) in c.execute("SELECT target FROM moderation_actions UNION"
+                                     " SELECT actor FROM moderation_actions")] + ["nobody"]
+    old = ("SELECT id FROM moderation_actions WHERE target = ? COLLATE NOCASE"
+           " OR actor = ? COLLATE NOCASE ORDER BY id DESC LIMIT ?")
+    for name in names:
+        for limit in (1, 3, 10, 1000):
+            got = [a.id for a in moderation.modlog(c, contract.ModlogQuery(name.upper(),
+                                                                           limit)).actions]
+            assert got == [i for (i,) in c.execute(old, (name, name, limit))], (name, limit)
+    ran: list[str] = []
+    c.set_trace_callback(ran.append)  # the statement as run, its parameters filled in
+    moderation.modlog(c, contract.ModlogQuery("rosey", 10))
+    c.set_trace_callback(None)
+    plan = " / ".join(r[3] for r in c.execute(f"EXPLAIN QUERY PLAN {ran[-1]}"))
+    assert "moderation_actions_target" in plan and "moderation_actions_actor" in plan, plan
+    assert "TEMP B-TREE FOR ORDER BY" not in plan, plan

@@ -118,10 +118,16 @@ def _actions(conn: sqlite3.Connection, username: str | None,
         rows = conn.execute(f"SELECT {_ACTION_COLUMNS} FROM moderation_actions"
                             " ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
     else:
+        # the newest ``limit`` as target and the newest ``limit`` as actor, each read backwards
+        # from its index, hold the newest ``limit`` of either (issue 22: ``target = ? OR
+        # actor = ?`` sorted every row of the user, 49,000 for the bot in a year: 80 ms)
         rows = conn.execute(
-            f"SELECT {_ACTION_COLUMNS} FROM moderation_actions WHERE target = ? COLLATE NOCASE"
-            f" OR actor = ? COLLATE NOCASE ORDER BY id DESC LIMIT ?",
-            (username, username, limit)).fetchall()
+            f"SELECT {_ACTION_COLUMNS} FROM moderation_actions WHERE id IN ("
+            " SELECT id FROM (SELECT id FROM moderation_actions WHERE target = ? COLLATE NOCASE"
+            "  ORDER BY id DESC LIMIT ?)"
+            " UNION SELECT id FROM (SELECT id FROM moderation_actions"
+            "  WHERE actor = ? COLLATE NOCASE ORDER BY id DESC LIMIT ?))"
+            " ORDER BY id DESC LIMIT ?", (username, limit, username, limit, limit)).fetchall()
     return tuple(_record(r) for r in rows)
 
 
