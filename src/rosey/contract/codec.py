@@ -226,8 +226,14 @@ def _names(value: Any) -> tuple[str, ...]:
     return names
 
 
+#: values that are their own JSON (checked first: most of a large reply is these)
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _wire(value: Any) -> Any:
     """A reply, status or other dataclass -> the JSON value the contract spells."""
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, Shaped):
         return value.to_wire()
     if hasattr(value, "__dataclass_fields__"):
