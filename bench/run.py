@@ -74,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="sync part: events/s in each steady run (500)")
     p.add_argument("--sync-seconds", type=float, default=20,
                    help="sync part: length of each steady run, one per setting (20)")
+    _scale_arguments(p)
     p.add_argument("--quick", action="store_true",
                    help="small sizes for every part (about a minute): checks that each part"
                         " runs; the figures mean little")
@@ -84,12 +85,27 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _scale_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="scale part: the year of data's size (1: 2,000,000 chat lines, 50,000"
+                        " users, 100,000 moderation actions; 10: 20,000,000 chat lines, the"
+                        " rest as at 1; below 1 every count shrinks). It also picks the"
+                        " targets: 1x's up to 1, 10x's above (1)")
+    p.add_argument("--scale-db", type=Path,
+                   help="scale part: a year file to reuse (python -m bench.yeardata OUT.db"
+                        " --scale N) instead of generating one into the work directory")
+    p.add_argument("--scale-requests", type=int, default=200,
+                   help="scale part: timed requests per query case and database (200)")
+    p.add_argument("--scale-starts", type=int, default=3,
+                   help="scale part: starts of rosey-db on each database (3)")
+
+
 #: --quick: every part at a size that finishes in about a minute (flags given explicitly win)
 QUICK = {"events": 10_000, "naive_events": 500, "repeat": 1, "publish_calls": 10_000,
          "automod_lines": 5_000,
          "steady_seconds": 5.0, "catchup_events": 20_000, "recovery_seconds": 4.5,
          "startup_repeat": 2, "roundtrip_samples": 10, "sync_events": 5_000,
-         "sync_seconds": 3.0}
+         "sync_seconds": 3.0, "scale": 0.05, "scale_requests": 50, "scale_starts": 2}
 
 
 def _shrink(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -307,6 +323,17 @@ async def _sync(args: argparse.Namespace, workdir: Path) -> list[Row]:
     return sync_rows(r, args.sync_rate)
 
 
+async def _scale(args: argparse.Namespace, workdir: Path) -> list[Row]:
+    from bench.scale import run_scale, scale_rows
+
+    what = f"the file {args.scale_db}" if args.scale_db else f"a year of data at {args.scale:g}x"
+    say(f"scale: every query subject ({args.scale_requests} requests per case) and"
+        f" start-to-ready ({args.scale_starts} starts), on an empty database and on {what}")
+    r = await run_scale(scale=args.scale, requests=args.scale_requests, starts=args.scale_starts,
+                        workdir=workdir, db_path=args.scale_db, say=say)
+    return scale_rows(r)
+
+
 #: every part, in the order they run (a part's rows, given the arguments and the work directory)
 RUNNERS: dict[str, Callable[[argparse.Namespace, Path], Awaitable[list[Row]]]] = {
     "throughput": _throughput,
@@ -319,6 +346,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, Path], Awaitable[list[Row]]]] =
     "roundtrip": _roundtrip,
     "steady": _steady,
     "sync": _sync,
+    "scale": _scale,
 }
 PARTS = tuple(RUNNERS)
 

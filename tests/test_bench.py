@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rosey.contract import ALL_QUERY_SUBJECTS
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: one row of each part's table (bench/run.py)
@@ -26,7 +28,11 @@ ROWS = ("naive service", "bare ceiling", "durable ingest", "Store.apply_batch pe
         "sync_interval always / 2m: publisher drain",
         "sync_interval always / 2m: catch-up from process start",
         "sync_interval always / 2m: publish-to-committed p99",
-        "events sent / committed in those runs")
+        "events sent / committed in those runs",
+        # the scale part at 0.001x (bench/scale.py): the file, every query subject, start-up
+        "year-of-data file 0.001x: generated", "start-to-ready rosey-db, empty file",
+        "start-to-ready rosey-db, 0.001x file",
+        *(f"query p99 @ 0.001x: {s.removeprefix('rosey.db.')}" for s in ALL_QUERY_SUBJECTS))
 
 
 def test_every_benchmark_part_runs_to_its_table(tmp_path) -> None:
@@ -35,6 +41,7 @@ def test_every_benchmark_part_runs_to_its_table(tmp_path) -> None:
          "--publish-calls", "2000", "--steady-rate", "200", "--steady-seconds", "2",
          "--catchup-events", "2000", "--recovery-seconds", "3", "--startup-repeat", "1",
          "--roundtrip-samples", "2", "--sync-events", "1000", "--sync-seconds", "2",
+         "--scale", "0.001", "--scale-requests", "5", "--scale-starts", "1",
          "--workdir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert "Traceback" not in run.stderr, run.stderr
