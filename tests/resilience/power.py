@@ -37,6 +37,7 @@ from rosey import contract
 from rosey.bot.publisher import Publisher
 from rosey.config import StreamSettings
 from rosey.metrics import BotMetrics
+from tests.resilience.timing import read_counts
 from tests.support.natscluster import NatsCluster
 from tests.support.natsd import NatsServer
 from tests.support.powerfs import Lost, PowerFS
@@ -123,13 +124,9 @@ class Tally:
 
     @classmethod
     def read(cls, db: Path) -> Tally:
+        lines, distinct, total = read_counts(db, USER)
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
         try:
-            lines, distinct = conn.execute(
-                "SELECT count(*), count(DISTINCT message) FROM recent_chat WHERE username = ?",
-                (USER,)).fetchone()
-            total = conn.execute("SELECT total_chat_lines FROM user_stats WHERE username = ?",
-                                 (USER,)).fetchone()
             actions, distinct_actions = conn.execute(
                 "SELECT count(*), count(DISTINCT ref) FROM moderation_actions"
                 " WHERE ref LIKE 'power-%'").fetchone()
@@ -139,8 +136,7 @@ class Tally:
                 " AND p.ended_at IS NULL").fetchone()
         finally:
             conn.close()
-        return cls(lines, distinct, int(total[0]) if total else 0, actions, distinct_actions,
-                   active)
+        return cls(lines, distinct, total, actions, distinct_actions, active)
 
     @staticmethod
     def of(feed: Feed) -> Tally:
@@ -260,6 +256,8 @@ class Rig(_Base):
     (on ``db`` disk): two machines, or one when both lose power together."""
 
     def __init__(self, root: Path, *, sync_interval: str, synchronous: str) -> None:
+        #: (NATS sync_interval, SQLite synchronous)
+        self.settings = (sync_interval, synchronous)
         self.nats_disk = Disk(root, "nats")
         self.nats = NatsServer(store_dir=root / "nats-home", auth_dir=root / "auth",
                                js_dir=self.nats_disk.mount / "js", sync_interval=sync_interval)

@@ -114,28 +114,20 @@ def _behind(rig: Rig, loss: Callable[[], Awaitable[object]]) -> Callable[[], Awa
     return behind
 
 
-@SETTINGS
-async def test_the_nats_server_loses_power(rig: Rig, record_property) -> None:
-    feed = await rig.start()
-    await _run(rig, feed, _behind(rig, rig.lose_nats_power))
-    await _check(rig, feed, (rig.nats.sync_interval, rig.env["ROSEY_DB_SYNCHRONOUS"]),
-                 record_property, "the NATS server")
+#: each single-machine loss: what loses power (NATS while the service is behind, see _behind)
+LOSSES: dict[str, Callable[[Rig], Callable[[], Awaitable[object]]]] = {
+    "the NATS server": lambda rig: _behind(rig, rig.lose_nats_power),
+    "the DatabaseService": lambda rig: rig.lose_db_power,
+    "both on one machine": lambda rig: _behind(rig, rig.lose_both),
+}
 
 
 @SETTINGS
-async def test_the_database_service_loses_power(rig: Rig, record_property) -> None:
+@pytest.mark.parametrize("what", list(LOSSES), ids=["nats", "dbservice", "both"])
+async def test_a_machine_loses_power(rig: Rig, what: str, record_property) -> None:
     feed = await rig.start()
-    await _run(rig, feed, rig.lose_db_power)
-    await _check(rig, feed, (rig.nats.sync_interval, rig.env["ROSEY_DB_SYNCHRONOUS"]),
-                 record_property, "the DatabaseService")
-
-
-@SETTINGS
-async def test_one_machine_with_both_loses_power(rig: Rig, record_property) -> None:
-    feed = await rig.start()
-    await _run(rig, feed, _behind(rig, rig.lose_both))
-    await _check(rig, feed, (rig.nats.sync_interval, rig.env["ROSEY_DB_SYNCHRONOUS"]),
-                 record_property, "both on one machine")
+    await _run(rig, feed, LOSSES[what](rig))
+    await _check(rig, feed, rig.settings, record_property, what)
 
 
 @pytest.mark.parametrize("rig", [DEFAULTS], ids=["defaults"], indirect=True)
