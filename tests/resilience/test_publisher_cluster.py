@@ -88,20 +88,33 @@ async def _healthy(js, replicas: int) -> bool:
 
 async def _stored(js, timeout: float = 30.0) -> list[tuple[str, str]]:
     """Every message of the stream in stream order, (username, msg id): read until the
-    stream's message count is reached (a fetch may time out while the cluster settles)."""
+    stream's message count is reached (a fetch may time out while the cluster settles; one
+    that fails, a 503 from a consumer not answering yet, starts the reading over)."""
     info = await eventually(lambda: _stream_info(js), timeout=timeout,
                             what="the stream's info")
     total = info.state.messages
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            out = await _read(js, total, deadline)
+            break
+        except _JS_ERRORS:
+            if time.monotonic() >= deadline:
+                raise
+    assert len(out) == total, f"read {len(out)} of the stream's {total} messages"
+    return out
 
+
+async def _read(js, total: int, deadline: float) -> list[tuple[str, str]]:
     async def subscribe():  # a consumer placed on the dead server never answers: try again
         try:
             return await js.pull_subscribe(contract.USER_JOINED, durable=None)
         except _JS_ERRORS:
             return None
 
-    sub = await eventually(subscribe, timeout=timeout, what="an ephemeral consumer")
+    sub = await eventually(subscribe, timeout=max(1.0, deadline - time.monotonic()),
+                           what="an ephemeral consumer")
     out: list[tuple[str, str]] = []
-    deadline = time.monotonic() + timeout
     try:
         while len(out) < total and time.monotonic() < deadline:
             try:
@@ -114,7 +127,6 @@ async def _stored(js, timeout: float = 30.0) -> list[tuple[str, str]]:
                 await msg.ack()  # an ephemeral consumer delivers at most 1,000 unacknowledged
     finally:
         await sub.unsubscribe()
-    assert len(out) == total, f"read {len(out)} of the stream's {total} messages"
     return out
 
 

@@ -27,13 +27,24 @@ a last check, each acknowledgement's stream sequence must rise; a fall is logged
 ``rosey_events_out_of_order_total``.
 
 The window is used only on a stream with one replica. On a replicated stream (the chart's
-3-server install) every replica checks the condition against its own last message id, which
-a replica loses when it restarts: nats-server counts the refusal on that replica alone
-(``clfs``) and it falls out of step with the others. Seen on the local cluster: after a NATS
-pod deletion the replacement was not healthy for 7.5 minutes, until its startup probe
-restarted it. So on a replicated stream the drain keeps one acknowledgement in flight, without
-the condition, which keeps the order by itself (the next event is sent only once the one before
-it is stored).
+3-server install) every replica checks the condition as it applies the message, against its
+own last message id, which a replica that restarted and caught up from the others can lack
+(nats-server does not take it from the messages a catch-up brings). nats-server 2.9.10 counted
+such a refusal on that replica alone (``clfs``), and it fell out of step: on the local cluster,
+after a NATS pod deletion, the replacement was not healthy for 7.5 minutes, until its startup
+probe restarted it. Re-checked for issue 21 on 2.14.6 (the pinned one), with the chain forced
+on in tests/resilience/test_publisher_cluster.py: 4 of its 7 cases failed, because a refusal
+on a replica is now a write error that stops the stream there (``critical write error: last
+msgid mismatch``, /healthz ``stream write error``). A leader killed, or stopped, and started
+again once the new leader took events caught up (``Catchup ... complete``), refused the next
+chained event against an older id (``"...-1051" vs "...-1039"``) and took nothing more: 1,051
+messages against the others' 8,000, still unhealthy 30 s later. And one event of another
+publisher in between, which a single nats-server answers with a refusal and nothing else,
+stopped the stream on all three servers (test_a_refused_condition_stops_a_replicated_stream).
+So on a replicated stream the drain keeps one acknowledgement in flight, without the condition,
+which keeps the order by itself (the next event is sent only once the one before it is
+stored): on three local servers (sync always) ~550 ev/s against ~1,700 chained, far above
+the bot's own tens of events a second.
 
 A payload that cannot be encoded is logged and counted (``reason="unencodable"``), and one
 that NATS or the stream refuses for good (over the size limit, any 4xx from JetStream) is
