@@ -22,8 +22,8 @@ earlier batch committed first. So:
   recreates it from the ack floor;
 - at most one batch commits at a time, in delivery order, and is acknowledged after its commit;
 - while a batch is held (committing, retrying a failing database, or fetched and waiting for
-  the batch before it), every ``ack_wait / 3`` (checked every ``ack_wait / 6``) its events get
-  ``+WPI`` (in progress), so a long commit never lets the server redeliver them.
+  the batch before it), every ``ack_wait / 3`` its events get ``+WPI`` (in progress), so a long
+  commit never lets the server redeliver them.
 
 The fetch loop is supervised. Any error, a reconnection to NATS, or a consumer that reports
 pending events while fetches stay empty makes it recreate the pull subscription (nats.py's
@@ -373,18 +373,15 @@ class JetStreamConsumer:
                 self._held.pop(msg.metadata.sequence.consumer, None)
 
     async def _keep_in_progress(self) -> None:
-        """Tell the server that events held for ack_wait / 3 since they were fetched or last
-        kept are still being worked on (+WPI), so a slow commit or a failing database never
-        makes it redeliver them. The check runs twice as often as that, so no held batch goes
-        longer than ack_wait / 2 without a word (checking only every ack_wait / 3 let a batch
-        fetched just after a check wait 2/3 of it: a loaded machine then redelivered).
-        Runs until cancelled."""
+        """Every ack_wait / 3, tell the server that events held longer than that are still
+        being worked on (+WPI), so a slow commit or a failing database never makes it
+        redeliver them. Runs until cancelled."""
         every = max(0.05, self.settings.ack_wait_seconds / 3)
         while True:
-            await asyncio.sleep(every / 2)
+            await asyncio.sleep(every)
             now = time.monotonic()
-            for first, (kept_at, msgs) in list(self._held.items()):
-                if now - kept_at < every or not self.nc.is_connected:
+            for fetched_at, msgs in list(self._held.values()):
+                if now - fetched_at < every or not self.nc.is_connected:
                     continue
                 try:
                     for msg in msgs:
@@ -392,10 +389,8 @@ class JetStreamConsumer:
                 except (nats.errors.Error, OSError) as exc:
                     log.debug("in_progress_failed", error=str(exc) or type(exc).__name__)
                     continue
-                if first in self._held:  # not committed meanwhile
-                    self._held[first] = (now, msgs)
                 log.debug("batch_kept_in_progress", size=len(msgs),
-                          held_seconds=round(now - kept_at, 2))
+                          held_seconds=round(now - fetched_at, 2))
 
     async def _watch(self, stop: asyncio.Event) -> None:
         """Every few seconds: pending gauge, floor advance, stall detection."""
