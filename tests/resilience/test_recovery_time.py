@@ -24,10 +24,12 @@ from tests.support.db import rows
 from tests.support.figures import FIGURE
 from tests.support.wait import eventually
 
-#: the test's ack wait. The consumer marks held events in progress every ACK_WAIT / 3, so a
-#: redelivery needs the event loop held up for 2/3 of it: with 1.0 s, 0.67 s stalls under
-#: four test workers and a busy core redelivered 3 events once in 8 runs; 2.5 s needs 1.67 s
-#: (production: 10 s, 6.7 s)
+#: the test's ack wait. The consumer marks held events in progress every ACK_WAIT / 3, and a
+#: batch fetched just after a check is first marked 2/3 of it later, so a redelivery needs the
+#: event loop held up for over 1/3 of it at that moment: 0.83 s here (production: 10 s,
+#: 3.3 s). The 1-3 redeliveries this test used to see now and then (e.g. "41 of 40") were not
+#: stalls: events a timed-out top-up fetch's pull request delivered into the client's buffer
+#: afterwards, which nothing held through the commit (JetStreamConsumer._fill)
 ACK_WAIT = 2.5
 HELD_EVENTS = 40
 

@@ -23,7 +23,12 @@ earlier batch committed first. So:
 - at most one batch commits at a time, in delivery order, and is acknowledged after its commit;
 - while a batch is held (committing, retrying a failing database, or fetched and waiting for
   the batch before it), every ``ack_wait / 3`` its events get ``+WPI`` (in progress), so a long
-  commit never lets the server redeliver them.
+  commit never lets the server redeliver them;
+- what the server delivered to this client is held, not only what a fetch returned: a fetch
+  gives up at its timeout, but its pull request lives on the server a little longer and can
+  still deliver into the client's buffer. While a batch commits, the fetch loop keeps taking
+  that buffer into the next batch, and a stop takes it until the server's count of
+  deliveries has arrived.
 
 The fetch loop is supervised. Any error, a reconnection to NATS, or a consumer that reports
 pending events while fetches stay empty makes it recreate the pull subscription (nats.py's
@@ -69,6 +74,8 @@ MAX_ACK_PENDING = 20_000
 FETCH_TIMEOUT = 1.0
 #: when events are flowing, a batch is whatever arrives within this long
 TOPUP_SECONDS = 0.005
+#: while a batch commits, how often the fetch loop takes what was delivered into its buffer
+BUFFER_CHECK_SECONDS = 0.05
 INFO_INTERVAL = 2.0
 STALL_SECONDS = 10.0
 
@@ -295,49 +302,99 @@ class JetStreamConsumer:
     async def _fill(self, msgs: list[Msg], inflight: asyncio.Task[bool] | None,
                     stop: asyncio.Event) -> None:
         """While the batch before commits, keep adding what has arrived to ``msgs`` (up to the
-        batch size): behind a backlog, batches grow and commits (an fsync each) get fewer."""
+        batch size): behind a backlog, batches grow and commits (an fsync each) get fewer.
+
+        Then, until that commit is done, whatever the server still delivers into this
+        client's buffer joins ``msgs`` too (:meth:`_take_delivered`), past the batch size if
+        need be, so that it is held and kept in progress. A fetch that gave up at its timeout
+        leaves its pull request open on the server a little longer (the server counts the
+        request's expiry from when it received it), and what that request delivers waits in
+        the buffer for the next fetch: left there through a commit longer than the ack wait,
+        nobody keeps it in progress and the server redelivers it."""
         assert self._psub is not None
-        while (inflight is not None and not inflight.done() and not stop.is_set()
-               and len(msgs) < self.settings.batch_size and not self._rebind.is_set()):
-            try:
-                more = await self._psub.fetch(self.settings.batch_size - len(msgs),
-                                              timeout=TOPUP_SECONDS)
-            except TimeoutError:  # nothing more has arrived: wait for the commit instead
-                return
+        asking = True  # top up from the stream until a fetch brings nothing
+        while inflight is not None and not inflight.done():
+            more: list[Msg] = []
+            if (asking and len(msgs) < self.settings.batch_size and not stop.is_set()
+                    and not self._rebind.is_set()):
+                try:
+                    more = await self._psub.fetch(self.settings.batch_size - len(msgs),
+                                                  timeout=TOPUP_SECONDS)
+                except TimeoutError:  # nothing more has arrived: wait for the commit instead
+                    pass
+                asking = bool(more)
+            else:
+                await asyncio.wait({inflight}, timeout=BUFFER_CHECK_SECONDS)
+                more = await self._take_delivered()
             if not more:
                 return
             if not self._in_sequence(more):
                 self.request_rebind()  # ``msgs`` is still whole; nothing past the gap joins
-                return
+                continue
             msgs += more
 
     async def _drain_delivered(self, stop: asyncio.Event) -> None:
-        """On stop: commit and ack what the server already delivered into the client's buffer
-        (a fetch that timed out can still receive its messages afterwards), so nothing
-        fetched waits for an ack-wait redelivery. Takes nothing new from the stream."""
+        """On stop: commit and ack what the server delivered to this client and the fetch loop
+        has not taken (a fetch that gave up at its timeout can still receive its messages
+        afterwards), so nothing delivered waits for an ack-wait redelivery. Takes nothing new
+        from the stream: it reads the client's buffer (:meth:`_take_delivered`) until, after
+        a few quiet rounds, the server's count of deliveries says all of them arrived (or
+        2 s have passed)."""
         assert self._psub is not None
         deadline = time.monotonic() + 2.0
-        quiet_rounds = 0  # rounds that brought no event (the buffer may hold status replies)
-        while quiet_rounds < 3 and time.monotonic() < deadline:
-            buffered = self._psub.pending_msgs
-            msgs: list[Msg] = []
-            if buffered:
-                try:
-                    msgs = await self._psub.fetch(buffered, timeout=TOPUP_SECONDS)
-                except TimeoutError:  # nats-py's and the builtin one: nothing more
-                    pass
-            else:
-                await asyncio.sleep(TOPUP_SECONDS * 4)  # let in-flight deliveries land
+        quiet_rounds = 0  # rounds that brought no event
+        while time.monotonic() < deadline:
+            msgs = await self._take_delivered()
             if msgs:
                 quiet_rounds = 0
                 if not self._in_sequence(msgs):
                     return  # the next run recreates the consumer from its ack floor
                 if not await self._process(msgs, stop):
                     return
-            else:
-                quiet_rounds += 1
+                continue
+            quiet_rounds += 1
+            if quiet_rounds >= 3:
+                if await self._all_deliveries_taken():
+                    return
+                quiet_rounds = 0
+            await asyncio.sleep(TOPUP_SECONDS * 4)  # let in-flight deliveries land
+
+    async def _all_deliveries_taken(self) -> bool:
+        """Has this client taken every delivery the server made to it? No answer: True (the
+        next run recreates a consumer with unacknowledged events from its ack floor)."""
+        if not self.nc.is_connected:
+            return True
+        try:
+            info = await self.js.consumer_info(contract.STREAM_NAME, contract.CONSUMER_NAME,
+                                               timeout=1.0)
+        except (TimeoutError, nats.errors.Error) as exc:
+            log.debug("consumer_info_failed", error=str(exc) or type(exc).__name__)
+            return True
+        delivered = int(info.delivered.consumer_seq or 0) if info.delivered else 0
+        if delivered < self._next_delivery:
+            return True
+        log.info("stop_waiting_for_deliveries", delivered=delivered,
+                 taken=self._next_delivery - 1)
+        return False
 
     def _in_sequence(self, msgs: list[Msg]) -> bool:
+    async def _take_delivered(self) -> list[Msg]:
+        """The events already delivered into this client's buffer, taken without asking the
+        server for more: ``fetch`` takes them too, but always sends another pull request, and
+        that can leave the same behind. Status replies (a pull request's end) are dropped, as
+        ``fetch`` drops them."""
+        assert self._psub is not None
+        inbox = self._psub._sub  # nats-py's subscription behind the pull subscription
+        msgs: list[Msg] = []
+        while self._psub.pending_msgs:
+            try:
+                msg = await inbox.next_msg(timeout=1.0)  # one is there: returns at once
+            except TimeoutError:  # nats-py's and the builtin one
+                break
+            if not JetStreamContext.is_status_msg(msg):
+                msgs.append(msg)
+        return msgs
+
         """Do ``msgs`` carry the next delivery sequences, without a gap? Then hold them
         (kept in progress until acknowledged). A gap means the server delivered something
         this process never received: acking past it could acknowledge an unapplied event."""
@@ -349,7 +406,8 @@ class JetStreamConsumer:
                             action="recreate the consumer from its ack floor")
                 return False
         self._next_delivery += len(msgs)
-        self._held[first] = (time.monotonic(), msgs)
+        # a copy: _fill extends the batch's list with later fetches, which are held on their own
+        self._held[first] = (time.monotonic(), list(msgs))
         return True
 
     async def _process(self, msgs: list[Msg], stop: asyncio.Event) -> bool:
