@@ -40,6 +40,23 @@ def test_json_lines_carry_service_level_time_and_mask_secrets(capsys):
     assert line["password"] == line["channel_password"] == "**********"
 
 
+def _fails_holding_a_secret() -> None:
+    token = "tok-7f3a9-SECRET-in-a-local"  # noqa: F841 - what the traceback must not show
+    raise ValueError("boom")
+
+
+@pytest.mark.parametrize("json_lines", [True, False])
+def test_a_traceback_shows_frames_but_never_local_variables(capsys, json_lines):
+    configure_logging("rosey-test", json=json_lines)
+    try:
+        _fails_holding_a_secret()
+    except ValueError:
+        structlog.get_logger("rosey.somewhere").exception("it_failed")
+    out = capsys.readouterr().out
+    assert "_fails_holding_a_secret" in out and "boom" in out
+    assert "SECRET-in-a-local" not in out
+
+
 def test_library_records_through_stdlib_logging_look_the_same(capsys):
     configure_logging("rosey-test", json=True)
     logging.getLogger("nats.aio.client").warning("server %s went away", "a")

@@ -90,11 +90,15 @@ def configure_logging(service: str, *, level: str = "info", json: bool | None = 
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: Any
+    # tracebacks without each frame's local variables: a password, token or secret held in a
+    # local would otherwise be written to the log (structlog shows them by default)
     if json:
         renderer = structlog.processors.JSONRenderer()
-        shared_tail: list[Any] = [structlog.processors.dict_tracebacks]
+        shared_tail: list[Any] = [structlog.processors.ExceptionRenderer(
+            structlog.tracebacks.ExceptionDictTransformer(show_locals=False))]
     else:
-        renderer = structlog.dev.ConsoleRenderer()
+        renderer = structlog.dev.ConsoleRenderer(
+            exception_formatter=structlog.dev.plain_traceback)
         shared_tail = []
 
     structlog.configure(
