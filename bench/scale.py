@@ -6,7 +6,9 @@ times against one nats-server; each start is timed from ``exec`` to ``/readyz`` 
 first one runs, every query subject is asked with realistic arguments (:func:`cases`: the
 heaviest chatter, a one-line user, the bot, which is the actor of half the moderation record,
 the most moderated user, one moderated once, the defaults, the bot's largest ``modlog`` and the
-contract's largest ``limit``, 1000), one request at a time over NATS as the bot asks them:
+contract's largest ``limit``, 1000; for the web page's queries, each of the page's ranges
+ending at the file's newest user count, and the largest range, points and limits), one request
+at a time over NATS as the bot asks them:
 :data:`WARMUP` requests not counted, then ``requests`` timed, request sent -> reply received.
 A subject's figure is its slowest case's. The empty database gets the same requests (the same
 names, found nowhere).
@@ -115,6 +117,11 @@ def notable(path: Path) -> dict[str, str]:
                                       " COLLATE NOCASE HAVING count(*) = 1 LIMIT 1", "nobody"),
             "punished": _one(conn, "SELECT target FROM punishments WHERE ended_at IS NULL"
                                    " ORDER BY id LIMIT 1", "nobody"),
+            # the moderators' view's deep page: older than four fifths of the record
+            "deep id": _one(conn, "SELECT max(id) / 5 FROM moderation_actions", "1"),
+            # the web page's ranges end here (a year file's "now")
+            "data end": _one(conn, "SELECT max(timestamp) FROM user_count_history",
+                             str(int(time.time()))),
         }
 
 
@@ -139,12 +146,65 @@ def cases(names: dict[str, str]) -> list[Case]:
         contract.QUERY_HISTORY: [who("heavy target"), who("heavy chatter"), who("heavy actor"),
                                  who("rare target")],
         contract.QUERY_RAID: [("", {})],
+        **_web_cases(int(names["data end"])),
+        contract.QUERY_MODERATION_PAGE: _record_cases(names),
     }
     missing = set(contract.ALL_QUERY_SUBJECTS) - set(by_subject)
     if missing:
         raise RuntimeError(f"bench/scale.py asks no case of {sorted(missing)}")
     return [Case(s, label, json.dumps(body)) for s in contract.ALL_QUERY_SUBJECTS
             for label, body in by_subject[s]]
+
+
+#: the web page's graph ranges (docs/web-contract.md)
+_RANGES = (("1 h", 3600), ("6 h", 21_600), ("24 h", 86_400), ("7 d", 604_800),
+           ("30 d", 2_592_000))
+
+
+def _web_cases(end: int) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """The web page's queries: its ranges ending at ``end``, and the largest of each bound."""
+    longest = contract.MAX_RANGE_SECONDS
+    return {
+        contract.QUERY_USER_COUNTS: [
+            *((f"{name}, 360 points", {"seconds": s, "until": end, "points": 360})
+              for name, s in _RANGES),
+            ("30 d, 2000 points (the most)", {"seconds": 2_592_000, "until": end,
+                                              "points": contract.MAX_POINTS}),
+            ("366 d (the longest), 2000 points", {"seconds": longest, "until": end,
+                                                  "points": contract.MAX_POINTS})],
+        contract.QUERY_CHAT_HOURS: [
+            ("7 d", {"until": end}), ("30 d", {"seconds": 2_592_000, "until": end}),
+            ("366 d (the longest)", {"seconds": longest, "until": end, "utc_offset": 1})],
+        contract.QUERY_MEDIA_RECENT: [("newest 20", {}), ("limit 1000 (the most)",
+                                                          {"limit": 1000})],
+        contract.QUERY_MEDIA_TOP: [
+            ("30 d, top 10", {"until": end}),
+            ("366 d (the longest), top 100 (the most)", {"seconds": longest, "until": end,
+                                                         "limit": 100})],
+        contract.QUERY_STATUS: [("200 present", {}), ("limit 1000 (the most)",
+                                                      {"limit": 1000})],
+    }
+
+
+def _record_cases(names: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
+    """The moderators' view's pages of the whole record (``moderation_page``): its filters
+    alone and together, a month's range, a deep page, and the largest page."""
+    end = int(names["data end"])
+    month = {"since": end - 60 * 86400, "until": end - 30 * 86400 - 1}
+    deep = max(1, int(names["deep id"]))
+    return [
+        ("newest 50", {}), ("automod's newest 20", {"origin": "automod", "limit": 20}),
+        ("heavy actor", {"actor": names["heavy actor"]}),
+        ("heavy target", {"target": names["heavy target"]}),
+        ("the month before last", month),
+        ("automod, the month before last", {"origin": "automod", **month}),
+        ("heavy actor, bans", {"actor": names["heavy actor"], "action": "ban"}),
+        ("a deep page (older than 4/5 of the record)", {"before_id": deep}),
+        ("heavy actor, warnings, a deep page", {"actor": names["heavy actor"],
+                                                "action": "warn", "before_id": deep}),
+        ("native unbans since the year's start (rare, sparse)",
+         {"action": "unban", "origin": "native", "since": end - 366 * 86400}),
+        (f"limit {contract.MAX_PAGE_ROWS} (the most)", {"limit": contract.MAX_PAGE_ROWS})]
 
 
 async def _ask(nc: Client, case: Case, n: int) -> list[float]:
@@ -269,4 +329,5 @@ def _file_row(r: ScaleResult) -> Row:
     return Row(f"year-of-data file {r.scale:g}x: generated", f"{g.seconds:.1f} s",
                f"{size}; {g.rows['recent_chat']:,} chat lines, {g.rows['user_stats']:,} users,"
                f" {g.rows['moderation_actions']:,} moderation actions,"
-               f" {g.rows['user_count_history']:,} user counts")
+               f" {g.rows['user_count_history']:,} user counts,"
+               f" {g.rows['media_plays']:,} plays")

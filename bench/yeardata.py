@@ -15,11 +15,16 @@ At scale 1 (:func:`sizes`):
   kicks, mutes, bans, notes; timed punishments are lifted by the bot when they run out (origin
   ``expiry``), so the ones still active are the recent and the permanent ones;
 - 105,120 user-count rows (one every 5 minutes), the channel's high-water marks from them;
-- 5,000 outbound messages (all sent but the last 3), the bot's status row, raid mode off.
+- 5,000 outbound messages (all sent but the last 3), the bot's status row (playing the year's
+  last play), raid mode off;
+- 50,000 media plays (``media_plays``, one every 10.5 minutes) of 6,000 media, popular ones
+  played far more often (Zipf, exponent 1.0), mostly YouTube, queued by the chatty users;
+- ``chat_hours`` and ``user_count_hours`` counted from ``recent_chat`` and
+  ``user_count_history`` with the set-based statements schema version 6's migration fills them
+  with, so they agree row for row.
 
 Scale N multiplies the chat lines only (10: 20 million, the rest as at 1). Below 1 every count
-shrinks with it (the tests' tiny files). Plays: Rosey's schema keeps no played media (only
-``current_status``'s current item), so the year has none.
+shrinks with it (the tests' tiny files).
 
 The tables, indexes and schema version are the real ones: :func:`rosey.store.schema.migrate`
 creates them. Rows go in with ``executemany``, in transactions of up to 500,000 rows, into
@@ -75,11 +80,13 @@ class Sizes:
     actions: int
     user_counts: int
     outbound: int
+    plays: int
+    media: int
 
 
 #: scale 1: a year of a busy channel (one user count every 5 minutes)
 BASE: Final = Sizes(chat_lines=2_000_000, users=50_000, actions=100_000,
-                    user_counts=YEAR // 300, outbound=5_000)
+                    user_counts=YEAR // 300, outbound=5_000, plays=50_000, media=6_000)
 
 
 def sizes(scale: float) -> Sizes:
@@ -88,7 +95,7 @@ def sizes(scale: float) -> Sizes:
         raise ValueError(f"scale must be > 0, not {scale}")
     if scale >= 1:
         return Sizes(round(BASE.chat_lines * scale), BASE.users, BASE.actions,
-                     BASE.user_counts, BASE.outbound)
+                     BASE.user_counts, BASE.outbound, BASE.plays, BASE.media)
     return Sizes(*(max(1, round(v * scale)) for v in astuple(BASE)))
 
 
@@ -380,6 +387,43 @@ def _moderation(n: int, cast: _Cast, rng: random.Random) -> _Record:
     return rec
 
 
+# --- media plays ---------------------------------------------------------------------------
+PlayRow = tuple[int, str, str, str, int, str | None]
+
+#: (media type, weight): what a busy channel plays
+_MEDIA_TYPES: Final = (("yt", 85), ("vi", 5), ("sc", 5), ("fi", 3), ("dm", 2))
+_ID_CHARS: Final = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
+
+
+def _media_id(kind: str, rng: random.Random) -> str:
+    if kind == "yt":
+        return "".join(rng.choices(_ID_CHARS, k=11))
+    if kind == "vi":
+        return str(rng.randrange(10**8, 10**9))
+    if kind == "dm":
+        return "x" + "".join(rng.choices(_ID_CHARS[:36], k=6))
+    if kind == "sc":
+        return f"https://soundcloud.com/{rng.choice(_SYLLABLES)}/{rng.getrandbits(32):08x}"
+    return f"https://media.example.org/{rng.getrandbits(48):012x}.mp4"
+
+
+def _play_rows(size: Sizes, cast: _Cast, rng: random.Random) -> list[PlayRow]:
+    """``size.plays`` plays, one every YEAR / plays seconds, of ``size.media`` media (Zipf):
+    (timestamp, type, id, title, duration, queued_by)."""
+    catalogue = []
+    for k in range(size.media):
+        kind = _pick(rng, _MEDIA_TYPES)
+        title = " ".join(rng.choices(_WORDS, k=rng.randint(2, 8))).title()[:100]
+        catalogue.append((kind, _media_id(kind, rng), f"{title} #{k}",
+                          max(30, int(rng.lognormvariate(5.4, 0.5)))))
+    cum = list(itertools.accumulate(1 / (r + 1) for r in range(size.media)))
+    queuers = cast.names[:max(1, len(cast.names) // 10)]  # the chatty tenth queues
+    picks = rng.choices(catalogue, cum_weights=cum, k=size.plays)
+    return [(START + int(k * YEAR / size.plays), kind, ident, title, seconds,
+             None if rng.random() < 0.05 else rng.choice(queuers))
+            for k, (kind, ident, title, seconds) in enumerate(picks)]
+
+
 # --- writing ---------------------------------------------------------------------------------
 def _insert(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
     for offset in range(0, len(rows), TRANSACTION_ROWS):
@@ -418,9 +462,10 @@ def _write_moderation(conn: sqlite3.Connection, rec: _Record) -> None:
                   " VALUES (?, ?, ?, ?, ?)", rec.notes)
 
 
-def _write_channel(conn: sqlite3.Connection, size: Sizes, rng: random.Random) -> int:
-    """User counts, high-water marks, outbound messages, status, raid mode; returns the number
-    of events they took."""
+def _write_channel(conn: sqlite3.Connection, size: Sizes, rng: random.Random,
+                   playing: PlayRow) -> int:
+    """User counts, high-water marks, outbound messages, status (``playing`` now), raid mode;
+    returns the number of events they took."""
     counts = _count_rows(size.user_counts, rng)
     _insert(conn, "INSERT INTO user_count_history (timestamp, chat_users, connected_users)"
                   " VALUES (?, ?, ?)", counts)
@@ -429,9 +474,12 @@ def _write_channel(conn: sqlite3.Connection, size: Sizes, rng: random.Random) ->
     outbound = _outbound_rows(size.outbound, rng)
     _insert(conn, "INSERT INTO outbound_messages (timestamp, message, sent, sent_timestamp,"
                   " retry_count) VALUES (?, ?, ?, ?, ?)", outbound)
+    media = {"id": playing[2], "type": playing[1], "title": playing[3],
+             "duration": f"{playing[4] // 60:02d}:{playing[4] % 60:02d}"}
     status = {"bot_name": BOT, "bot_rank": 3, "channel": "bigchannel", "chat_count": counts[-1][1],
               "connected_count": counts[-1][2], "playlist_size": 250, "connected": True,
-              "start_time": END - 86_400}
+              "start_time": END - 86_400, "current_media": media,
+              "current_media_duration": playing[4], "timestamp": END}
     conn.execute("BEGIN")
     conn.execute("UPDATE channel_stats SET max_users = ?, max_users_timestamp = ?,"
                  " max_connected = ?, max_connected_timestamp = ?, last_updated = ? WHERE id = 1",
@@ -439,14 +487,27 @@ def _write_channel(conn: sqlite3.Connection, size: Sizes, rng: random.Random) ->
     conn.execute("INSERT INTO current_status (id, bot_name, bot_rank, channel, current_chatters,"
                  " current_connected, playlist_items, current_media_title,"
                  " current_media_duration, bot_connected, bot_start_time, status_json,"
-                 " last_updated) VALUES (1, ?, 3, 'bigchannel', ?, ?, 250, 'a song', 215, 1, ?,"
-                 " ?, ?)", (BOT, counts[-1][1], counts[-1][2], END - 86_400,
-                            json.dumps(status), END))
+                 " last_updated) VALUES (1, ?, 3, 'bigchannel', ?, ?, 250, ?, ?, 1, ?,"
+                 " ?, ?)", (BOT, counts[-1][1], counts[-1][2], playing[3], playing[4],
+                            END - 86_400, json.dumps(status), END))
     conn.execute("INSERT INTO raid_state (id, active, saved_options, reason, started_at,"
                  " updated_at) VALUES (1, 0, NULL, '', NULL, ?)", (END - 30 * 86_400,))
     conn.execute("COMMIT")
     # each count row, about one high-water event a day, each message enqueued and marked sent
     return len(counts) + 365 + 2 * len(outbound) + 4
+
+
+def _write_hours(conn: sqlite3.Connection) -> None:
+    """Chat lines and user-count maxima per hour, as schema version 6 fills them."""
+    conn.execute("BEGIN")
+    conn.execute("DELETE FROM chat_hours")
+    conn.execute("INSERT INTO chat_hours (hour_start, lines)"
+                 " SELECT timestamp - timestamp % 3600, count(*) FROM recent_chat GROUP BY 1")
+    conn.execute("DELETE FROM user_count_hours")
+    conn.execute("INSERT INTO user_count_hours (hour_start, chat_users, connected_users,"
+                 " samples) SELECT timestamp - timestamp % 3600, max(chat_users),"
+                 " max(connected_users), count(*) FROM user_count_history GROUP BY 1")
+    conn.execute("COMMIT")
 
 
 def _fill(conn: sqlite3.Connection, data: YearData, rng: random.Random) -> None:
@@ -458,10 +519,15 @@ def _fill(conn: sqlite3.Connection, data: YearData, rng: random.Random) -> None:
             _user_rows(cast, chatters, rng))
     rec = _moderation(size.actions, cast, rng)
     _write_moderation(conn, rec)
-    events = _write_channel(conn, size, rng)
+    plays = _play_rows(size, cast, rng)
+    _insert(conn, "INSERT INTO media_plays (timestamp, media_type, media_id, title, duration,"
+                  " queued_by) VALUES (?, ?, ?, ?, ?, ?)", plays)
+    events = _write_channel(conn, size, rng, plays[-1])
+    _write_hours(conn)
     # joins and leaves: a session per 40 lines said, at least one per user
     sessions = sum(1 + n // 40 for n in chatters.lines)
-    data.applied_floor = size.chat_lines + len(rec.actions) + 2 * sessions + events
+    data.applied_floor = (size.chat_lines + len(rec.actions) + 2 * sessions + events
+                          + len(plays))
     conn.execute("BEGIN")
     conn.execute("UPDATE ingest_state SET value = ? WHERE key = 'applied_floor'",
                  (data.applied_floor,))
@@ -496,7 +562,8 @@ def generate(path: Path | str, scale: float = 1.0, seed: int = 22) -> YearData:
 
 
 _TABLES: Final = ("recent_chat", "user_stats", "moderation_actions", "punishments", "strikes",
-                  "notes", "user_count_history", "outbound_messages")
+                  "notes", "user_count_history", "outbound_messages", "media_plays",
+                  "chat_hours", "user_count_hours")
 
 
 def main(argv: list[str] | None = None) -> int:

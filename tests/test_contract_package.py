@@ -46,6 +46,12 @@ WIRE_NAMES = {
     "MODERATION_ACTION": "rosey.db.moderation.action", "QUERY_MODLOG": "rosey.db.query.modlog",
     "QUERY_PUNISHMENTS": "rosey.db.query.punishments", "QUERY_HISTORY": "rosey.db.query.history",
     "RAID_STATE": "rosey.db.automod.raid", "QUERY_RAID": "rosey.db.query.raid",
+    # docs/web-contract.md
+    "MEDIA_PLAYED": "rosey.db.media.played", "QUERY_USER_COUNTS": "rosey.db.query.user_counts",
+    "QUERY_CHAT_HOURS": "rosey.db.query.chat_hours",
+    "QUERY_MEDIA_RECENT": "rosey.db.query.media_recent",
+    "QUERY_MEDIA_TOP": "rosey.db.query.media_top", "QUERY_STATUS": "rosey.db.query.status",
+    "QUERY_MODERATION_PAGE": "rosey.db.query.moderation_page",
 }
 
 #: one valid body for every event subject
@@ -61,6 +67,7 @@ SAMPLES = {
     contract.PM_COMMAND: {"username": "m", "command": "stats", "args": "", "result": "pending"},
     contract.MODERATION_ACTION: {"action": "mute", "target": "bob", "actor": "alice"},
     contract.RAID_STATE: {"active": True, "saved_options": {"chat_antiflood": False}},
+    contract.MEDIA_PLAYED: {"media_type": "yt", "media_id": "x", "duration": 5, "on_join": True},
 }
 
 
@@ -87,6 +94,7 @@ def test_the_event_registry_is_every_event_class_and_the_lists_follow_from_it():
         s for s, t in contract.EVENT_TYPES.items() if t.SHARED)
     assert contract.MODERATION_EVENT_SUBJECTS == (contract.MODERATION_ACTION,
                                                   contract.RAID_STATE)
+    assert contract.WEB_EVENT_SUBJECTS == (contract.MEDIA_PLAYED,)
     assert nats_auth.BOT_EVENTS == tuple(
         s for s in contract.STREAM_SUBJECTS if s != contract.OUTBOUND_ENQUEUE)
 
@@ -115,10 +123,14 @@ def test_the_query_registry_holds_every_query_of_the_documents_with_its_reply_an
     rows = re.findall(r"^\| `(rosey\.[a-z_.]+)` \| (\w+)", (DOCS / "moderation.md").read_text(),
                       re.M)
     beside = {subject for subject, kind in rows if kind == "query"}
-    assert len(shared) == 4 and len(beside) == 4
+    web_rows = re.findall(r"^\| `(rosey\.[a-z_.]+)` \| (\w+)",
+                          (DOCS / "web-contract.md").read_text(), re.M)
+    web = {subject for subject, kind in web_rows if kind == "query"}
+    assert len(shared) == 4 and len(beside) == 4 and len(web) == 6
     assert set(contract.QUERY_SUBJECTS) == shared
     assert set(contract.MODERATION_QUERY_SUBJECTS) == beside
-    assert set(contract.QUERY_TYPES) == set(contract.ALL_QUERY_SUBJECTS) == shared | beside
+    assert set(contract.WEB_QUERY_SUBJECTS) == web
+    assert set(contract.QUERY_TYPES) == set(contract.ALL_QUERY_SUBJECTS) == shared | beside | web
     for subject, cls in contract.QUERY_TYPES.items():
         assert cls.SUBJECT == subject and issubclass(cls.REPLY, contract.Reply)
         assert cls in answers.ANSWERS, f"the store does not answer {cls.__name__}"
@@ -126,8 +138,9 @@ def test_the_query_registry_holds_every_query_of_the_documents_with_its_reply_an
     assert contract.LIST_QUERY_SUBJECTS == {contract.OUTBOUND_GET, contract.RECENT_CHAT_GET}
     assert contract.UserStatsQuery.REPLY is contract.UserStatsReply
     assert not set(contract.ALL_QUERY_SUBJECTS) & set(contract.STREAM_SUBJECTS)
-    assert nats_auth.BOT_QUERIES == tuple(
-        s for s in contract.ALL_QUERY_SUBJECTS if s != contract.RECENT_CHAT_GET)
+    assert nats_auth.BOT_QUERIES == tuple(  # the web page's queries are the web process's
+        s for s in contract.ALL_QUERY_SUBJECTS
+        if s != contract.RECENT_CHAT_GET and s not in contract.WEB_QUERY_SUBJECTS)
 
 
 def test_a_query_defined_here_is_found_everywhere_the_registry_reaches(monkeypatch):

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from bench.yeardata import BASE, generate, sizes
+from bench.yeardata import BASE, END, START, generate, sizes
 from rosey import contract
 from rosey.store import moderation
 from rosey.store.schema import SCHEMA_VERSION, migrate
@@ -33,7 +33,8 @@ def test_sizes_grow_the_chat_only_and_shrink_everything_below_1() -> None:
         BASE.users, BASE.actions, BASE.user_counts)
     assert sizes(1) == BASE and BASE.user_counts == 105_120
     tiny = sizes(0.001)
-    assert (tiny.chat_lines, tiny.users, tiny.actions) == (2_000, 50, 100)
+    assert (tiny.chat_lines, tiny.users, tiny.actions, tiny.plays) == (2_000, 50, 100, 50)
+    assert (BASE.plays, ten.plays) == (50_000, 50_000)
     with pytest.raises(ValueError):
         sizes(0)
 
@@ -46,6 +47,7 @@ def test_the_file_has_the_real_schema_and_the_counts_asked(year) -> None:
     assert year.rows["user_stats"] == want.users
     assert year.rows["moderation_actions"] == want.actions
     assert year.rows["user_count_history"] == want.user_counts
+    assert year.rows["media_plays"] == want.plays
     assert not year.path.with_name(year.path.name + ".partial").exists()
     assert year.file_bytes == year.path.stat().st_size > 0
 
@@ -61,6 +63,28 @@ def test_user_stats_agree_with_the_chat_lines(year) -> None:
     assert counts[-1] > 20 * max(1, counts[len(counts) // 2])
     ids = _rows(year.path, "SELECT timestamp FROM recent_chat ORDER BY id")
     assert ids == sorted(ids)  # ids follow time, as the service writes them
+
+
+def test_chat_hours_agree_with_the_chat_lines_and_plays_with_the_users(year) -> None:
+    by_hour = _rows(year.path, "SELECT timestamp - timestamp % 3600, count(*) FROM recent_chat"
+                               " GROUP BY 1 ORDER BY 1")
+    assert _rows(year.path, "SELECT hour_start, lines FROM chat_hours ORDER BY 1") == by_hour
+    assert sum(n for _, n in by_hour) == year.rows["recent_chat"]
+    counts = _rows(year.path, "SELECT timestamp - timestamp % 3600, max(chat_users),"
+                              " max(connected_users), count(*) FROM user_count_history"
+                              " GROUP BY 1 ORDER BY 1")
+    assert _rows(year.path, "SELECT * FROM user_count_hours ORDER BY 1") == counts
+    plays = _rows(year.path, "SELECT timestamp, media_type, media_id, duration, queued_by"
+                             " FROM media_plays ORDER BY id")
+    assert [p[0] for p in plays] == sorted(p[0] for p in plays)
+    assert START <= plays[0][0] and plays[-1][0] < END
+    users = {u for (u,) in _rows(year.path, "SELECT username FROM user_stats")}
+    assert {p[4] for p in plays} - {None} <= users
+    assert all(p[3] >= 30 and p[1] and p[2] for p in plays)
+    # skewed: the most played media plays far more often than most
+    counts = sorted(n for (n,) in _rows(year.path, "SELECT count(*) FROM media_plays"
+                                                   " GROUP BY media_type, media_id"))
+    assert counts[-1] > 5 * counts[len(counts) // 2]
 
 
 def test_moderation_tables_are_what_the_store_derives_from_the_actions(year, tmp_path) -> None:
@@ -90,7 +114,8 @@ def test_moderation_tables_are_what_the_store_derives_from_the_actions(year, tmp
 def test_the_same_seed_gives_the_same_rows(year, tmp_path) -> None:
     again = generate(tmp_path / "again.db", SCALE, seed=7)
     other = generate(tmp_path / "other.db", SCALE, seed=8)
-    for table in ("recent_chat", "user_stats", "moderation_actions", "user_count_history"):
+    for table in ("recent_chat", "user_stats", "moderation_actions", "user_count_history",
+                  "media_plays", "chat_hours", "user_count_hours"):
         sql = f"SELECT * FROM {table} ORDER BY 1, 2"
         assert _rows(again.path, sql) == _rows(year.path, sql), table
     assert _rows(other.path, "SELECT * FROM recent_chat") != _rows(year.path,
@@ -110,3 +135,15 @@ async def test_the_store_opens_it_as_its_own_file(year, tmp_path) -> None:
         assert user is not None and user.total_chat_lines == top.chat_lines
         recent = await store.query(contract.RecentChatQuery(5))
         assert len(recent.lines) == 5
+        # the web page's queries (docs/web-contract.md) read it as well
+        graph = await store.query(contract.UserCountsQuery(contract.MAX_RANGE_SECONDS, END, 360))
+        assert 350 < len(graph.points) <= 360
+        assert sum(p.samples for p in graph.points) == year.rows["user_count_history"]
+        hours = await store.query(contract.ChatHoursQuery(contract.MAX_RANGE_SECONDS, END))
+        assert hours.total == year.rows["recent_chat"] and min(hours.hours) > 0
+        top = await store.query(contract.MediaTopQuery(contract.MAX_RANGE_SECONDS, END, 10))
+        assert len(top.media) == 10 and top.media[0].plays >= top.media[-1].plays
+        [last] = (await store.query(contract.MediaRecentQuery(1))).plays
+        now = await store.query(contract.StatusQuery())
+        assert now.status is not None and now.status["current_media"]["id"] == last.media_id
+        assert now.present_total == 40

@@ -38,7 +38,7 @@ class Command:
     #: channel permissions the bot's rank must allow (checked before anything is sent)
     needs: tuple[str, ...] = ()
     #: who handles it (``cmd_<name>``): the channel's commands, or the moderation record's
-    owner: Literal["channel", "moderation", "automod"] = "channel"
+    owner: Literal["channel", "moderation", "automod", "web"] = "channel"
 
 
 def _mod(name: str, usage: str, *needs: str) -> Command:
@@ -81,6 +81,8 @@ COMMANDS: Final[tuple[Command, ...]] = (
     Command("automod", "automod [dry|live <rule>] - rules, hits in the last hour, dry run",
             (), "automod"),
     Command("raid", "raid [on|off|status] - raid mode (CyTube's protections)", (), "automod"),
+    # the web page (docs/web.md)
+    Command("weblogin", "weblogin - a one-time link to the moderators' web page", (), "web"),
 )
 
 BY_NAME: Final[dict[str, Command]] = {c.name: c for c in COMMANDS}

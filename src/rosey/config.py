@@ -182,6 +182,8 @@ class BotSettings:
             settings, from the same ``ROSEY_STREAM_*`` variables, so either may create it).
         nats_auth: who the bot is on NATS (``ROSEY_NATS_*``; empty: anonymous).
         automod_file: the automatic moderation rules (``docs/automod.md``); empty: none.
+        web_url: the web page's address (``ROSEY_WEB_URL``, ``docs/web.md``), for the
+            ``weblogin`` links; empty: the page is not configured.
     """
 
     domain: str
@@ -207,6 +209,12 @@ class BotSettings:
     stream: StreamSettings = field(default_factory=StreamSettings)
     nats_auth: NatsAuth = field(default_factory=NatsAuth)
     automod_file: str = ""
+    web_url: str = ""
+
+    def __post_init__(self) -> None:
+        if self.web_url and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", self.web_url):
+            raise ConfigError(f"ROSEY_WEB_URL must be an http:// or https:// address, "
+                              f"got {self.web_url!r}")
 
 
 DEFAULT_ESCALATION = "3/24h:mute:1h,5/7d:ban:1d"
@@ -493,6 +501,7 @@ def bot_settings(env: Mapping[str, str], *, domain: str | None = None,
         stream=stream_settings(env),
         nats_auth=nats_auth_settings(env),
         automod_file=_str(env, "ROSEY_AUTOMOD_FILE", automod_file, ""),
+        web_url=_str(env, "ROSEY_WEB_URL", None, "").strip(),
     )
 
 

@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 
 from rosey import contract
 from rosey.commands import COMMAND_NAMES, MODERATION_COMMANDS
+from rosey.contract.web import WEB_REQUEST_SUBJECTS
 from rosey.errors import BadPayload, ListenError
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "E2E_BUCKETS", "BATCH_BUCKETS", "command_label", "DROP_REASONS", "QUERY_OUTCOMES",
     "BOT_QUERY_OUTCOMES", "BOT_COMMANDS", "LIFT_TIMINGS", "MODERATION_COMMANDS",
     "log_activity", "activity_logged", "ACTIVITY_INTERVAL_SECONDS",
+    "WebMetrics", "WEB_LINK_EVENTS", "WEB_PAGES", "WEB_LOGIN_RESULTS", "WEB_REFUSALS",
 ]
 
 log = structlog.get_logger()
@@ -64,6 +66,17 @@ BOT_QUERY_OUTCOMES = ("ok", "not_connected", "no_responders", "timeout", "bad_re
 
 #: how a timed punishment's lift went (``rosey_punishment_lifts_total{timing}``)
 LIFT_TIMINGS = ("on_time", "late", "failed")
+
+#: what became of a web login link (``rosey_bot_web_links_total{event}``)
+WEB_LINK_EVENTS = ("issued", "redeemed", "refused")
+#: the web page's routes (``rosey_web_requests_total{page}``); anything else is "other"
+WEB_PAGES = ("public", "user", "mod", "mod_user", "login", "logout", "api_public",
+             "api_history", "api_user", "api_mod", "api_mod_user", "static", "metrics",
+             "healthz", "readyz", "other")
+#: how a login attempt on the web page ended (``rosey_web_logins_total{result}``)
+WEB_LOGIN_RESULTS = ("ok", "refused", "rate_limited", "unavailable")
+#: why the web page refused a moderator's request (``rosey_web_sessions_refused_total{reason}``)
+WEB_REFUSALS = ("no_session", "expired", "rank_lost", "absent", "rank_unconfirmed")
 
 #: a readiness check returns (ready, {check_name: ok})
 ReadyCheck = Callable[[], tuple[bool, dict[str, bool]]]
@@ -284,6 +297,12 @@ class BotMetrics:
             registry=r)
         for timing in LIFT_TIMINGS:
             self.punishment_lifts.labels(timing)
+        self.web_links = Counter(
+            "rosey_bot_web_links", "Login links to the web page (docs/web.md), by event: "
+            "issued, redeemed, refused (unknown, used, expired or rank lost).", ["event"],
+            registry=r)
+        for event in WEB_LINK_EVENTS:
+            self.web_links.labels(event)
 
     def activity(self) -> dict[str, float]:
         """Running totals for the ``bot_activity`` line."""
@@ -293,6 +312,59 @@ class BotMetrics:
             "chat_messages": _sum(self.chat_messages, "_total"),
             "pm_commands": _sum(self.pm_commands, "_total"),
             "pm_command_errors": _sum(self.pm_commands, "_total", result="error"),
+            "queries_failed": _not_ok(self.queries),
+        }
+
+
+class WebMetrics:
+    """The web process's metrics (docs/web.md)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "rosey_web_requests", "HTTP requests answered, by page and status code.",
+            ["page", "status"], registry=r)
+        self.request_seconds = Histogram(
+            "rosey_web_request_seconds", "Time to answer one request, by page.", ["page"],
+            buckets=LATENCY_BUCKETS, registry=r)
+        self.logins = Counter(
+            "rosey_web_logins", "Login links opened, by result: ok (a session began), "
+            "refused (the bot refused the link), rate_limited, unavailable (the bot did not "
+            "answer).", ["result"], registry=r)
+        self.sessions_refused = Counter(
+            "rosey_web_sessions_refused", "Moderator requests refused, by reason: no_session, "
+            "expired, rank_lost (the session ended), rank_unconfirmed (the bot did not "
+            "answer the rank check), absent (not in the channel).", ["reason"], registry=r)
+        self.sessions = Gauge("rosey_web_sessions", "Live moderator sessions.", registry=r)
+        self.queries = Counter(
+            "rosey_web_queries", "Requests the web process sent over NATS, by subject and "
+            "outcome.", ["subject", "outcome"], registry=r)
+        self.nats_connected = Gauge(
+            "rosey_nats_connected", "1 while connected to NATS.", registry=r)
+        self.nats_permission_errors = Counter(
+            "rosey_nats_permission_errors", "Publishes or subscriptions NATS refused to this "
+            "identity (permissions violations).", registry=r)
+        self.ready = Gauge(
+            "rosey_ready", "1 while /readyz answers 200 (all readiness checks pass).",
+            registry=r)
+        for page in WEB_PAGES:
+            self.request_seconds.labels(page)
+            self.requests.labels(page, "200")
+        for result in WEB_LOGIN_RESULTS:
+            self.logins.labels(result)
+        for reason in WEB_REFUSALS:
+            self.sessions_refused.labels(reason)
+        for subject in WEB_REQUEST_SUBJECTS:
+            for outcome in BOT_QUERY_OUTCOMES:
+                self.queries.labels(subject, outcome)
+
+    def activity(self) -> dict[str, float]:
+        """Running totals for the ``web_activity`` line."""
+        return {
+            "requests": _sum(self.requests, "_total"),
+            "logins": _sum(self.logins, "_total", result="ok"),
+            "sessions_refused": _sum(self.sessions_refused, "_total"),
             "queries_failed": _not_ok(self.queries),
         }
 

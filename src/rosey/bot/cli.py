@@ -45,6 +45,8 @@ ROSEY_STREAM_MAX_AGE_SECONDS, ROSEY_STREAM_MAX_BYTES, ROSEY_STREAM_DUPLICATE_WIN
 Moderation (docs/moderation.md): ROSEY_ESCALATION (default 3/24h:mute:1h,5/7d:ban:1d; off),
 ROSEY_STRIKE_DECAY_SECONDS (default 2592000), ROSEY_COMMAND_RANKS (e.g. ban=3,modlog=3),
 ROSEY_LIFT_GRACE_SECONDS (default 5), ROSEY_PUNISHMENT_SYNC_SECONDS (default 60).
+The web page (docs/web.md): ROSEY_WEB_URL, its address as browsers reach it, for the
+`weblogin` command's links (unset: `weblogin` says the page is not configured).
 SIGTERM or SIGINT leaves the channel, drains the outbox briefly and exits 0.
 """ + NATS_AUTH_HELP
 

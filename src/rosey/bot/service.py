@@ -38,12 +38,15 @@ from rosey.bot.limits import ConnectPolicy, SendPolicy
 from rosey.bot.moderation import Moderation
 from rosey.bot.native import NativeWatcher
 from rosey.bot.playback import Leader
+from rosey.bot.plays import publish_play
 from rosey.bot.publisher import Publisher
 from rosey.bot.punishments import Punishments
 from rosey.bot.queries import QueryFailed, ask
 from rosey.bot.raid import Raid
 from rosey.bot.record import ModerationRecord
 from rosey.bot.shell import Shell
+from rosey.bot.weblogin import WebLogin
+from rosey.commands import MODERATOR_RANK
 from rosey.config import BotSettings
 from rosey.contract import ReplyT
 from rosey.errors import LifecycleError
@@ -132,9 +135,14 @@ class BotService:
         self.raid = Raid(actions=self.actions, channel=self.channel, publisher=self.publisher,
                          query=self.query, metrics=self.metrics, clock=clock,
                          config=lambda: self.automod.rules.raid, spawn=self._spawn)
+        self.weblogin = WebLogin(
+            channel=self.channel, joined=lambda: self.session.joined, web_url=s.web_url,
+            need=dict(s.command_ranks).get("weblogin", MODERATOR_RANK), metrics=self.metrics,
+            clock=clock)
         self.shell = Shell(
             actions=self.actions, channel=self.channel, publisher=self.publisher,
             metrics=self.metrics, moderation=moderation, settings=s, clock=clock,
+            weblogin=self.weblogin,
             automod=AutoModCommands(automod=self.automod, raid=self.raid),
             channel_commands=ChannelCommands(
                 actions=self.actions, channel=self.channel, session=self.session,
@@ -220,6 +228,7 @@ class BotService:
                                     auth=self.settings.nats_auth,
                                     permission_errors=self.metrics.nats_permission_errors)
         self.publisher.attach(self.nc.jetstream())
+        await self.weblogin.subscribe(self.nc)  # the web page's login (docs/web.md)
         self._status_dirty.set()
 
     def nats_connected(self) -> bool:
@@ -265,12 +274,19 @@ class BotService:
             self._status_dirty.set()
         if isinstance(frame, _CAPABILITY_FRAMES):
             self._check_capabilities()
+        if isinstance(frame, frames.ChangeMedia):
+            self._publish_play(frame)
         if isinstance(frame, frames.ChangeMedia) and self.channel.i_lead():
             # while the bot leads, CyTube's clock is stopped: a new item would sit at 0 s
             self._spawn(self.leader.hand_back("media_changed"), "bot-hand-back")
         self._automatic(frame, change)
         self.watcher.observe(frame)
         self.actions.confirmations.resolve(frame)
+
+    def _publish_play(self, frame: frames.ChangeMedia) -> None:
+        """One ``rosey.db.media.played`` per media change (docs/web-contract.md)."""
+        publish_play(self.publisher, frame, self.channel, now=self.clock.time(),
+                     on_join=not self.session.joined)
 
     def _automatic(self, frame: frames.Frame, change: Change) -> None:
         """What automatic moderation and raid mode read: sightings, joins, queued items."""

@@ -35,6 +35,7 @@ from rosey.bot.clock import Clock
 from rosey.bot.frames import ChatLine
 from rosey.bot.moderation import Moderation
 from rosey.bot.publisher import Publisher
+from rosey.bot.weblogin import WebLogin
 from rosey.commands import BY_NAME, MODERATOR_RANK, USAGE
 from rosey.config import BotSettings
 from rosey.errors import ActionFailed, CommandError, CyTubeError
@@ -67,13 +68,14 @@ class Shell:
     def __init__(self, *, actions: Actions, channel: ChannelState, publisher: Publisher,
                  metrics: BotMetrics, channel_commands: ChannelCommands, moderation: Moderation,
                  automod: AutoModCommands, settings: BotSettings, clock: Clock,
-                 rank_wait: float = 1.5) -> None:
+                 weblogin: WebLogin, rank_wait: float = 1.5) -> None:
         self._actions = actions
         self._channel = channel
         self._publisher = publisher
         self._metrics = metrics
         self._owners: dict[str, object] = {"channel": channel_commands,
-                                           "moderation": moderation, "automod": automod}
+                                           "moderation": moderation, "automod": automod,
+                                           "web": weblogin}
         self._ranks = dict(settings.command_ranks)
         self._clock = clock
         self._rank_wait = rank_wait

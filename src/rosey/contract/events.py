@@ -5,7 +5,8 @@ An event class is the whole of an event: its ``SUBJECT``, its fields, and
 so :func:`decode_event`, :func:`subject_of`, the subject lists below (and through them the
 stream, the permissions and the metric labels) follow from the classes. ``SHARED`` marks the
 shared contract's events (``docs/wire-contract.md``, fixed); the others sit beside it
-(``docs/moderation.md``). ``BOT_PUBLISHES`` says whether the bot publishes it
+(``docs/moderation.md``, and ``WEB`` marks the web page's, ``docs/web-contract.md``).
+``BOT_PUBLISHES`` says whether the bot publishes it
 (:mod:`rosey.nats_auth` grants it). The :data:`Event` union (for exhaustive matching, as in
 :func:`rosey.store.writes.apply_event`) names them once more.
 """
@@ -37,10 +38,15 @@ from rosey.contract.subjects import (
     HIGH_WATER,
     MAX_COMMAND,
     MAX_DURATION,
+    MAX_MEDIA_ID,
+    MAX_MEDIA_TYPE,
     MAX_RAID_OPTIONS_BYTES,
     MAX_RULE,
     MAX_STATUS_BYTES,
     MAX_TEXT,
+    MAX_TITLE,
+    MAX_USERNAME,
+    MEDIA_PLAYED,
     MESSAGE_LOG,
     MODERATION_ACTION,
     MODERATION_KINDS,
@@ -62,8 +68,8 @@ __all__ = [
     "ContractEvent", "EVENT_TYPES", "subject_of", "decode_event", "event_time", "Event",
     "UserJoined", "UserLeft", "MessageLog", "UserCount", "HighWater", "StatusUpdate",
     "MarkSent", "Enqueue", "PmCommand", "ModerationAction", "RaidState", "BotStatus",
-    "MediaStatus",
-    "EVENT_SUBJECTS", "MODERATION_EVENT_SUBJECTS", "STREAM_SUBJECTS",
+    "MediaStatus", "MediaPlayed",
+    "EVENT_SUBJECTS", "MODERATION_EVENT_SUBJECTS", "WEB_EVENT_SUBJECTS", "STREAM_SUBJECTS",
 ]
 
 #: subject -> its event class, in definition order (filled by :class:`ContractEvent`)
@@ -80,6 +86,8 @@ class ContractEvent(Flat):
     SUBJECT: ClassVar[str]
     #: in the shared contract (docs/wire-contract.md); False: beside it (docs/moderation.md)
     SHARED: ClassVar[bool] = False
+    #: the web page's (docs/web-contract.md), beside the contract
+    WEB: ClassVar[bool] = False
     #: the bot publishes it (its NATS permissions allow it)
     BOT_PUBLISHES: ClassVar[bool] = True
 
@@ -421,18 +429,60 @@ class RaidState(ContractEvent):
                    _unix_time(o, "started_at"), _timestamp(o))
 
 
+# --- the web page's data (docs/web-contract.md) --------------------------------------------
+@dataclass(frozen=True, slots=True)
+class MediaPlayed(ContractEvent):
+    """A media began playing (``rosey.db.media.played``): the bot saw CyTube's ``changeMedia``.
+
+    ``duration`` is the media's length in seconds (0: live); ``queued_by`` who queued it, when
+    the bot's playlist knows; ``position`` the seconds into the media when the bot saw the
+    change (CyTube starts a new item at -3); ``on_join``: the change came in CyTube's join
+    burst (the item was already playing), which the DatabaseService does not count again as
+    a play of the media it stored last while that may still be running.
+    """
+
+    SUBJECT: ClassVar[str] = MEDIA_PLAYED
+    WEB: ClassVar[bool] = True
+
+    media_type: str
+    media_id: str
+    title: str = ""
+    duration: int = 0
+    queued_by: str | None = None
+    position: float = 0.0
+    on_join: bool = False
+    timestamp: float | None = None
+
+    @classmethod
+    def from_wire(cls, o: dict[str, Any]) -> Self:
+        kind = _str(o, "media_type", limit=MAX_MEDIA_TYPE, nonempty=True)
+        ident = _str(o, "media_id", limit=MAX_MEDIA_ID, nonempty=True)
+        assert kind is not None and ident is not None
+        position = _number(o, "position")
+        if position is not None and not -86400 <= position <= MAX_DURATION:
+            raise BadPayload("wrong_type", f"position={position!r} is out of range")
+        queued_by = _str(o, "queued_by", limit=MAX_USERNAME, required=False)
+        return cls(kind, ident, _str(o, "title", limit=MAX_TITLE, required=False) or "",
+                   _int(o, "duration", required=False, maximum=MAX_DURATION) or 0,
+                   queued_by.strip() or None if queued_by is not None else None,
+                   position or 0.0, bool(_bool(o, "on_join")), _timestamp(o))
+
+
 Event = Union[
     UserJoined, UserLeft, MessageLog, UserCount, HighWater, StatusUpdate, MarkSent, Enqueue,
-    PmCommand, ModerationAction, RaidState,
+    PmCommand, ModerationAction, RaidState, MediaPlayed,
 ]
 
 #: the shared contract's event subjects
 EVENT_SUBJECTS: Final[tuple[str, ...]] = tuple(s for s, t in EVENT_TYPES.items() if t.SHARED)
-#: the moderation record's (and any other event's beside the contract)
+#: the moderation record's (docs/moderation.md)
 MODERATION_EVENT_SUBJECTS: Final[tuple[str, ...]] = tuple(
-    s for s, t in EVENT_TYPES.items() if not t.SHARED)
+    s for s, t in EVENT_TYPES.items() if not t.SHARED and not t.WEB)
+#: the web page's (docs/web-contract.md)
+WEB_EVENT_SUBJECTS: Final[tuple[str, ...]] = tuple(s for s, t in EVENT_TYPES.items() if t.WEB)
 #: what the stream captures: every event
-STREAM_SUBJECTS: Final[tuple[str, ...]] = (*EVENT_SUBJECTS, *MODERATION_EVENT_SUBJECTS)
+STREAM_SUBJECTS: Final[tuple[str, ...]] = (
+    *EVENT_SUBJECTS, *MODERATION_EVENT_SUBJECTS, *WEB_EVENT_SUBJECTS)
 
 
 def event_time(event: Event) -> float | None:

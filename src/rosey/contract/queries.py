@@ -11,18 +11,23 @@ Adding a query touches three places: its query class here, its reply class
 (:mod:`rosey.contract.replies`), and the store's answer (a function and its row in
 ``rosey.store.queries.QUERIES`` or ``rosey.store.moderation.MODERATION_QUERIES``;
 ``tests/test_contract_package.py`` checks every query has one). ``SHARED`` marks the shared
-contract's queries (``docs/wire-contract.md``, fixed); a new query sits beside it. A query the
-bot does not ask sets ``BOT_ASKS = False`` (:mod:`rosey.nats_auth`).
+contract's queries (``docs/wire-contract.md``, fixed); a new query sits beside it, and ``WEB``
+marks the web page's (``docs/web-contract.md``, answered by ``rosey.store.activity`` and
+``rosey.store.media``). A query the bot does not ask sets ``BOT_ASKS = False``
+(:mod:`rosey.nats_auth`).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Generic, Self, cast, get_args, get_origin
 
 from rosey.contract.codec import (
     Flat,
+    _int,
     _limit,
+    _number,
     _opt_str,
     _str,
     _username,
@@ -30,6 +35,14 @@ from rosey.contract.codec import (
     load_json,
     load_object,
     register,
+)
+from rosey.contract.page_replies import (
+    ChatHoursReply,
+    MediaRecentReply,
+    MediaTopReply,
+    ModerationPageReply,
+    StatusReply,
+    UserCountsReply,
 )
 from rosey.contract.replies import (
     ChannelStatsReply,
@@ -46,13 +59,28 @@ from rosey.contract.replies import (
     UserStatsReply,
 )
 from rosey.contract.subjects import (
+    MAX_PAGE_ROWS,
+    MAX_POINTS,
+    MAX_RANGE_SECONDS,
+    MAX_RULE,
     MAX_USERNAME,
+    MAX_UTC_OFFSET,
+    MIN_RANGE_SECONDS,
+    MIN_UTC_OFFSET,
+    MODERATION_KINDS,
+    MODERATION_ORIGINS,
     OUTBOUND_GET,
     QUERY_CHANNEL_STATS,
+    QUERY_CHAT_HOURS,
     QUERY_HISTORY,
+    QUERY_MEDIA_RECENT,
+    QUERY_MEDIA_TOP,
+    QUERY_MODERATION_PAGE,
     QUERY_MODLOG,
     QUERY_PUNISHMENTS,
     QUERY_RAID,
+    QUERY_STATUS,
+    QUERY_USER_COUNTS,
     QUERY_USER_STATS,
     RECENT_CHAT_GET,
 )
@@ -63,7 +91,10 @@ __all__ = [
     "error_reply",
     "ChannelStatsQuery", "UserStatsQuery", "OutboundGetQuery", "RecentChatQuery",
     "ModlogQuery", "PunishmentsQuery", "HistoryQuery", "RaidQuery",
-    "QUERY_SUBJECTS", "MODERATION_QUERY_SUBJECTS", "ALL_QUERY_SUBJECTS", "LIST_QUERY_SUBJECTS",
+    "UserCountsQuery", "ChatHoursQuery", "MediaRecentQuery", "MediaTopQuery", "StatusQuery",
+    "ModerationPageQuery",
+    "QUERY_SUBJECTS", "MODERATION_QUERY_SUBJECTS", "WEB_QUERY_SUBJECTS", "ALL_QUERY_SUBJECTS",
+    "LIST_QUERY_SUBJECTS",
 ]
 
 #: subject -> its query class, in definition order (filled by :class:`QueryOf`)
@@ -84,6 +115,8 @@ class QueryOf(Flat, Generic[ReplyT]):
     REPLY: ClassVar[type[Reply]]
     #: in the shared contract (docs/wire-contract.md); False: beside it (docs/moderation.md)
     SHARED: ClassVar[bool] = False
+    #: the web page's (docs/web-contract.md), beside the contract
+    WEB: ClassVar[bool] = False
     #: the bot asks it (its NATS permissions allow it)
     BOT_ASKS: ClassVar[bool] = True
 
@@ -219,16 +252,182 @@ class RaidQuery(QueryOf[RaidReply]):
         return cls()
 
 
+# --- the web page's queries (docs/web-contract.md) -----------------------------------------
+def _seconds(o: dict[str, Any], default: int) -> int:
+    seconds = _int(o, "seconds", required=False, minimum=MIN_RANGE_SECONDS,
+                   maximum=MAX_RANGE_SECONDS)
+    return default if seconds is None else seconds
+
+
+def _until(o: dict[str, Any]) -> float | None:
+    until = _number(o, "until")
+    if until is not None and not 0 <= until < 1e11:
+        raise BadPayload("wrong_type", f"until {until!r} is not Unix seconds")
+    return until
+
+
+class _WebQuery:
+    """Mixin: the web page's queries, which the bot never asks."""
+
+    __slots__ = ()
+    WEB: ClassVar[bool] = True
+    BOT_ASKS: ClassVar[bool] = False
+
+
+class _Ranged(_WebQuery):
+    """Mixin: a query over ``seconds`` ending at ``until`` (None: the receiver's time)."""
+
+    __slots__ = ()
+    seconds: int
+    until: float | None
+
+    def span(self, now: float | None = None) -> tuple[int, int]:
+        """``(since, until)`` in whole seconds (``until`` rounded down; ``since`` never below
+        0); ``now`` (default: this process's clock) stands in for an absent ``until``."""
+        end = self.until if self.until is not None else now if now is not None else time.time()
+        return max(0, int(end) - self.seconds), int(end)
+
+
+@dataclass(frozen=True, slots=True)
+class UserCountsQuery(_Ranged, QueryOf[UserCountsReply]):
+    """The graph: ``user_count_history`` over the range in at most ``points`` buckets of equal
+    width (each the maximum of its samples)."""
+
+    SUBJECT: ClassVar[str] = QUERY_USER_COUNTS
+
+    seconds: int = 3600
+    until: float | None = None
+    points: int = 360
+
+    @classmethod
+    def from_wire(cls, o: dict[str, Any]) -> Self:
+        points = _int(o, "points", required=False, minimum=1, maximum=MAX_POINTS)
+        return cls(_seconds(o, 3600), _until(o), 360 if points is None else points)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatHoursQuery(_Ranged, QueryOf[ChatHoursReply]):
+    """Chat lines by hour of day (at UTC + ``utc_offset`` hours) over the whole hours that
+    overlap the range."""
+
+    SUBJECT: ClassVar[str] = QUERY_CHAT_HOURS
+
+    seconds: int = 7 * 86400
+    until: float | None = None
+    utc_offset: int = 0
+
+    @classmethod
+    def from_wire(cls, o: dict[str, Any]) -> Self:
+        offset = _int(o, "utc_offset", required=False, minimum=MIN_UTC_OFFSET,
+                      maximum=MAX_UTC_OFFSET)
+        return cls(_seconds(o, 7 * 86400), _until(o), offset or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRecentQuery(_WebQuery, QueryOf[MediaRecentReply]):
+    """The newest ``limit`` plays."""
+
+    SUBJECT: ClassVar[str] = QUERY_MEDIA_RECENT
+
+    limit: int = 20
+
+    @classmethod
+    def from_wire(cls, o: dict[str, Any]) -> Self:
+        return cls(_limit(o, "limit", 20, 1000))
+
+
+@dataclass(frozen=True, slots=True)
+class MediaTopQuery(_Ranged, QueryOf[MediaTopReply]):
+    """The ``limit`` media played most often over the range."""
+
+    SUBJECT: ClassVar[str] = QUERY_MEDIA_TOP
+
+    seconds: int = 30 * 86400
+    until: float | None = None
+    limit: int = 10
+
+    @classmethod
+    def from_wire(cls, o: dict[str, Any]) -> Self:
+        return cls(_seconds(o, 30 * 86400), _until(o), _limit(o, "limit", 10, 100))
+
+
+@dataclass(frozen=True, slots=True)
+class StatusQuery(_WebQuery, QueryOf[StatusReply]):
+    """The bot's last status and who is here now (at most ``limit`` names)."""
+
+    SUBJECT: ClassVar[str] = QUERY_STATUS
+
+    limit: int = 200
+
+    @classmethod
+    def from_wire(cls, o: dict[str, Any]) -> Self:
+        return cls(_limit(o, "limit", 200, 1000))
+
+
+def _filter(o: dict[str, Any], key: str, limit: int) -> str | None:
+    """An optional name to filter by: absent, null or blank means not filtered."""
+    value = _str(o, key, limit=limit, required=False)
+    return value.strip() or None if value is not None else None
+
+
+def _kind(o: dict[str, Any], key: str, allowed: tuple[str, ...]) -> str | None:
+    value = _str(o, key, limit=32, required=False)
+    if value is not None and value not in allowed:
+        raise BadPayload("wrong_type", f"{key} must be one of {'/'.join(allowed)}")
+    return value
+
+
+def _instant(o: dict[str, Any], key: str) -> float | None:
+    value = _number(o, key)
+    if value is not None and not 0 <= value < 1e11:
+        raise BadPayload("wrong_type", f"{key} {value!r} is not Unix seconds")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationPageQuery(_WebQuery, QueryOf[ModerationPageReply]):
+    """One page of the whole moderation record, newest first: the actions matching every
+    filter given (``target``/``actor`` case-insensitively, ``since <= timestamp <= until``)
+    whose ``id`` is below ``before_id``, at most ``limit`` of them."""
+
+    SUBJECT: ClassVar[str] = QUERY_MODERATION_PAGE
+
+    target: str | None = None
+    actor: str | None = None
+    action: str | None = None
+    origin: str | None = None
+    rule: str | None = None
+    since: float | None = None
+    until: float | None = None
+    before_id: int | None = None
+    limit: int = 50
+
+    @classmethod
+    def from_wire(cls, o: dict[str, Any]) -> Self:
+        since, until = _instant(o, "since"), _instant(o, "until")
+        if since is not None and until is not None and since > until:
+            raise BadPayload("wrong_type", f"since {since:g} is after until {until:g}")
+        limit = _int(o, "limit", required=False, minimum=1, maximum=MAX_PAGE_ROWS)
+        return cls(_filter(o, "target", MAX_USERNAME), _filter(o, "actor", MAX_USERNAME),
+                   _kind(o, "action", MODERATION_KINDS), _kind(o, "origin", MODERATION_ORIGINS),
+                   _filter(o, "rule", MAX_RULE), since, until,
+                   _int(o, "before_id", required=False, minimum=1),
+                   50 if limit is None else limit)
+
+
 #: any query (what :func:`decode_query` returns)
 Query = QueryOf[Any]
 
 #: the shared contract's query subjects
 QUERY_SUBJECTS: Final[tuple[str, ...]] = tuple(s for s, t in QUERY_TYPES.items() if t.SHARED)
-#: the moderation record's (and any other query's beside the contract)
+#: the moderation record's (docs/moderation.md)
 MODERATION_QUERY_SUBJECTS: Final[tuple[str, ...]] = tuple(
-    s for s, t in QUERY_TYPES.items() if not t.SHARED)
+    s for s, t in QUERY_TYPES.items() if not t.SHARED and not t.WEB)
+#: the web page's (docs/web-contract.md)
+WEB_QUERY_SUBJECTS: Final[tuple[str, ...]] = tuple(s for s, t in QUERY_TYPES.items() if t.WEB)
 #: what the DatabaseService answers
-ALL_QUERY_SUBJECTS: Final[tuple[str, ...]] = (*QUERY_SUBJECTS, *MODERATION_QUERY_SUBJECTS)
+ALL_QUERY_SUBJECTS: Final[tuple[str, ...]] = (
+    *QUERY_SUBJECTS, *MODERATION_QUERY_SUBJECTS, *WEB_QUERY_SUBJECTS)
 #: Queries whose reply is a JSON list; on bad input they answer ``[]``.
 LIST_QUERY_SUBJECTS: Final[frozenset[str]] = frozenset(
     s for s, t in QUERY_TYPES.items() if issubclass(t.REPLY, ListReply))

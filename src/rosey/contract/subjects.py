@@ -18,11 +18,15 @@ __all__ = [
     "QUERY_CHANNEL_STATS", "QUERY_USER_STATS", "OUTBOUND_GET", "RECENT_CHAT_GET",
     "MODERATION_ACTION", "QUERY_MODLOG", "QUERY_PUNISHMENTS", "QUERY_HISTORY",
     "RAID_STATE", "QUERY_RAID",
+    "MEDIA_PLAYED", "QUERY_USER_COUNTS", "QUERY_CHAT_HOURS", "QUERY_MEDIA_RECENT",
+    "QUERY_MEDIA_TOP", "QUERY_STATUS", "QUERY_MODERATION_PAGE",
     "STREAM_NAME", "CONSUMER_NAME", "QUEUE_GROUP", "MSG_ID_HEADER",
     "PM_COMMANDS", "RESULTS", "MODERATION_KINDS", "MODERATION_ORIGINS", "MODERATION_RESULTS",
     "PUNISHMENT_KINDS", "PUNISHMENT_CLASS",
     "MAX_USERNAME", "MAX_COMMAND", "MAX_TEXT", "MAX_STATUS_BYTES", "MAX_PAYLOAD_BYTES",
     "MAX_DURATION", "MAX_RULE", "MAX_RAID_OPTIONS_BYTES", "expiry_second",
+    "MAX_MEDIA_TYPE", "MAX_MEDIA_ID", "MAX_TITLE", "MIN_RANGE_SECONDS", "MAX_RANGE_SECONDS",
+    "MAX_POINTS", "MAX_UTC_OFFSET", "MIN_UTC_OFFSET", "MAX_PAGE_ROWS",
 ]
 
 # --- events: publish/subscribe -------------------------------------------------------------
@@ -68,6 +72,17 @@ PUNISHMENT_CLASS: Final[dict[str, str]] = {
 RAID_STATE: Final = "rosey.db.automod.raid"
 QUERY_RAID: Final = "rosey.db.query.raid"
 
+# --- the web page's data (docs/web-contract.md) --------------------------------------------
+#: one play of a media (the bot sees CyTube's changeMedia)
+MEDIA_PLAYED: Final = "rosey.db.media.played"
+QUERY_USER_COUNTS: Final = "rosey.db.query.user_counts"
+QUERY_CHAT_HOURS: Final = "rosey.db.query.chat_hours"
+QUERY_MEDIA_RECENT: Final = "rosey.db.query.media_recent"
+QUERY_MEDIA_TOP: Final = "rosey.db.query.media_top"
+QUERY_STATUS: Final = "rosey.db.query.status"
+#: the moderators' view: the whole moderation record, filtered and paged (keyset, by id)
+QUERY_MODERATION_PAGE: Final = "rosey.db.query.moderation_page"
+
 # --- JetStream and core-NATS names ---------------------------------------------------------
 STREAM_NAME: Final = "ROSEY_EVENTS"
 CONSUMER_NAME: Final = "rosey-dbservice"
@@ -95,6 +110,20 @@ MAX_DURATION: Final = 10 * 365 * 86400
 MAX_RULE: Final = 100
 #: raid mode's saved channel options, encoded as compact UTF-8 JSON
 MAX_RAID_OPTIONS_BYTES: Final = 64 * 1024
+#: a media's type (CyTube's are two letters), id (a URL for raw files) and title
+MAX_MEDIA_TYPE: Final = 32
+MAX_MEDIA_ID: Final = 2000
+MAX_TITLE: Final = 1000
+#: a query's range in seconds (``seconds`` in docs/web-contract.md): a minute to 366 days
+MIN_RANGE_SECONDS: Final = 60
+MAX_RANGE_SECONDS: Final = 366 * 86400
+#: the most points the graph's query answers with
+MAX_POINTS: Final = 2000
+#: chat_hours' ``utc_offset`` in whole hours
+MIN_UTC_OFFSET: Final = -12
+MAX_UTC_OFFSET: Final = 14
+#: the most actions one page of the moderation record holds (``moderation_page``'s ``limit``)
+MAX_PAGE_ROWS: Final = 200
 
 
 def expiry_second(expires_at: float) -> int:

@@ -6,5 +6,7 @@
 - :mod:`~rosey.store.queries`: the contract's queries (the read side).
 - :mod:`~rosey.store.moderation`: the moderation record and raid mode (their events and
   queries).
+- :mod:`~rosey.store.media`: media plays (their event, recently and most played).
+- :mod:`~rosey.store.activity`: the web page's graph, chat by hour and the channel now.
 - :mod:`~rosey.store.answers`: every query and its answer (``run_query``).
 """

@@ -1,5 +1,6 @@
-"""The moderation record: apply ``rosey.db.moderation.action`` and answer its three queries;
-and raid mode's state (``rosey.db.automod.raid``, ``rosey.db.query.raid``).
+"""The moderation record: apply ``rosey.db.moderation.action`` and answer its three queries
+and the moderators' view's pages (``rosey.db.query.moderation_page``); and raid mode's state
+(``rosey.db.automod.raid``, ``rosey.db.query.raid``).
 
 Every action becomes one ``moderation_actions`` row, whatever its result. A successful action
 that is no dry run (an automod rule's ``dry_run`` only records what it would have done) also
@@ -17,6 +18,12 @@ keeps the derived tables current (``docs/moderation.md``):
 
 Usernames match case-insensitively, as in the contract's tables.
 
+A page of the record is read from one index, chosen by the filters (:data:`PAGE_INDEXES`: the
+first filter given in that order, else the table itself), backwards from ``before_id``; the
+other filters are checked on the rows it reads. A time range is also a range of ids (the
+lowest and highest id of the actions in it, read from the ``timestamp`` index), so a month a
+year ago is read from there, not from today.
+
 Raid mode is one ``raid_state`` row: each event replaces it unless the row already holds a
 newer one (by the event's timestamp; an equal one: the later in stream order wins).
 """
@@ -30,8 +37,9 @@ from typing import Any, Final, cast
 from rosey import contract
 from rosey.store.queries import user_stats
 
-__all__ = ["apply_moderation", "modlog", "punishments", "history", "MODERATION_QUERIES",
-           "CLASS_OF", "apply_raid_state", "raid"]
+__all__ = ["apply_moderation", "modlog", "punishments", "history", "moderation_page",
+           "page_sql", "PAGE_INDEXES", "MODERATION_QUERIES", "CLASS_OF", "apply_raid_state",
+           "raid"]
 
 #: the punishment class of each punishing or lifting action
 CLASS_OF: Final[dict[str, str]] = contract.PUNISHMENT_CLASS
@@ -162,6 +170,71 @@ def history(conn: sqlite3.Connection, q: contract.HistoryQuery) -> contract.Hist
         _actions(conn, q.username, q.limit))
 
 
+#: (filter, its column's condition, the index it is read from), in the order one is chosen
+#: to read by: a user's record and a rule's hits are small; an action is at most about a
+#: quarter of a year's record, an actor may be the bot (half of it), an origin automod (half)
+PAGE_INDEXES: Final[tuple[tuple[str, str, str], ...]] = (
+    ("target", "target = ? COLLATE NOCASE", "moderation_actions_target"),
+    ("rule", "rule = ?", "moderation_actions_rule"),
+    ("action", "action = ?", "moderation_actions_action"),
+    ("actor", "actor = ? COLLATE NOCASE", "moderation_actions_actor"),
+    ("origin", "origin = ?", "moderation_actions_origin"),
+)
+#: above every id there is (SQLite's largest integer)
+_NO_ID: Final = 2**63 - 1
+_SPAN: Final = "SELECT {} FROM moderation_actions INDEXED BY moderation_actions_time WHERE "
+
+
+def _span(q: contract.ModerationPageQuery) -> tuple[list[str], list[Any]]:
+    """The page's bounds: the time range as conditions on ``timestamp``, and ``id`` below
+    ``before_id`` and, with a time range, between the lowest and the highest id of the actions
+    in it (read from its index: ``since`` gives the lowest, ``until`` the highest). One
+    condition bounds ``id`` from above: SQLite starts reading from one upper bound only."""
+    before = q.before_id or _NO_ID
+    if q.since is None and q.until is None:
+        return ["id < ?"], [before]
+    in_range, bounds = [], []
+    if q.since is not None:
+        in_range.append("timestamp >= ?")
+        bounds.append(q.since)
+    if q.until is not None:
+        in_range.append("timestamp <= ?")
+        bounds.append(q.until)
+    where, args = list(in_range), list(bounds)
+    span = " AND ".join(in_range)
+    if q.since is not None:
+        where.append(f"id >= ({_SPAN.format('min(id)')}{span})")
+        args += bounds
+    if q.until is None:
+        return [*where, "id < ?"], [*args, before]
+    return ([*where, f"id < min(?, ({_SPAN.format('max(id)')}{span}) + 1)"],
+            [*args, before, *bounds])
+
+
+def page_sql(q: contract.ModerationPageQuery) -> tuple[str, list[Any]]:
+    """The statement that reads one page (``limit + 1`` rows: one more says there is an older
+    page) and its parameters."""
+    wanted = {"target": q.target, "rule": q.rule, "actor": q.actor, "action": q.action,
+              "origin": q.origin}
+    given = [(cond, wanted[name], index) for name, cond, index in PAGE_INDEXES
+             if wanted[name] is not None]
+    source = f"INDEXED BY {given[0][2]}" if given else "NOT INDEXED"
+    span, span_args = _span(q)
+    where = [cond for cond, _, _ in given] + span
+    args = [value for _, value, _ in given] + span_args
+    return (f"SELECT {_ACTION_COLUMNS} FROM moderation_actions {source}"
+            f" WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", [*args, q.limit + 1])
+
+
+def moderation_page(conn: sqlite3.Connection,
+                    q: contract.ModerationPageQuery) -> contract.ModerationPageReply:
+    sql, args = page_sql(q)
+    rows = [_record(r) for r in conn.execute(sql, args).fetchall()]
+    more = len(rows) > q.limit
+    del rows[q.limit:]
+    return contract.ModerationPageReply(tuple(rows), rows[-1].id if more else None)
+
+
 def apply_raid_state(conn: sqlite3.Connection, e: contract.RaidState, at: int) -> None:
     """Record raid mode (inside the caller's transaction), unless a newer state is there."""
     when = e.timestamp if e.timestamp is not None else float(at)
@@ -190,4 +263,5 @@ def raid(conn: sqlite3.Connection, _: contract.RaidQuery) -> contract.RaidReply:
 MODERATION_QUERIES: Final[dict[type, Any]] = {
     contract.ModlogQuery: modlog, contract.PunishmentsQuery: punishments,
     contract.HistoryQuery: history, contract.RaidQuery: raid,
+    contract.ModerationPageQuery: moderation_page,
 }

@@ -13,6 +13,14 @@ the queries. Version 4 adds the moderation record (``docs/moderation.md``):
 ``moderation_actions``, ``punishments``, ``strikes`` and ``notes``; ``user_actions`` is untouched.
 Version 5 is automatic moderation's: ``moderation_actions`` gains ``rule`` and ``dry_run``
 (older rows: NULL and 0), and ``raid_state`` keeps raid mode (one row, absent until first set).
+Version 6 is the web page's (``docs/web-contract.md``): ``media_plays`` (one row per play),
+``chat_hours`` and ``user_count_hours`` (chat lines and user-count maxima per hour, filled from
+``recent_chat`` and ``user_count_history`` by the step itself, each in one set-based
+statement) and the indexes the page's queries read by. Version 7 is the moderators' view's
+(``rosey.db.query.moderation_page``): indexes on ``moderation_actions`` by ``action``,
+``origin``, ``rule`` (each with ``id``, so a filter reads its newest rows first) and
+``timestamp`` (a time range becomes a range of ids), so every filter of the whole record is read
+from an index.
 """
 
 from __future__ import annotations
@@ -186,8 +194,57 @@ CREATE TABLE IF NOT EXISTS raid_state (
 );
 """
 
+# one transaction: the backfill counts recent_chat as it is when the step runs, and every
+# chat line stored after it adds to its hour (rosey.store.writes)
+_V6: Final = """
+CREATE TABLE IF NOT EXISTS media_plays (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp INTEGER NOT NULL,
+    media_type TEXT NOT NULL,
+    media_id TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    duration INTEGER NOT NULL DEFAULT 0,
+    queued_by TEXT
+);
+CREATE INDEX IF NOT EXISTS media_plays_time ON media_plays (timestamp);
+-- covering: "most played" over a long range reads this index alone, in media order
+CREATE INDEX IF NOT EXISTS media_plays_media
+    ON media_plays (media_type, media_id, timestamp, duration, title);
+CREATE TABLE IF NOT EXISTS chat_hours (
+    hour_start INTEGER PRIMARY KEY,
+    lines INTEGER NOT NULL
+);
+DELETE FROM chat_hours;
+INSERT INTO chat_hours (hour_start, lines)
+    SELECT timestamp - timestamp % 3600, count(*) FROM recent_chat GROUP BY 1;
+CREATE TABLE IF NOT EXISTS user_count_hours (
+    hour_start INTEGER PRIMARY KEY,
+    chat_users INTEGER NOT NULL,
+    connected_users INTEGER NOT NULL,
+    samples INTEGER NOT NULL
+);
+DELETE FROM user_count_hours;
+INSERT INTO user_count_hours (hour_start, chat_users, connected_users, samples)
+    SELECT timestamp - timestamp % 3600, max(chat_users), max(connected_users), count(*)
+    FROM user_count_history GROUP BY 1;
+CREATE INDEX IF NOT EXISTS user_count_history_time
+    ON user_count_history (timestamp, chat_users, connected_users);
+CREATE INDEX IF NOT EXISTS user_stats_present ON user_stats (current_session_start)
+    WHERE current_session_start IS NOT NULL;
+"""
+
+# the moderators' view (rosey.store.moderation.moderation_page): target and actor have theirs
+# since version 4; rule is NULL on every row but automod's, so its index holds only those
+_V7: Final = """
+CREATE INDEX IF NOT EXISTS moderation_actions_action ON moderation_actions (action, id);
+CREATE INDEX IF NOT EXISTS moderation_actions_origin ON moderation_actions (origin, id);
+CREATE INDEX IF NOT EXISTS moderation_actions_rule ON moderation_actions (rule, id)
+    WHERE rule IS NOT NULL;
+CREATE INDEX IF NOT EXISTS moderation_actions_time ON moderation_actions (timestamp);
+"""
+
 #: MIGRATIONS[n] takes a file from version n to n + 1.
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _V5)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

@@ -16,7 +16,10 @@ Decisions where the contract is silent:
 - a leave for an unknown user creates the row with a closed session, so no event is lost;
 - ``mark_sent`` for an unknown or already-sent id changes nothing;
 - ``current_status`` columns come from :class:`~rosey.contract.BotStatus`'s keys (the bot's);
-  ``status_json`` keeps the whole object as sent.
+  ``status_json`` keeps the whole object as sent;
+- each chat line also adds 1 to its hour in ``chat_hours``, and each user count raises its
+  hour's maxima in ``user_count_hours`` (``docs/web-contract.md``), in the same transaction as
+  its own row, so the tables always agree.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import sqlite3
 from typing import assert_never
 
 from rosey import contract
+from rosey.store.media import apply_media_played
 from rosey.store.moderation import apply_moderation, apply_raid_state
 
 __all__ = ["apply_event"]
@@ -60,12 +64,20 @@ def _message_log(conn: sqlite3.Connection, e: contract.MessageLog, at: int) -> N
         (e.username, at, at))
     conn.execute("INSERT INTO recent_chat (timestamp, username, message) VALUES (?, ?, ?)",
                  (at, e.username, e.message))
+    conn.execute("INSERT INTO chat_hours (hour_start, lines) VALUES (?, 1)"
+                 " ON CONFLICT (hour_start) DO UPDATE SET lines = lines + 1", (at - at % 3600,))
 
 
 def _user_count(conn: sqlite3.Connection, e: contract.UserCount, at: int) -> None:
     conn.execute(
         "INSERT INTO user_count_history (timestamp, chat_users, connected_users) VALUES (?, ?, ?)",
         (at, e.chat_count, e.connected_count))
+    conn.execute(
+        "INSERT INTO user_count_hours (hour_start, chat_users, connected_users, samples)"
+        " VALUES (?, ?, ?, 1) ON CONFLICT (hour_start) DO UPDATE SET"
+        " chat_users = max(chat_users, excluded.chat_users),"
+        " connected_users = max(connected_users, excluded.connected_users),"
+        " samples = samples + 1", (at - at % 3600, e.chat_count, e.connected_count))
 
 
 def _high_water(conn: sqlite3.Connection, e: contract.HighWater, at: int) -> None:
@@ -141,5 +153,7 @@ def apply_event(conn: sqlite3.Connection, event: contract.Event, at: int) -> Non
             apply_moderation(conn, event, at)
         case contract.RaidState():
             apply_raid_state(conn, event, at)
+        case contract.MediaPlayed():
+            apply_media_played(conn, event, at)
         case _:
             assert_never(event)
