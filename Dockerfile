@@ -1,11 +1,13 @@
 # syntax=docker/dockerfile:1
-# Rosey's two images from one file:
+# Rosey's three images from one file:
 #   docker build --target dbservice -t rosey-dbservice .   # runs rosey-db  (metrics/health on 9101)
 #   docker build --target bot       -t rosey-bot .         # runs rosey-bot (metrics/health on 9102)
+#   docker build --target web       -t rosey-web .         # runs rosey-web (pages, API, metrics,
+#                                                          #   health, all on 8080)
 #
 # builder  : a venv (python3 -m venv) with the package and its dependencies, pip caches off
 # runtime  : the base image + that venv only, a numeric non-root user, nothing written at run time
-# dbservice, bot: runtime + the entry point and port of each process
+# dbservice, bot, web: runtime + the entry point and port of each process
 #
 # PYTHON_IMAGE must provide `python3` with the venv module on PATH and be the same image in every
 # stage (the venv's interpreter is a symlink to the base's python3). The default is the official
@@ -45,9 +47,10 @@ RUN set -eu; \
     if [ -f /etc/ssl/certs/ca-certificates.crt ]; then export PIP_CERT=/etc/ssl/certs/ca-certificates.crt; fi; \
     /opt/rosey/bin/python3 -m pip install --no-deps . ; \
     /opt/rosey/bin/python3 -m compileall -q /opt/rosey/lib; \
-    /opt/rosey/bin/rosey-db --help >/dev/null
+    /opt/rosey/bin/rosey-db --help >/dev/null; \
+    /opt/rosey/bin/rosey-web --help >/dev/null
 
-# --- runtime (shared by both targets) ----------------------------------------------------------
+# --- runtime (shared by every target) ----------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 # 10001:10001 owns nothing but its home and /data: the root filesystem can be mounted read-only.
 # SQLite (ROSEY_DB_PATH) lives on a volume at /data; TMPDIR is /tmp (an emptyDir/tmpfs).
@@ -98,3 +101,15 @@ LABEL org.opencontainers.image.title="rosey-bot" \
 ENV ROSEY_METRICS_PORT=9102
 EXPOSE 9102
 ENTRYPOINT ["/opt/rosey/bin/rosey-bot"]
+
+# --- web ---------------------------------------------------------------------------------------
+FROM runtime AS web
+LABEL org.opencontainers.image.title="rosey-web" \
+      org.opencontainers.image.description="Rosey's web page: channel stats, graphs and the moderators' view, read through NATS"
+# pages, the JSON API, /metrics, /healthz and /readyz on one port; it never opens SQLite
+ENV ROSEY_WEB_HOST=0.0.0.0 \
+    ROSEY_WEB_PORT=8080
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ['ROSEY_WEB_PORT'], timeout=4)"]
+ENTRYPOINT ["/opt/rosey/bin/rosey-web"]

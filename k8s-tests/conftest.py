@@ -9,12 +9,12 @@ The same tests run on kind and on the local cluster of scripts/local-k8s; the en
                        cluster's, kind otherwise
   KIND_CLUSTER_NAME    the kind cluster to `kind load` images into (default: chart-testing)
   ROSEY_K8S_IMAGE_TAG  tag for the images (default: kind)
-  ROSEY_K8S_SKIP_BUILD set: use rosey-{dbservice,bot,nats}:TAG already in the local Docker engine
+  ROSEY_K8S_SKIP_BUILD set: use rosey-{dbservice,bot,web,nats}:TAG already in the local Docker engine
   ROSEY_K8S_SKIP_LOAD  set: the images are already in the cluster
 
-Images: on kind, `docker build` of both Dockerfile targets and `kind load docker-image`; NATS
-comes from the chart's default image, pulled by the nodes. Locally nothing can be pulled:
-scripts/build-images builds both targets on a stand-in base and rosey-nats:TAG (the pinned
+Images: on kind, `docker build` of the three Dockerfile targets and `kind load docker-image`;
+NATS comes from the chart's default image, pulled by the nodes. Locally nothing can be pulled:
+scripts/build-images builds the three targets on a stand-in base and rosey-nats:TAG (the pinned
 nats-server release from .venv, the chart's image's release), and `scripts/local-k8s load`
 imports them, the NATS stand-in under the image name the chart's values.yaml asks for, so the
 chart's NATS settings are used unchanged.
@@ -114,8 +114,8 @@ def chart_nats_image() -> str:
 
 @pytest.fixture(scope="session")
 def images() -> dict[str, str]:
-    """Both targets built from the repo's Dockerfile and loaded into the cluster."""
-    wanted = {target: f"rosey-{target}:{TAG}" for target in ("dbservice", "bot")}
+    """The three targets built from the repo's Dockerfile and loaded into the cluster."""
+    wanted = {target: f"rosey-{target}:{TAG}" for target in ("dbservice", "bot", "web")}
     if not os.environ.get("ROSEY_K8S_SKIP_BUILD"):
         if LOADER == "local-k8s":
             env = {**os.environ, "TAG": TAG}

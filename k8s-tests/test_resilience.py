@@ -2,8 +2,10 @@
 
 For each install (values-production.yaml: 3 NATS servers; the default values: 1 server) helm
 installs with --wait (every pod Ready through its real probes), `helm test` runs the chart's
-round trip, and then each scenario runs while a publisher Job publishes chat lines for a user of
-its own with Nats-Msg-Id headers and watches them being committed through the query subject:
+round trip and reaches the web page's Service, a Job asks the web Service for /healthz, /readyz
+and the public page (issue 20), and then each scenario runs while a publisher Job publishes
+chat lines for a user of its own with Nats-Msg-Id headers and watches them being committed
+through the query subject:
 
   production: delete the DatabaseService pod; delete a NATS pod; delete the bot pod
   default:    delete the only NATS pod (the stream survives on its PVC); a `helm upgrade` that
@@ -13,7 +15,9 @@ Then (production) new automatic moderation rules go in with `helm upgrade`: the 
 updates the mounted ConfigMap and the running bot reloads it without a restart; a bad rules
 file is refused and the rules in force stay (issue 19).
 
-After each scenario a query Job checks that every user so far has exactly the events that were
+After the scenarios the public page, read through the web Service, shows the users they
+published (the web process reads them over NATS from the DatabaseService). After each scenario
+a query Job checks that every user so far has exactly the events that were
 acknowledged to the publisher, that the stream holds exactly their sum (with 3 replicas on 3
 servers in production), and that the PVCs are the same objects. Each scenario's recovery time
 (pod deleted -> events committing again) is printed at the end of the run.
@@ -64,6 +68,7 @@ def chart_values(images: dict[str, str]) -> dict[str, Any]:
         "cytube": {"channel": "rosey-k8s", "domain": "http://127.0.0.1:9"},
         "dbservice": {"image": image(images["dbservice"])},
         "bot": {"image": image(images["bot"])},
+        "web": {"image": image(images["web"])},
     }
 
 
@@ -87,7 +92,7 @@ def nats_identities(secret: str) -> list[dict[str, Any]]:
 #: NATS pods crash-looped; the chart now hands them over quoted
 DIGIT_LED_PASSWORDS = {"bot": "5T22UV95fXyV6Q9vd9Z7PexWki6syHcO",
                        "dbservice": "31EB3biyQz0J9nKc6x1Vp0L2qW8dRr7T",
-                       "operator": "12345"}
+                       "operator": "12345", "web": "9e5WebPage0x1f"}
 
 
 def job(name: str, script: str, *, image: str, env: dict[str, str],
@@ -199,6 +204,25 @@ class Rosey:
     def helm_test(self) -> None:
         result = self.cfg.test(RELEASE, timeout=300, logs=True)
         assert "rosey.db.query.channel_stats ->" in json.dumps(result), result
+        # the chart's second test pod reached the web page through its Service
+        assert "rosey-web:8080/healthz -> 200" in json.dumps(result), result
+        assert "rosey-web:8080/readyz -> 200" in json.dumps(result), result
+
+    def web_page(self, *expect: str) -> dict[str, Any]:
+        """A Job asks the web Service (as a browser behind a port-forward or an Ingress would)
+        for /healthz, /readyz and the public page, until the page holds every ``expect``."""
+        started = time.monotonic()
+        name = f"web-{uuid.uuid4().hex[:5]}"
+        env = {"WEB_URL": "http://rosey-web:8080", "EXPECT_TEXT": ",".join(expect)}
+        kubectl("apply", "-f", "-", namespace=self.namespace,
+                stdin=json.dumps(job(name, "web.py", image=self.images["dbservice"], env=env,
+                                     secret=self.nats_secret)))
+        wait_for(lambda: job_finished(name, self.namespace), timeout=300, what=f"job {name}")
+        seen = json.loads(job_logs(name, self.namespace).strip().splitlines()[-1])
+        assert seen["ok"] and seen["status"] == {"/healthz": 200, "/readyz": 200, "/": 200}, seen
+        assert seen["content_type"].startswith("text/html"), seen
+        print(f"web page through its Service: {seen} ({time.monotonic() - started:.1f}s)")
+        return dict(seen)
 
     def query(self) -> dict[str, Any]:
         name = f"query-{uuid.uuid4().hex[:5]}"
@@ -324,18 +348,19 @@ class Rosey:
     def workload_pods(self) -> list[dict[str, Any]]:
         every = kubectl_json("get", "pods", namespace=self.namespace)["items"]
         return [p for p in every if p["metadata"].get("labels", {}).get(
-            "app.kubernetes.io/component") in ("nats", "dbservice", "bot")]
+            "app.kubernetes.io/component") in ("nats", "dbservice", "bot", "web")]
 
     def upgrade_rolling_every_pod(self) -> Callable[[], bool]:
         before = {p["metadata"]["uid"] for p in self.workload_pods()}
         roll = {"podAnnotations": {"rosey.test/roll": uuid.uuid4().hex[:8]}}
-        self.values = deep_merge(self.values, {"nats": roll, "dbservice": roll, "bot": roll})
+        self.values = deep_merge(self.values, {"nats": roll, "dbservice": roll, "bot": roll,
+                                               "web": roll})
         self.cfg.upgrade(str(CHART), RELEASE, self.values, timeout=600)
 
         def replaced() -> bool:
             now = self.workload_pods()
             ready = [p for p in now if is_ready(p)]
-            return (len(ready) == len(now) == self.replicas + 2
+            return (len(ready) == len(now) == self.replicas + 3
                     and not {p["metadata"]["uid"] for p in now} & before)
         return replaced
 
@@ -383,12 +408,14 @@ def default(images: dict[str, str], namespace: str) -> Iterator[Rosey]:
 def test_production_install_survives_pod_deletions(production: Rosey) -> None:
     rosey = production
     rosey.helm_test()
+    rosey.web_page()
     rosey.claims = pvc_uids(rosey.namespace)
     assert sorted(rosey.claims) == ["data-rosey-dbservice-0", "data-rosey-nats-0",
                                     "data-rosey-nats-1", "data-rosey-nats-2"]
     rosey.scenario("dbservice-pod", lambda: rosey.delete_pod("rosey-dbservice-0"), duration=45)
     rosey.scenario("nats-pod-of-3", lambda: rosey.delete_pod("rosey-nats-1"), duration=60)
     rosey.scenario("bot-pod", rosey.delete_bot, duration=30)
+    rosey.web_page(*rosey.acknowledged)  # the page shows what the scenarios published
     # new rules reach the running bot; a bad file keeps them in force
     assert rosey.upgrade_automod_rules(MORE_RULES, "automod_reloaded")["rules"] == 2
     failed = rosey.upgrade_automod_rules(BAD_RULES, "automod_reload_failed")
@@ -398,6 +425,7 @@ def test_production_install_survives_pod_deletions(production: Rosey) -> None:
 def test_default_install_survives_nats_loss_and_upgrade(default: Rosey) -> None:
     rosey = default
     rosey.helm_test()
+    rosey.web_page()
     rosey.claims = pvc_uids(rosey.namespace)
     assert sorted(rosey.claims) == ["data-rosey-dbservice-0", "data-rosey-nats-0"]
     rosey.scenario("only-nats-pod", lambda: rosey.delete_pod("rosey-nats-0"), duration=60)

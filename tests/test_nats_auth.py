@@ -89,8 +89,8 @@ async def _stream_messages(server: NatsServer, files: dict[str, Path]) -> int:
 def test_rosey_up_writes_private_credentials_once(tmp_path):
     files = nats_auth.ensure_passwords(tmp_path / "auth")
     first = nats_auth.read_passwords(files)
-    assert set(first) == {"bot", "dbservice", "operator"}
-    assert len(set(first.values())) == 3
+    assert set(first) == {"bot", "dbservice", "operator", "web"}
+    assert len(set(first.values())) == 4
     assert all(len(p) >= 32 for p in first.values())
     for path in files.values():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -1,5 +1,5 @@
-"""``rosey up`` SIGKILLed: its nats-server and DatabaseService go with it (no orphans holding the
-ports and the data directory)."""
+"""``rosey up`` SIGKILLed: its nats-server, DatabaseService and web page go with it (no orphans
+holding the ports and the data directory)."""
 
 from __future__ import annotations
 
@@ -52,11 +52,12 @@ def _logged(log_path: Path, event: str) -> dict[str, object] | None:
     return None
 
 
-async def test_sigkill_of_rosey_up_takes_nats_server_and_the_database_service_with_it(tmp_path):
+async def test_sigkill_of_rosey_up_takes_its_children_with_it(tmp_path):
     log_path = tmp_path / "up.log"
-    db_port = free_port()
+    db_port, web_port = free_port(), free_port()
     env = {**os.environ, "ROSEY_LOG_FORMAT": "json", "ROSEY_DATA_DIR": str(tmp_path / "data"),
            "ROSEY_DB_METRICS_PORT": str(db_port), "ROSEY_BOT_METRICS_PORT": str(free_port()),
+           "ROSEY_WEB_PORT": str(web_port),
            # nothing answers there: the bot keeps retrying, which is all this test needs of it
            "ROSEY_CYTUBE_DOMAIN": f"http://127.0.0.1:{free_port()}", "ROSEY_CYTUBE_CHANNEL": "c"}
     env.pop("ROSEY_NATS_URL", None)
@@ -66,16 +67,20 @@ async def test_sigkill_of_rosey_up_takes_nats_server_and_the_database_service_wi
         async with reaped(proc):
             await eventually(lambda: http_status(db_port, "/readyz") == 200, timeout=60,
                              what="the DatabaseService ready")
+            await eventually(lambda: http_status(web_port, "/healthz") == 200, timeout=60,
+                             what="the web page serving")
             nats_line, db_line = _logged(log_path, "up_nats_started"), _logged(log_path, "up_db_started")
-            assert nats_line is not None and db_line is not None
+            web_line = _logged(log_path, "up_web_started")
+            assert nats_line is not None and db_line is not None and web_line is not None
             nats_url = str(nats_line["url"])
-            children = [int(str(nats_line["pid"])), int(str(db_line["pid"]))]
+            children = [int(str(line["pid"])) for line in (nats_line, db_line, web_line)]
             assert all(_alive(pid) and _parent(pid) == proc.pid for pid in children)
 
             proc.kill()
             assert await proc.wait() == -signal.SIGKILL
             await eventually(lambda: not any(_alive(pid) for pid in children), timeout=10,
-                             what="nats-server and rosey-db gone after rosey up was SIGKILLed")
+                             what="nats-server, rosey-db and rosey-web gone after rosey up was"
+                                  " SIGKILLed")
         # what they held is free again: nothing answers on the NATS port, the metrics port binds
         host, _, port = nats_url.removeprefix("nats://").rpartition(":")
         # Both with a deadline: a multi-threaded process's first thread shows as a zombie
@@ -86,6 +91,8 @@ async def test_sigkill_of_rosey_up_takes_nats_server_and_the_database_service_wi
                          what="nothing accepting on the NATS port")
         await eventually(lambda: _binds(db_port), timeout=75, interval=0.5,
                          what="the DatabaseService's metrics port free to bind")
+        await eventually(lambda: _binds(web_port), timeout=75, interval=0.5,
+                         what="the web page's port free to bind")
     finally:
         for pid in children:  # when the test fails: leave nothing running
             if _alive(pid):

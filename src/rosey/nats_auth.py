@@ -1,7 +1,7 @@
 """Who may do what on Rosey's NATS: one permission table, rendered as a nats-server
 ``authorization`` block (docs/nats-security.md).
 
-Three users, each allowed exactly the subjects its job needs and nothing else; there is no
+Four users, each allowed exactly the subjects its job needs and nothing else; there is no
 anonymous access (no ``no_auth_user``), so a client without a known user and password is
 refused at connect:
 
@@ -9,11 +9,15 @@ refused at connect:
   requests the queries it asks, may create the stream when it is missing (its events are
   captured before the DatabaseService ever ran) but not update, purge or delete it, and
   receives replies and JetStream publish acknowledgements on its own inbox prefix
-  ``_INBOX_bot.``;
+  ``_INBOX_bot.``; it also answers the web process's login requests (subscribes to
+  ``contract.web.BOT_WEB_SUBJECTS``, ``allow_responses``);
 - ``dbservice``: manages the stream and its durable consumer (info, create, update; the
   consumer also delete), pulls from it, acknowledges it, subscribes to the query subjects (and,
   for ``ROSEY_JETSTREAM=off``, the event subjects) and answers requests (``allow_responses``);
   its inbox prefix is ``_INBOX_dbservice.``;
+- ``web``: the web page (``rosey-web``): requests ``contract.web.WEB_REQUEST_SUBJECTS`` (the
+  DatabaseService's queries it reads and the bot's two login subjects) and receives the
+  replies on ``_INBOX_web.``; nothing else: no event, no enqueue, no stream, no answering;
 - ``operator``: outside tools: enqueue outbound messages and run the queries, with replies on
   the default ``_INBOX.`` prefix (the ``nats`` CLI's), which no service uses.
 
@@ -35,8 +39,8 @@ from rosey.config import NatsAuth, Secret
 from rosey.errors import ConfigError
 from rosey.natsd import SYNC_INTERVAL
 
-__all__ = ["jetstream_block", "Permissions", "PERMISSIONS", "IDENTITIES", "BOT", "DBSERVICE", "OPERATOR",
-           "inbox_prefix", "authorization_block", "ensure_passwords", "identity_auth",
+__all__ = ["jetstream_block", "Permissions", "PERMISSIONS", "IDENTITIES", "BOT", "DBSERVICE",
+           "OPERATOR", "WEB", "inbox_prefix", "authorization_block", "ensure_passwords", "identity_auth",
            "nats_conf", "tls_block", "read_passwords", "write_nats_conf", "BOT_EVENTS",
            "BOT_QUERIES", "password_variable", "nats_string", "password_problem",
            "passwords_include", "read_secret_passwords", "write_passwords_include"]
@@ -44,7 +48,8 @@ __all__ = ["jetstream_block", "Permissions", "PERMISSIONS", "IDENTITIES", "BOT",
 BOT = "bot"
 DBSERVICE = "dbservice"
 OPERATOR = "operator"
-IDENTITIES = (BOT, DBSERVICE, OPERATOR)
+WEB = "web"
+IDENTITIES = (BOT, DBSERVICE, OPERATOR, WEB)
 
 _JS = "$JS.API"
 _STREAM = contract.STREAM_NAME
@@ -77,7 +82,9 @@ PERMISSIONS: dict[str, Permissions] = {
     BOT: Permissions(
         publish=(*BOT_EVENTS, *BOT_QUERIES,
                  f"{_JS}.STREAM.INFO.{_STREAM}", f"{_JS}.STREAM.CREATE.{_STREAM}"),
-        subscribe=(f"{inbox_prefix(BOT)}.>",),
+        # the web process's login requests: answered with allow_responses, to the asker only
+        subscribe=(*BOT_WEB_SUBJECTS, f"{inbox_prefix(BOT)}.>"),
+        allow_responses=True,
     ),
     DBSERVICE: Permissions(
         publish=(
@@ -99,6 +106,11 @@ PERMISSIONS: dict[str, Permissions] = {
         publish=(contract.OUTBOUND_ENQUEUE, *contract.ALL_QUERY_SUBJECTS),
         # the nats CLI's default inbox prefix, and the one rosey.bus gives a user
         subscribe=("_INBOX.>", f"{inbox_prefix(OPERATOR)}.>"),
+    ),
+    # reads only: the queries its pages need and the bot's login subjects, replies on its inbox
+    WEB: Permissions(
+        publish=WEB_REQUEST_SUBJECTS,
+        subscribe=(f"{inbox_prefix(WEB)}.>",),
     ),
 }
 

@@ -29,6 +29,7 @@ NAMESPACE = "rosey-test"
 DB = ("StatefulSet", "rosey-dbservice", "dbservice")
 BOT = ("Deployment", "rosey-bot", "bot")
 NATS = ("StatefulSet", "rosey-nats", "nats")
+WEB = ("Deployment", "rosey-web", "web")
 
 #: a channel, so the bot is deployed (without one the chart leaves it out on purpose)
 WITH_CHANNEL: dict[str, Any] = {"cytube": {"channel": "testchannel", "user": "RoseyBot",
@@ -52,7 +53,7 @@ def _served(*group_versions: str, kinds: dict[str, tuple[str, ...]]) -> tuple[st
 
 _CORE = {"v1": ("ConfigMap", "Secret", "Service", "Pod", "PersistentVolumeClaim"),
          "apps/v1": ("StatefulSet", "Deployment"),
-         "networking.k8s.io/v1": ("NetworkPolicy",)}
+         "networking.k8s.io/v1": ("NetworkPolicy", "Ingress")}
 #: the cluster scripts/local-k8s builds from Debian's source: PodDisruptionBudget is v1beta1 only
 KUBE_1_20 = Cluster("v1.20.2", _served("v1", "apps/v1", "networking.k8s.io/v1", "policy/v1beta1",
                                        kinds={**_CORE, "policy/v1beta1": ("PodDisruptionBudget",)}))

@@ -80,7 +80,7 @@ def test_nothing_about_automod_is_rendered_without_rules(render, automod) -> Non
 
 def test_no_bot_no_automod_config_map(render) -> None:
     rendered = render({"automod": {"rules": RULES}})  # no channel: the bot is left out
-    assert not rendered.of_kind("Deployment")
+    assert not rendered.has(*BOT[:2])
     assert not rendered.has("ConfigMap", CONFIG_MAP)
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from rosey import bus, contract
 from rosey.config import NatsAuth, Secret, StreamSettings
+from rosey.nats_auth import IDENTITIES
 from rosey.natsd import NatsServer
 from rosey.stream import ensure_stream
 from tests.test_nats_auth import Identity
@@ -23,6 +24,7 @@ from .conftest import (
     DB,
     NATS,
     NATS_ENV,
+    WEB,
     WITH_CHANNEL,
     ChartNats,
     Cluster,
@@ -41,7 +43,7 @@ def _volume(pod: dict[str, Any], name: str) -> dict[str, Any]:
     return next(v for v in pod["volumes"] if v["name"] == name)
 
 
-@pytest.mark.parametrize(("workload", "user"), [(DB, "dbservice"), (BOT, "bot")])
+@pytest.mark.parametrize(("workload", "user"), [(DB, "dbservice"), (BOT, "bot"), (WEB, "web")])
 def test_each_service_mounts_only_its_own_password(render, workload, user) -> None:
     rendered = render(WITH_CHANNEL)
     container = rendered.workload_container(*workload)
@@ -56,17 +58,17 @@ def test_each_service_mounts_only_its_own_password(render, workload, user) -> No
     assert volume["items"] == [{"key": user, "path": "password"}]
 
 
-def test_the_secret_holds_three_random_passwords_kept_across_upgrades(render) -> None:
+def test_the_secret_holds_a_random_password_per_identity_kept_across_upgrades(render) -> None:
     first, second = render({}), render({})
     secret = first.get("Secret", "rosey-nats-auth")
-    assert set(secret["data"]) == {"bot", "dbservice", "operator"}
+    assert set(secret["data"]) == {"bot", "dbservice", "operator", "web"} == set(IDENTITIES)
     passwords = [base64.b64decode(v).decode() for v in secret["data"].values()]
-    assert len(set(passwords)) == 3 and all(len(p) == 32 for p in passwords)
+    assert len(set(passwords)) == 4 and all(len(p) == 32 for p in passwords)
     # random at first install; an upgrade looks the existing Secret up (Helm's lookup, which
     # an offline render cannot show) and Helm leaves it in place on uninstall
     assert second.get("Secret", "rosey-nats-auth")["data"] != secret["data"]
     assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
-    assert _nats_password_sources(first) == ("rosey-nats-auth", ["bot", "dbservice", "operator"])
+    assert _nats_password_sources(first) == ("rosey-nats-auth", list(IDENTITIES))
 
 
 def _nats_password_sources(rendered) -> tuple[str, list[str]]:
@@ -86,10 +88,10 @@ def _nats_password_sources(rendered) -> tuple[str, list[str]]:
 def test_an_existing_secret_replaces_the_generated_one(render) -> None:
     rendered = render(WITH_CHANNEL, {"natsAuth": {"existingSecret": "my-nats"}})
     assert not [s for s in rendered.of_kind("Secret") if s["metadata"]["name"] == "rosey-nats-auth"]
-    for kind, name, _ in (DB, BOT):
+    for kind, name, _ in (DB, BOT, WEB):
         pod = rendered.get(kind, name)["spec"]["template"]["spec"]
         assert _volume(pod, "nats-credentials")["secret"]["secretName"] == "my-nats"
-    assert _nats_password_sources(rendered) == ("my-nats", ["bot", "dbservice", "operator"])
+    assert _nats_password_sources(rendered) == ("my-nats", list(IDENTITIES))
 
 
 def test_auth_can_be_switched_off_for_an_outside_nats(render) -> None:
@@ -147,7 +149,7 @@ def test_tls_mounts_the_certificate_on_nats_and_the_ca_on_every_client(render) -
     assert "cert_file: /etc/nats-tls/tls.crt" in conf and "key_file: /etc/nats-tls/tls.key" in conf
     nats_pod = rendered.get("StatefulSet", "rosey-nats")["spec"]["template"]["spec"]
     assert _volume(nats_pod, "tls")["secret"]["secretName"] == "my-nats-tls"
-    for kind, name, container in (DB, BOT):
+    for kind, name, container in (DB, BOT, WEB):
         c = rendered.workload_container(kind, name, container)
         env = {e["name"]: e.get("value") for e in c["env"]}
         mount = next(m for m in c["volumeMounts"] if m["name"] == "nats-tls-ca")

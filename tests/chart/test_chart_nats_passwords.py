@@ -39,9 +39,11 @@ HOSTILE = [
 ]
 
 
-def _triples(values: list[str]) -> list[tuple[str, str, str]]:
-    padded = values + values[: (-len(values)) % 3]
-    return [tuple(padded[i:i + 3]) for i in range(0, len(padded), 3)]  # type: ignore[misc]
+def _groups(values: list[str]) -> list[tuple[str, ...]]:
+    """The values, one per identity at a time (the last group filled up from the start)."""
+    n = len(IDENTITIES)
+    padded = values + values[: (-len(values)) % n]
+    return [tuple(padded[i:i + n]) for i in range(0, len(padded), n)]
 
 
 def _secret(passwords: dict[str, str], newline: bool) -> dict[str, bytes]:
@@ -61,14 +63,14 @@ async def _connects(url: str, user: str, password_file: Path) -> None:
         await nc.close()
 
 
-@pytest.mark.parametrize("triple", _triples(HOSTILE), ids=lambda t: "|".join(t)[:40])
+@pytest.mark.parametrize("group", _groups(HOSTILE), ids=lambda t: "|".join(t)[:40])
 async def test_every_identity_connects_with_a_hostile_password(render, tmp_path,
-                                                                triple) -> None:
+                                                                group) -> None:
     # on the pinned nats-server, which is the chart's image's release
     # (tests/test_nats_server_version.py)
-    passwords = dict(zip(IDENTITIES, triple, strict=True))
+    passwords = dict(zip(IDENTITIES, group, strict=True))
     rendered = render({"natsAuth": {"existingSecret": "my-nats"}})
-    newline = len(triple[0]) % 2 == 0  # half the Secrets as `echo pw >file` writes them
+    newline = len(group[0]) % 2 == 0  # half the Secrets as `echo pw >file` writes them
     secret = _secret(passwords, newline)
     init = lay_out_nats_pod(rendered, tmp_path / "pod", secret)
     assert init.returncode == 0, init.stderr
@@ -91,7 +93,7 @@ async def test_every_identity_connects_with_a_hostile_password(render, tmp_path,
 def test_a_password_nats_cannot_take_stops_the_pod_with_one_line_naming_secret_and_key(
         render, tmp_path, value: bytes | None, problem: str) -> None:
     rendered = render({"natsAuth": {"existingSecret": "my-nats"}})
-    secret = {"bot": b"fine", "dbservice": b"also fine", "operator": value}
+    secret = {"bot": b"fine", "dbservice": b"also fine", "web": b"fine too", "operator": value}
     if value is None:
         del secret["operator"]  # the key is missing from the Secret
     init = lay_out_nats_pod(rendered, tmp_path, secret)  # type: ignore[arg-type]

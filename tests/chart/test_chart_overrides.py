@@ -11,9 +11,9 @@ from typing import Any
 import helm_python as helm
 import pytest
 
-from .conftest import BOT, DB, NATS, WITH_CHANNEL, Rendered, production_values
+from .conftest import BOT, DB, NATS, WEB, WITH_CHANNEL, Rendered, production_values
 
-WORKLOADS = {"nats": NATS, "dbservice": DB, "bot": BOT}
+WORKLOADS = {"nats": NATS, "dbservice": DB, "bot": BOT, "web": WEB}
 
 
 def pod_spec(rendered: Rendered, workload: tuple[str, str, str]) -> dict[str, Any]:
@@ -234,9 +234,12 @@ def test_volume_permissions_script_hands_a_root_owned_volume_over_once(render, t
 
 
 # --- helm test ---------------------------------------------------------------------------------
-def test_helm_test_pod_stays_until_the_next_run_for_its_logs(render) -> None:
-    (pod,) = render({}).of_kind("Pod")
-    annotations = pod["metadata"]["annotations"]
-    assert annotations["helm.sh/hook"] == "test"
-    # hook-succeeded would delete it before `helm test --logs` reads it
-    assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation"
+def test_helm_test_pods_stay_until_the_next_run_for_their_logs(render) -> None:
+    pods = render({}).of_kind("Pod")
+    assert sorted(p["metadata"]["name"] for p in pods) == ["rosey-request-reply",
+                                                          "rosey-web-healthz"]
+    for pod in pods:
+        annotations = pod["metadata"]["annotations"]
+        assert annotations["helm.sh/hook"] == "test"
+        # hook-succeeded would delete it before `helm test --logs` reads it
+        assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation"

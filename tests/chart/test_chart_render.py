@@ -34,6 +34,12 @@ VALUE_SETS: dict[str, Any] = {
         "rules": [{"name": "caps", "kind": "caps", "ratio": 0.8, "action": "warn"}]}}}),
     "production": production_values,
     "production+channel": lambda: deep_merge(production_values(), WITH_CHANNEL),
+    "channel+web-ingress": lambda: deep_merge(WITH_CHANNEL, {"web": {
+        "publicUrl": "https://other.example.org",
+        "ingress": {"enabled": True, "host": "rosey.example.org", "className": "nginx",
+                    "tls": {"enabled": True, "secretName": "rosey-tls"}}},
+        "networkPolicy": {"webFrom": [{"podSelector": {"matchLabels": {"app": "ingress"}}}]}}),
+    "no-web": lambda: deep_merge(WITH_CHANNEL, {"web": {"enabled": False}}),
     "existing-secret+no-persistence": lambda: deep_merge(WITH_CHANNEL, {
         "bot": {"existingSecret": "my-cytube"},
         "automod": {"existingConfigMap": "my-automod-rules"},
@@ -106,7 +112,7 @@ def test_schema_rejects_values_the_code_or_chart_cannot_use(chart, bad: dict[str
         chart.render(bad, name="rosey")
 
 
-def test_service_monitor_scrapes_the_metrics_port_of_both_services(render) -> None:
+def test_service_monitor_scrapes_the_metrics_of_every_service(render) -> None:
     rendered = render(production_values(), WITH_CHANNEL, cluster=KUBE_1_30.serving(*MONITORING_API))
     (monitor,) = rendered.of_kind("ServiceMonitor")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
@@ -116,11 +122,19 @@ def test_service_monitor_scrapes_the_metrics_port_of_both_services(render) -> No
     selected = [s for s in rendered.of_kind("Service")
                 if all(s["metadata"]["labels"].get(k) == v for k, v in selector["matchLabels"].items())
                 and s["metadata"]["labels"]["app.kubernetes.io/component"] in expr["values"]]
-    assert sorted(s["metadata"]["name"] for s in selected) == ["rosey-bot", "rosey-dbservice"]
-    for endpoint in monitor["spec"]["endpoints"]:
-        assert endpoint["path"] == "/metrics"
-        for service in selected:
-            assert endpoint["port"] in [p["name"] for p in service["spec"]["ports"]]
+    assert sorted(s["metadata"]["name"] for s in selected) == ["rosey-bot", "rosey-dbservice",
+                                                              "rosey-web"]
+    # each endpoint names a port; every selected Service is scraped through exactly one of them
+    # (the web page serves /metrics on its one port, `http`)
+    ports = [e["port"] for e in monitor["spec"]["endpoints"]]
+    assert all(e["path"] == "/metrics" for e in monitor["spec"]["endpoints"])
+    for service in selected:
+        named = [p["name"] for p in service["spec"]["ports"]]
+        assert len([p for p in ports if p in named]) == 1, (service["metadata"]["name"], named)
+    without_web = render(production_values(), WITH_CHANNEL, {"web": {"enabled": False}},
+                         cluster=KUBE_1_30.serving(*MONITORING_API))
+    (monitor,) = without_web.of_kind("ServiceMonitor")
+    assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
 
 
 def test_prometheus_rule_carries_the_alert_groups_file(render) -> None:

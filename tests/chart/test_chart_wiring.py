@@ -177,7 +177,7 @@ def test_existing_secret_replaces_the_chart_secret(render) -> None:
 
 def test_bot_is_left_out_without_a_channel_and_notes_say_so(render) -> None:
     rendered = render({})
-    assert not rendered.of_kind("Deployment")
+    assert [d["metadata"]["name"] for d in rendered.of_kind("Deployment")] == ["rosey-web"]
     assert [s["metadata"]["name"] for s in rendered.of_kind("Secret")] == ["rosey-nats-auth"]
     assert "cytube.channel" in rendered.notes
     assert "cytube.channel" not in render(WITH_CHANNEL).notes
@@ -360,7 +360,7 @@ def test_every_pod_runs_non_root_read_only_with_no_capabilities(render) -> None:
     pods = [o["spec"]["template"]["spec"] for o in rendered.objects
             if o["kind"] in ("StatefulSet", "Deployment")]
     pods += [o["spec"] for o in rendered.of_kind("Pod")]
-    assert len(pods) == 4  # nats, dbservice, bot, the helm test pod
+    assert len(pods) == 6  # nats, dbservice, bot, web, the two helm test pods
     for pod in pods:
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -404,7 +404,7 @@ def test_network_policy_lets_release_pods_reach_nats(render) -> None:
 
 # --- helm test ---------------------------------------------------------------------------------
 def _test_pod(rendered: Rendered) -> dict[str, Any]:
-    (pod,) = rendered.of_kind("Pod")
+    pod = rendered.get("Pod", "rosey-request-reply")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     return pod
 

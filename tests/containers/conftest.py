@@ -21,7 +21,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TAG = os.environ.get("ROSEY_IMAGE_TAG", "dev")
-IMAGES = {name: f"rosey-{name}:{TAG}" for name in ("dbservice", "bot", "nats")}
+IMAGES = {name: f"rosey-{name}:{TAG}" for name in ("dbservice", "bot", "web", "nats")}
 
 
 def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:

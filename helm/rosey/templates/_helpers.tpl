@@ -35,6 +35,9 @@ Templates under templates/ decide whether an object exists; the YAML lives in fi
 {{- define "rosey.bot.automodName" -}}
 {{- if .Values.automod.existingConfigMap }}{{ .Values.automod.existingConfigMap }}{{ else }}{{ include "rosey.bot.name" . | trunc 55 | trimSuffix "-" }}-automod{{ end }}
 {{- end }}
+{{- define "rosey.web.name" -}}{{ include "rosey.fullname" . | trunc 59 | trimSuffix "-" }}-web{{- end }}
+{{- define "rosey.web.configName" -}}{{ include "rosey.web.name" . | trunc 56 | trimSuffix "-" }}-config{{- end }}
+{{- define "rosey.web.testName" -}}{{ include "rosey.fullname" . | trunc 51 | trimSuffix "-" }}-web-healthz{{- end }}
 {{- define "rosey.bot.secretName" -}}
 {{- if .Values.bot.existingSecret }}{{ .Values.bot.existingSecret }}{{ else }}{{ include "rosey.fullname" . | trunc 56 | trimSuffix "-" }}-cytube{{ end }}
 {{- end }}
@@ -50,6 +53,24 @@ nats://{{ include "rosey.nats.name" . }}:{{ .Values.nats.service.port }}
 {{/* whether the bot is deployed: enabled, and a channel to join */}}
 {{- define "rosey.bot.deployed" -}}
 {{- if and .Values.bot.enabled .Values.cytube.channel }}true{{ end }}
+{{- end }}
+
+{{/* whether the web page is deployed (it reads through NATS only, so it needs no channel) */}}
+{{- define "rosey.web.deployed" -}}
+{{- if .Values.web.enabled }}true{{ end }}
+{{- end }}
+
+{{/*
+the web page's public base URL, which the bot puts in login links (ROSEY_WEB_URL): the Ingress
+host when the Ingress is on (https with its TLS), else web.publicUrl; empty when neither is set
+*/}}
+{{- define "rosey.web.url" -}}
+{{- $w := .Values.web -}}
+{{- if and (include "rosey.web.deployed" .) $w.ingress.enabled $w.ingress.host -}}
+{{ ternary "https" "http" $w.ingress.tls.enabled }}://{{ $w.ingress.host }}
+{{- else if include "rosey.web.deployed" . -}}
+{{ $w.publicUrl | trimSuffix "/" }}
+{{- end -}}
 {{- end }}
 
 {{/*
@@ -141,7 +162,19 @@ ROSEY_OUTBOX_SIZE: {{ $s.outboxSize | int64 | quote }}
 {{- /* a fixed path: new rules reach the file, not this (the pod does not roll for them) */}}
 ROSEY_AUTOMOD_FILE: {{ printf "%s/automod.yaml" (include "rosey.automod.dir" .) | quote }}
 {{- end }}
+{{- with (include "rosey.web.url" .) }}
+ROSEY_WEB_URL: {{ . | quote }}
+{{- end }}
 {{ include "rosey.stream.settings" . }}
+ROSEY_LOG_LEVEL: {{ $s.logLevel | quote }}
+ROSEY_LOG_FORMAT: {{ $s.logFormat | quote }}
+{{- end }}
+
+{{- define "rosey.web.settings" -}}
+{{- $s := .Values.web.settings -}}
+ROSEY_NATS_URL: {{ include "rosey.natsUrl" . | quote }}
+ROSEY_WEB_HOST: "0.0.0.0"
+ROSEY_WEB_PORT: {{ .Values.web.service.port | quote }}
 ROSEY_LOG_LEVEL: {{ $s.logLevel | quote }}
 ROSEY_LOG_FORMAT: {{ $s.logFormat | quote }}
 {{- end }}
@@ -299,7 +332,7 @@ Call with (dict "doc" $obj "patch" $ops "file" "files/..."); returns {"doc": ...
 {{- if .Values.natsTls.secretName }}{{ .Values.natsTls.secretName }}{{ else }}{{ include "rosey.nats.name" . | trunc 59 | trimSuffix "-" }}-tls{{ end }}
 {{- end }}
 {{/* the identities of src/rosey/nats_auth.py */}}
-{{- define "rosey.natsAuth.users" -}}bot dbservice operator{{- end }}
+{{- define "rosey.natsAuth.users" -}}bot dbservice operator web{{- end }}
 {{/*
 The NATS pod's init container that writes the passwords nats.conf includes: each key of the
 Secret as a quoted string (rosey nats-passwords, from the DatabaseService's image, which has
