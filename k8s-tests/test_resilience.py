@@ -84,7 +84,8 @@ def nats_identities(secret: str) -> list[dict[str, Any]]:
     return [{"name": "ROSEY_NATS_USER", "value": "bot"},
             secret_env("ROSEY_NATS_PASSWORD", "bot", secret),
             {"name": "ROSEY_NATS_CONSUMER_USER", "value": "dbservice"},
-            secret_env("ROSEY_NATS_CONSUMER_PASSWORD", "dbservice", secret)]
+            secret_env("ROSEY_NATS_CONSUMER_PASSWORD", "dbservice", secret),
+            secret_env("ROSEY_NATS_OPERATOR_PASSWORD", "operator", secret)]
 
 
 #: a Secret of the user's own whose passwords start with digits and a size or exponent letter:
@@ -301,6 +302,46 @@ class Rosey:
             return pod["metadata"]["uid"] != old and is_ready(pod)
         return replaced
 
+    def backup(self) -> dict[str, Any]:
+        """A Job asks the DatabaseService for a backup now, as `rosey backup` does."""
+        name = f"backup-{uuid.uuid4().hex[:5]}"
+        kubectl("apply", "-f", "-", namespace=self.namespace,
+                stdin=json.dumps(job(name, "backup.py", image=self.images["dbservice"],
+                                     env=self.env(), secret=self.nats_secret)))
+        assert wait_for(lambda: job_finished(name, self.namespace), timeout=300,
+                        what=f"job {name}") == "complete", job_logs(name, self.namespace)
+        reply: dict[str, Any] = json.loads(job_logs(name, self.namespace).strip().splitlines()[-1])
+        assert reply["success"] and reply["file"].startswith("/backups/rosey-"), reply
+        print(f"backup on demand: {reply}")
+        return reply
+
+    def lose_database_volume(self) -> Callable[[], bool]:
+        """The DatabaseService's volume is lost: its pod and PVC are deleted. The new pod's
+        init container restores the newest backup onto the new, empty volume, and the stream
+        replays what came after it."""
+        claim, pod = "data-rosey-dbservice-0", "rosey-dbservice-0"
+        old = self.claims[claim]
+        kubectl("scale", "statefulset", "rosey-dbservice", "--replicas=0",
+                namespace=self.namespace)
+        wait_for(lambda: kubectl("get", "pod", pod, namespace=self.namespace,
+                                 check=False).returncode != 0,
+                 timeout=120, what="the DatabaseService pod gone")
+        kubectl("delete", "pvc", claim, "--wait=true", namespace=self.namespace, timeout=180)
+        kubectl("scale", "statefulset", "rosey-dbservice", "--replicas=1",
+                namespace=self.namespace)
+
+        def replaced() -> bool:
+            got = kubectl("get", "pod", pod, "-o", "json", namespace=self.namespace, check=False)
+            if got.returncode != 0 or not is_ready(json.loads(got.stdout)):
+                return False
+            self.claims = pvc_uids(self.namespace)
+            assert self.claims[claim] != old, "the volume was not replaced"
+            restored = kubectl("logs", pod, "-c", "restore", namespace=self.namespace).stdout
+            assert "rosey restore: restored /backups" in restored, restored
+            print(restored.strip())
+            return True
+        return replaced
+
     def delete_bot(self) -> Callable[[], bool]:
         """Delete the bot pod: a Deployment's replacement has a NEW name (and UID)."""
         [old] = pods(self.namespace, "bot")
@@ -411,7 +452,8 @@ def test_production_install_survives_pod_deletions(production: Rosey) -> None:
     rosey.web_page()
     rosey.claims = pvc_uids(rosey.namespace)
     assert sorted(rosey.claims) == ["data-rosey-dbservice-0", "data-rosey-nats-0",
-                                    "data-rosey-nats-1", "data-rosey-nats-2"]
+                                    "data-rosey-nats-1", "data-rosey-nats-2",
+                                    "rosey-dbservice-backups"]
     rosey.scenario("dbservice-pod", lambda: rosey.delete_pod("rosey-dbservice-0"), duration=45)
     rosey.scenario("nats-pod-of-3", lambda: rosey.delete_pod("rosey-nats-1"), duration=60)
     rosey.scenario("bot-pod", rosey.delete_bot, duration=30)
@@ -427,6 +469,11 @@ def test_default_install_survives_nats_loss_and_upgrade(default: Rosey) -> None:
     rosey.helm_test()
     rosey.web_page()
     rosey.claims = pvc_uids(rosey.namespace)
-    assert sorted(rosey.claims) == ["data-rosey-dbservice-0", "data-rosey-nats-0"]
+    assert sorted(rosey.claims) == ["data-rosey-dbservice-0", "data-rosey-nats-0",
+                                    "rosey-dbservice-backups"]
     rosey.scenario("only-nats-pod", lambda: rosey.delete_pod("rosey-nats-0"), duration=60)
     rosey.scenario("helm-upgrade", rosey.upgrade_rolling_every_pod, duration=90)
+    rosey.web_page(*rosey.acknowledged)  # after every pod was replaced, the web page's too
+    # backup, more events, the database volume lost mid-stream, restored: every event once
+    rosey.backup()
+    rosey.scenario("database-volume-lost", rosey.lose_database_volume, duration=60)

@@ -253,6 +253,38 @@ def rows() -> list[tuple[str, list[Panel]]]:
                   per_second("rosey_queries_total", "query {{outcome}}", by="outcome"),
                   per_second("rosey_db_apply_errors_total", "apply errors"), unit="ops"),
         ]),
+        ("DatabaseService: backups and retention", [
+            graph("Backup age",
+                  "Seconds since the newest good backup, against twice the backup interval"
+                  " (above it for 10m: RoseyBackupStale). docs/durability.md.",
+                  q("rosey_backup_age_seconds", "age {{instance}}"),
+                  q("2 * rosey_backup_interval_seconds > 0", "stale above {{instance}}"),
+                  unit="s"),
+            graph("Backups written and failed",
+                  "Backups written per interval by target (dir, s3), and failures by reason"
+                  " (missing, full, read_only, integrity, upload). Alert: RoseyBackupFailing.",
+                  increase("rosey_backups_total", "target", "written {{target}}"),
+                  increase("rosey_backup_failures_total", "reason", "failed {{reason}}"),
+                  bars=True),
+            graph("Newest backup size", "Bytes of the newest good backup (the database's size"
+                  " when it was taken; the backup volume holds `keep` of them).",
+                  q("rosey_backup_last_bytes", "{{instance}}"), unit="bytes"),
+            big_number("Newest backup taken", "When the newest good backup was taken.",
+                       q("max(rosey_backup_last_success_timestamp_seconds) * 1000", "taken"),
+                       thresholds=steps((None, "blue"))).unit("dateTimeFromNow"),
+            graph("Newest backup duration", "Time the newest backup took to write, check"
+                  " (integrity_check) and upload.",
+                  q("rosey_backup_last_duration_seconds", "{{instance}}"), unit="s", w=6),
+            graph("Newest backup stream sequence", "The stream sequence the newest backup"
+                  " covers: a restore replays the stream from there.",
+                  q("rosey_backup_last_stream_sequence", "{{instance}}"), w=6),
+            graph("Pruned rows and replay gaps",
+                  "Rows deleted by retention per interval, by table; events a restored or lost"
+                  " database missed that the stream no longer held (replay gap: lost for good).",
+                  increase("rosey_db_rows_pruned_total", "table", "pruned {{table}}"),
+                  q(f"sum(increase(rosey_db_replay_gap_events_total[{RATE}]))", "replay gap"),
+                  bars=True),
+        ]),
         ("Bot: moderation and channel", [
             graph("Moderator commands by result",
                   "Moderator PM commands per interval, by result (success, error). Unknown"

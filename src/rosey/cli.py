@@ -1,6 +1,7 @@
 """Command-line entry points: ``rosey db``, ``rosey bot``, ``rosey up``, ``rosey
-nats-passwords`` (and ``rosey-db``, ``rosey-bot``). The only place that reads the environment,
-configures logging and installs signal handlers; everything else receives settings.
+nats-passwords``, ``rosey backup``, ``rosey restore`` (and ``rosey-db``, ``rosey-bot``). The
+only place that reads the environment, configures logging and installs signal handlers;
+everything else receives settings.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import structlog
 
@@ -107,6 +109,21 @@ def _run_nats_passwords(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_backup_commands(sub: Any) -> None:
+    from rosey import backup_cli
+
+    bk = sub.add_parser("backup", help="ask the running DatabaseService for a backup now",
+                        description=backup_cli.BACKUP_HELP,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    backup_cli.add_backup_arguments(bk)
+    bk.set_defaults(func=backup_cli.run_backup)
+    rs = sub.add_parser("restore", help="put a backup in place of the database file",
+                        description=backup_cli.RESTORE_HELP,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    backup_cli.add_restore_arguments(rs)
+    rs.set_defaults(func=backup_cli.run_restore)
+
+
 def _guard(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace, prog: str) -> int:
     """Run ``fn``; Rosey's own errors become one line on stderr (exit 2 for configuration, 1
     otherwise) instead of a traceback."""
@@ -165,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="the Secret's name, for the error line")
     pw.add_argument("--out", required=True, metavar="OUT", help="the include file to write")
     pw.set_defaults(func=_run_nats_passwords)
+    _add_backup_commands(sub)
     args = p.parse_args(argv)
     return _guard(args.func, args, f"rosey {args.command}")
 

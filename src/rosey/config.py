@@ -23,7 +23,8 @@ from rosey.commands import check_command_ranks
 from rosey.errors import ConfigError
 
 __all__ = [
-    "Secret", "StreamSettings", "DbSettings", "BotSettings", "UpSettings", "db_settings",
+    "Secret", "StreamSettings", "DbSettings", "BackupSettings", "RetentionSettings",
+    "backup_settings", "retention_settings", "BotSettings", "UpSettings", "db_settings",
     "bot_settings", "up_settings", "stream_settings", "check_parent_directory", "DEFAULT_NATS_URL",
     "DEFAULT_DB_METRICS_PORT", "DEFAULT_BOT_METRICS_PORT", "DEFAULT_DATA_DIR",
     "DEFAULT_ESCALATION", "EscalationStep", "parse_duration", "looks_like_duration",
@@ -104,6 +105,70 @@ class StreamSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class BackupSettings:
+    """The DatabaseService's backups (docs/durability.md, "Backups and restore").
+
+    Parameters:
+        directory: where backups are written (``ROSEY_BACKUP_DIR``; must exist); None: none.
+        s3_url: ``s3://bucket/prefix`` to upload each backup to (``ROSEY_BACKUP_S3_URL``).
+        s3_endpoint: the S3-compatible server, when it is not AWS (``ROSEY_BACKUP_S3_ENDPOINT``).
+        s3_region: the bucket's region (``ROSEY_BACKUP_S3_REGION``).
+        interval_seconds: time between scheduled backups (``ROSEY_BACKUP_INTERVAL_SECONDS``);
+            0 takes them only on demand.
+        keep: how many backups each target keeps (``ROSEY_BACKUP_KEEP``).
+    """
+
+    directory: Path | None = None
+    s3_url: str = ""
+    s3_endpoint: str = ""
+    s3_region: str = ""
+    interval_seconds: float = 6 * 3600.0
+    keep: int = 7
+
+    def __post_init__(self) -> None:
+        if self.interval_seconds < 0:
+            raise ConfigError("ROSEY_BACKUP_INTERVAL_SECONDS must be 0 (on demand only) or more")
+        if not 1 <= self.keep <= 1000:
+            raise ConfigError("ROSEY_BACKUP_KEEP must be between 1 and 1000")
+
+    @property
+    def enabled(self) -> bool:
+        return self.directory is not None or bool(self.s3_url)
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    """How long the DatabaseService keeps chat lines and user counts (docs/durability.md,
+    "Retention"). None keeps everything, as Rosey always has; the moderation record is never
+    pruned automatically.
+
+    Parameters:
+        chat_days: chat lines older than this many days go (``ROSEY_RETAIN_CHAT_DAYS``).
+        chat_rows: at most this many chat lines are kept, newest first (``ROSEY_RETAIN_CHAT_ROWS``).
+        user_count_days: user-count rows older than this go (``ROSEY_RETAIN_USER_COUNT_DAYS``).
+        interval_seconds: how often pruning looks for rows to delete.
+        batch_rows: rows deleted per transaction (between ingest batches, never holding them up).
+    """
+
+    chat_days: float | None = None
+    chat_rows: int | None = None
+    user_count_days: float | None = None
+    interval_seconds: float = 60.0
+    batch_rows: int = 500
+
+    def __post_init__(self) -> None:
+        for name, value in (("ROSEY_RETAIN_CHAT_DAYS", self.chat_days),
+                            ("ROSEY_RETAIN_CHAT_ROWS", self.chat_rows),
+                            ("ROSEY_RETAIN_USER_COUNT_DAYS", self.user_count_days)):
+            if value is not None and not value > 0:
+                raise ConfigError(f"{name} must be a positive number (or unset: keep all)")
+
+    @property
+    def enabled(self) -> bool:
+        return any(v is not None for v in (self.chat_days, self.chat_rows, self.user_count_days))
+
+
+@dataclass(frozen=True, slots=True)
 class DbSettings:
     """Settings of the DatabaseService (``rosey-db``).
 
@@ -126,6 +191,8 @@ class DbSettings:
             before its batch is acknowledged; "normal" does not wait for the disk, so a power
             loss or kernel crash can lose the last commits, which JetStream then never
             redelivers (docs/durability.md: only for a disk whose cache survives power loss).
+        backup: where and how often the database is backed up.
+        retention: how long chat lines and user counts are kept.
     """
 
     nats_url: str = DEFAULT_NATS_URL
@@ -139,6 +206,8 @@ class DbSettings:
     activity_log_seconds: float = 60.0
     nats_auth: NatsAuth = field(default_factory=NatsAuth)
     synchronous: str = "full"
+    backup: BackupSettings = field(default_factory=BackupSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     def __post_init__(self) -> None:
         if self.jetstream not in ("auto", "off"):
@@ -451,7 +520,36 @@ def db_settings(env: Mapping[str, str], *, nats_url: str | None = None,
         stream=stream_settings(env),
         nats_auth=nats_auth_settings(env),
         synchronous=_str(env, "ROSEY_DB_SYNCHRONOUS", None, DB_DEFAULTS.synchronous).lower(),
+        backup=backup_settings(env),
+        retention=retention_settings(env),
     )
+
+
+def backup_settings(env: Mapping[str, str]) -> BackupSettings:
+    """BackupSettings from ``ROSEY_BACKUP_*``."""
+    default = BackupSettings()
+    directory = _str(env, "ROSEY_BACKUP_DIR", None, "")
+    return BackupSettings(
+        directory=Path(directory) if directory else None,
+        s3_url=_str(env, "ROSEY_BACKUP_S3_URL", None, ""),
+        s3_endpoint=_str(env, "ROSEY_BACKUP_S3_ENDPOINT", None, ""),
+        s3_region=_str(env, "ROSEY_BACKUP_S3_REGION", None, ""),
+        interval_seconds=_float(env, "ROSEY_BACKUP_INTERVAL_SECONDS", default.interval_seconds),
+        keep=_int(env, "ROSEY_BACKUP_KEEP", None, default.keep),
+    )
+
+
+def retention_settings(env: Mapping[str, str]) -> RetentionSettings:
+    """RetentionSettings from ``ROSEY_RETAIN_*``; unset or empty keeps everything."""
+    def optional(name: str) -> float | None:
+        raw = _read(env, name)
+        return None if raw is None or raw == "" else _float(env, name, 0.0)
+    rows = optional("ROSEY_RETAIN_CHAT_ROWS")
+    if rows is not None and rows != int(rows):
+        raise ConfigError(f"ROSEY_RETAIN_CHAT_ROWS must be a whole number, got {rows!r}")
+    return RetentionSettings(chat_days=optional("ROSEY_RETAIN_CHAT_DAYS"),
+                             chat_rows=None if rows is None else int(rows),
+                             user_count_days=optional("ROSEY_RETAIN_USER_COUNT_DAYS"))
 
 
 def stream_settings(env: Mapping[str, str]) -> StreamSettings:

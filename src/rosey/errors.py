@@ -7,7 +7,9 @@
     │   └── PatternError     a moderator's pattern RE2 refuses
     ├── BadPayload           a message body breaks the wire contract (bounded ``reason`` code)
     ├── StoreError           the SQLite store cannot do what was asked
-    │   └── SchemaTooNew     the file was written by a newer Rosey than this one
+    │   ├── SchemaTooNew     the file was written by a newer Rosey than this one
+    │   ├── BackupError      a backup could not be written (target missing, full, read-only)
+    │   └── BadBackup        a file is not a usable Rosey backup (restore refuses it)
     ├── BusError             NATS is unusable for what was asked
     │   ├── StreamConfigError  the JetStream stream cannot be created or updated
     │   └── ConnectAborted   shutdown was asked for before NATS ever answered
@@ -31,7 +33,8 @@ the CLI). ``asyncio.CancelledError`` is never caught by any of these.
 from __future__ import annotations
 
 __all__ = [
-    "RoseyError", "ConfigError", "BadPayload", "StoreError", "SchemaTooNew", "BusError",
+    "RoseyError", "ConfigError", "BadPayload", "StoreError", "SchemaTooNew", "BackupError",
+    "BadBackup", "BusError",
     "StreamConfigError", "ConnectAborted", "CyTubeError", "DiscoveryError", "Kicked",
     "ActionFailed", "NotJoined", "Refused", "NotConfirmed", "CommandError",
     "ListenError", "YamlError", "PatternError", "NatsServerError", "UpError", "LifecycleError",
@@ -84,6 +87,25 @@ class StoreError(RoseyError):
 
 class SchemaTooNew(StoreError):
     """The database file has a schema version newer than this code knows."""
+
+
+class BackupError(StoreError):
+    """A backup could not be written or uploaded. ``reason`` is a bounded code for the metric
+    (``missing``, ``full``, ``read_only``, ``integrity``, ``upload``, ``error``; ``disabled``
+    and ``busy`` when nothing was tried: no target, or one already running)."""
+
+    REASONS = frozenset({"missing", "full", "read_only", "integrity", "upload", "error",
+                         "disabled", "busy"})
+
+    def __init__(self, reason: str, message: str) -> None:
+        assert reason in self.REASONS, reason
+        super().__init__(message)
+        self.reason = reason
+
+
+class BadBackup(StoreError):
+    """A file given to restore is not a usable Rosey backup (missing, corrupt, foreign, or
+    from a newer Rosey); the message is one line naming the file and why."""
 
 
 class BusError(RoseyError):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -35,7 +36,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 from rosey import contract
 from rosey.commands import COMMAND_NAMES, MODERATION_COMMANDS
 from rosey.contract.web import WEB_REQUEST_SUBJECTS
-from rosey.errors import BadPayload, ListenError
+from rosey.errors import BackupError, BadPayload, ListenError
 
 __all__ = [
     "DbMetrics", "BotMetrics", "MetricsServer", "ReadyCheck", "LATENCY_BUCKETS",
@@ -151,6 +152,8 @@ class DbMetrics:
         self.ready = Gauge(
             "rosey_ready", "1 while /readyz answers 200 (all readiness checks pass).",
             registry=r)
+        self._backups(r)
+        self._retention(r)
         for subject in contract.STREAM_SUBJECTS:
             self.events_processed.labels(subject)
             self.events_redelivered.labels(subject)
@@ -159,6 +162,58 @@ class DbMetrics:
         for subject in contract.ALL_QUERY_SUBJECTS:
             for outcome in QUERY_OUTCOMES:
                 self.queries.labels(subject, outcome)
+
+    def _retention(self, r: CollectorRegistry) -> None:
+        self.rows_pruned = Counter(
+            "rosey_db_rows_pruned", "Rows deleted by the retention settings, by table.",
+            ["table"], registry=r)
+        self.replay_gap = Counter(
+            "rosey_db_replay_gap_events", "Events the database is missing that the stream no "
+            "longer holds (found when it was behind its consumer, e.g. after a restore).",
+            registry=r)
+        for table in ("recent_chat", "user_count_history"):
+            self.rows_pruned.labels(table)
+
+    def _backups(self, r: CollectorRegistry) -> None:
+        self.backups = Counter(
+            "rosey_backups", "Backups written and checked, by target (dir, s3).", ["target"],
+            registry=r)
+        self.backup_failures = Counter(
+            "rosey_backup_failures", "Backups that failed, by target and reason (missing, full, "
+            "read_only, integrity, upload, error).", ["target", "reason"], registry=r)
+        self.backup_last_success = Gauge(
+            "rosey_backup_last_success_timestamp_seconds",
+            "When the newest good backup was taken (0: none yet).", registry=r)
+        self.backup_age = Gauge(
+            "rosey_backup_age_seconds", "Seconds since the newest good backup was taken "
+            "(NaN: none yet).", registry=r)
+        self.backup_size = Gauge(
+            "rosey_backup_last_bytes", "Size of the newest good backup.", registry=r)
+        self.backup_seq = Gauge(
+            "rosey_backup_last_stream_sequence",
+            "The stream sequence the newest good backup covers.", registry=r)
+        self.backup_seconds = Gauge(
+            "rosey_backup_last_duration_seconds", "Time the newest backup took to write, check "
+            "and upload.", registry=r)
+        self.backup_interval = Gauge(
+            "rosey_backup_interval_seconds", "Configured time between scheduled backups (0: "
+            "backups off or on demand only); the stale-backup alert compares against it.",
+            registry=r)
+        for target in ("dir", "s3"):
+            self.backups.labels(target)
+            for reason in sorted(BackupError.REASONS - {"disabled", "busy"}):
+                self.backup_failures.labels(target, reason)
+        self._last_backup = 0.0
+        self.backup_age.set_function(
+            lambda: time.time() - self._last_backup if self._last_backup else math.nan)
+
+    def backup_taken(self, *, created: float, size: int, seq: int, seconds: float) -> None:
+        """The newest good backup's figures (a backup written and checked, or found at start)."""
+        self._last_backup = created
+        self.backup_last_success.set(created)
+        self.backup_size.set(size)
+        self.backup_seq.set(seq)
+        self.backup_seconds.set(seconds)
 
     def activity(self) -> dict[str, float]:
         """Running totals for the ``dbservice_activity`` line."""

@@ -36,6 +36,8 @@ from pathlib import Path
 
 from rosey import contract
 from rosey.config import NatsAuth, Secret
+from rosey.contract.admin import ADMIN_SUBJECTS
+from rosey.contract.web import BOT_WEB_SUBJECTS, WEB_REQUEST_SUBJECTS
 from rosey.errors import ConfigError
 from rosey.natsd import SYNC_INTERVAL
 
@@ -98,12 +100,12 @@ PERMISSIONS: dict[str, Permissions] = {
             f"{_JS}.CONSUMER.MSG.NEXT.{_DURABLE}",
             f"$JS.ACK.{_DURABLE}.>",
         ),
-        subscribe=(*contract.ALL_QUERY_SUBJECTS, *contract.STREAM_SUBJECTS,
+        subscribe=(*contract.ALL_QUERY_SUBJECTS, *contract.STREAM_SUBJECTS, *ADMIN_SUBJECTS,
                    f"{inbox_prefix(DBSERVICE)}.>"),
         allow_responses=True,
     ),
     OPERATOR: Permissions(
-        publish=(contract.OUTBOUND_ENQUEUE, *contract.ALL_QUERY_SUBJECTS),
+        publish=(contract.OUTBOUND_ENQUEUE, *contract.ALL_QUERY_SUBJECTS, *ADMIN_SUBJECTS),
         # the nats CLI's default inbox prefix, and the one rosey.bus gives a user
         subscribe=("_INBOX.>", f"{inbox_prefix(OPERATOR)}.>"),
     ),

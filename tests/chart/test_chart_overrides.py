@@ -175,7 +175,9 @@ def test_volume_permissions_chown_the_data_volume_with_chown_only(render, block,
     init = pod["initContainers"][0]  # first: the data is its user's before anything else runs
     main = rendered.workload_container(*workload)
     assert init["name"] == "volume-permissions"
-    assert _init_names(pod)[1:] == (["nats-passwords"] if block == "nats" else [])
+    # then the NATS passwords, or the DatabaseService's restore of a lost volume (which needs
+    # /data to be its user's)
+    assert _init_names(pod)[1:] == (["nats-passwords"] if block == "nats" else ["restore"])
     assert init["image"] == main["image"]  # the component's own image: nothing else to pull
     data = next(m for m in main["volumeMounts"] if m["name"] == "data")
     assert init["volumeMounts"] == [{"name": "data", "mountPath": data["mountPath"]}]
@@ -197,8 +199,9 @@ def test_volume_permissions_follow_the_pod_user_and_skip_emptydir(render) -> Non
                        "dbservice": {"podSecurityContext": {"runAsUser": 20000,
                                                             "runAsGroup": 20001}},
                        "nats": {"persistence": {"enabled": False}}})
-    (init,) = pod_spec(rendered, DB)["initContainers"]
+    init, restore = pod_spec(rendered, DB)["initContainers"]
     assert "chown -R 20000:20001 /data" in init["command"][2]
+    assert restore["name"] == "restore"
     assert _init_names(pod_spec(rendered, NATS)) == ["nats-passwords"]
 
 

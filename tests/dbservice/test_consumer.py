@@ -50,6 +50,21 @@ async def test_a_quiet_consumer_never_restarts(nats_server, tmp_path):
     assert metrics.registry.get_sample_value("rosey_consumer_restarts_total") == 0
 
 
+def _file_holding_the_first_ten(path) -> None:
+    """What the older version's file held: m0..m9 (stream sequences 1-10) applied."""
+    import sqlite3
+
+    from rosey.store.schema import configure_connection, migrate
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    configure_connection(conn, writer=True)
+    migrate(conn)
+    conn.executemany("INSERT INTO recent_chat (timestamp, username, message) VALUES (1, 'old', ?)",
+                     [(f"m{i}",) for i in range(10)])
+    conn.execute("UPDATE ingest_state SET value = 10 WHERE key = 'applied_floor'")
+    conn.close()
+
+
 async def test_an_explicit_ack_durable_from_an_older_version_is_migrated_without_loss(
         nats_server, tmp_path):
     """An existing durable with AckPolicy.EXPLICIT (JetStream cannot change the policy in
@@ -74,8 +89,7 @@ async def test_an_explicit_ack_durable_from_an_older_version_is_migrated_without
             deliver_policy=DeliverPolicy.ALL, ack_wait=30, max_deliver=-1))
         psub = await js.pull_subscribe_bind(durable=contract.CONSUMER_NAME,
                                             stream=contract.STREAM_NAME)
-        # the old version acknowledged 10 (without storing them: a fresh file stands in for
-        # one that has them) and held 10 more when it went away
+        # the old version applied and acknowledged 10, and held 10 more when it went away
         for msg in await psub.fetch(10, timeout=5):
             await msg.ack()
         assert len(await psub.fetch(10, timeout=5)) == 10
@@ -84,6 +98,7 @@ async def test_an_explicit_ack_durable_from_an_older_version_is_migrated_without
 
         settings = DbSettings(nats_url=nats_server.url, db_path=tmp_path / "rosey.db",
                               metrics_port=0)
+        _file_holding_the_first_ten(settings.db_path)
         async with DatabaseService(settings=settings, serve_metrics=False) as svc:
             await svc.wait_ready()
 
@@ -92,9 +107,11 @@ async def test_an_explicit_ack_durable_from_an_older_version_is_migrated_without
                 return (i.config.ack_policy in (AckPolicy.ALL, "all")
                         and i.ack_floor.stream_seq == 30 and i.num_ack_pending == 0)
             await eventually(migrated_and_caught_up, timeout=20, what="migrated, all acked")
-        # from the ack floor (10): the 10 held and the 10 never delivered, once each
+        # from the ack floor (10): the 10 held and the 10 never delivered, once each; the
+        # first ten are the file's own, not applied again
         assert rows(settings.db_path, "SELECT count(*), count(DISTINCT message), min(message)"
-                                      " FROM recent_chat") == [(20, 20, "m10")]
+                                      " FROM recent_chat") == [(30, 30, "m0")]
+        assert rows(settings.db_path, "SELECT total_chat_lines FROM user_stats") == [(20,)]
     finally:
         await nc.close()
 

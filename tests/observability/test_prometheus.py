@@ -213,9 +213,13 @@ async def dashboard_failures(prom: PrometheusServer) -> dict[str, str]:
 async def test_every_dashboard_and_alert_expression_works_against_real_prometheus(
         nats_server, tmp_path) -> None:
     db_port, bot_port = free_port(), free_port()
+    (tmp_path / "backups").mkdir()
     db = start_db_process(nats_server.url, tmp_path / "rosey.db", metrics_port=db_port,
                           log_path=tmp_path / "db.log",
-                          extra_env={"ROSEY_METRICS_HOST": "127.0.0.1"})
+                          extra_env={"ROSEY_METRICS_HOST": "127.0.0.1",
+                                     # backups on, so the backup panels have figures
+                                     "ROSEY_BACKUP_DIR": str(tmp_path / "backups"),
+                                     "ROSEY_BACKUP_INTERVAL_SECONDS": "2"})
     cytube = CyTubeTestServer(accounts={BOT: (BOT_PW, 3)}, rate_limit=False)
     await cytube.start()
     prom = PrometheusServer(workdir=tmp_path / "prometheus", rule_files=[RULES_FILE],

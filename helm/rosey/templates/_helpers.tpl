@@ -143,9 +143,37 @@ ROSEY_DB_PATH: "/data/rosey.db"
 ROSEY_METRICS_PORT: {{ .Values.dbservice.service.metricsPort | quote }}
 ROSEY_JETSTREAM: {{ $s.jetstream | quote }}
 ROSEY_BATCH_SIZE: {{ $s.batchSize | int64 | quote }}
+{{- $b := .Values.dbservice.backup }}
+{{- if $b.enabled }}
+ROSEY_BACKUP_DIR: "/backups"
+{{- end }}
+{{- if $b.s3.url }}
+ROSEY_BACKUP_S3_URL: {{ $b.s3.url | quote }}
+ROSEY_BACKUP_S3_ENDPOINT: {{ $b.s3.endpoint | quote }}
+ROSEY_BACKUP_S3_REGION: {{ $b.s3.region | quote }}
+{{- end }}
+{{- if or $b.enabled $b.s3.url }}
+ROSEY_BACKUP_INTERVAL_SECONDS: {{ $b.intervalSeconds | int64 | quote }}
+ROSEY_BACKUP_KEEP: {{ $b.keep | int64 | quote }}
+{{- end }}
+{{- with .Values.dbservice.retention }}
+{{- if .chatDays }}
+ROSEY_RETAIN_CHAT_DAYS: {{ .chatDays | quote }}
+{{- end }}
+{{- if .chatRows }}
+ROSEY_RETAIN_CHAT_ROWS: {{ .chatRows | int64 | quote }}
+{{- end }}
+{{- if .userCountDays }}
+ROSEY_RETAIN_USER_COUNT_DAYS: {{ .userCountDays | quote }}
+{{- end }}
+{{- end }}
 {{ include "rosey.stream.settings" . }}
 ROSEY_LOG_LEVEL: {{ $s.logLevel | quote }}
 ROSEY_LOG_FORMAT: {{ $s.logFormat | quote }}
+{{- end }}
+
+{{- define "rosey.dbservice.backupsName" -}}
+{{ include "rosey.dbservice.name" . }}-backups
 {{- end }}
 
 {{- define "rosey.bot.settings" -}}

@@ -171,6 +171,9 @@ class JetStreamConsumer:
                                                              contract.CONSUMER_NAME)
         except NotFoundError:
             return await self._create_consumer(self.store.applied_floor, reason="missing")
+        if await self._file_behind(info):
+            return await self._create_consumer(self.store.applied_floor,
+                                               reason="database_behind_consumer")
         config = info.config
         policy = AckPolicy(config.ack_policy)  # nats-py leaves the server's string as it is
         if policy is not AckPolicy.ALL or info.num_ack_pending:
@@ -194,6 +197,30 @@ class JetStreamConsumer:
             log.info("consumer_updated", ack_wait=wanted.ack_wait,
                      max_ack_pending=wanted.max_ack_pending)
         return info
+
+    async def _file_behind(self, info: ConsumerInfo) -> bool:
+        """Has the consumer acknowledged events this file does not hold (it was restored from
+        a backup, or its volume was lost)? Then the consumer is deleted, so that it is made
+        again from the file's own floor and the stream replays everything it still holds after
+        it; what the stream no longer holds is counted and logged as a gap."""
+        acked = int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
+        highest = await self.store.highest_applied()
+        if acked <= highest:
+            return False
+        first = int((await self.js.stream_info(contract.STREAM_NAME)).state.first_seq or 0)
+        missing = max(0, first - 1 - self.store.applied_floor)
+        log.warning("database_behind_consumer", consumer_ack_floor=acked,
+                    highest_applied=highest, replay_from=self.store.applied_floor + 1,
+                    stream_first_seq=first)
+        if missing:
+            self.metrics.replay_gap.inc(missing)
+            log.error("replay_gap", missing_events=missing, first=self.store.applied_floor + 1,
+                      last=first - 1, why="the stream no longer holds them (max age or size)")
+        try:
+            await self.js.delete_consumer(contract.STREAM_NAME, contract.CONSUMER_NAME)
+        except NotFoundError:
+            pass
+        return True
 
     async def _create_consumer(self, start_after: int, *, reason: str,
                                unacknowledged: int = 0) -> ConsumerInfo:
@@ -327,11 +354,28 @@ class JetStreamConsumer:
                 await asyncio.wait({inflight}, timeout=BUFFER_CHECK_SECONDS)
                 more = await self._take_delivered()
             if not more:
-                return
+                continue
             if not self._in_sequence(more):
                 self.request_rebind()  # ``msgs`` is still whole; nothing past the gap joins
-                continue
+                return
             msgs += more
+
+    async def _take_delivered(self) -> list[Msg]:
+        """The events already delivered into this client's buffer, taken without asking the
+        server for more: ``fetch`` takes them too, but always sends another pull request, and
+        that can leave the same behind. Status replies (a pull request's end) are dropped, as
+        ``fetch`` drops them."""
+        assert self._psub is not None
+        inbox = self._psub._sub  # nats-py's subscription behind the pull subscription
+        msgs: list[Msg] = []
+        while self._psub.pending_msgs:
+            try:
+                msg = await inbox.next_msg(timeout=1.0)  # one is there: returns at once
+            except TimeoutError:  # nats-py's and the builtin one
+                break
+            if not JetStreamContext.is_status_msg(msg):
+                msgs.append(msg)
+        return msgs
 
     async def _drain_delivered(self, stop: asyncio.Event) -> None:
         """On stop: commit and ack what the server delivered to this client and the fetch loop
@@ -378,23 +422,6 @@ class JetStreamConsumer:
         return False
 
     def _in_sequence(self, msgs: list[Msg]) -> bool:
-    async def _take_delivered(self) -> list[Msg]:
-        """The events already delivered into this client's buffer, taken without asking the
-        server for more: ``fetch`` takes them too, but always sends another pull request, and
-        that can leave the same behind. Status replies (a pull request's end) are dropped, as
-        ``fetch`` drops them."""
-        assert self._psub is not None
-        inbox = self._psub._sub  # nats-py's subscription behind the pull subscription
-        msgs: list[Msg] = []
-        while self._psub.pending_msgs:
-            try:
-                msg = await inbox.next_msg(timeout=1.0)  # one is there: returns at once
-            except TimeoutError:  # nats-py's and the builtin one
-                break
-            if not JetStreamContext.is_status_msg(msg):
-                msgs.append(msg)
-        return msgs
-
         """Do ``msgs`` carry the next delivery sequences, without a gap? Then hold them
         (kept in progress until acknowledged). A gap means the server delivered something
         this process never received: acking past it could acknowledge an unapplied event."""

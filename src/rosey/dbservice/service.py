@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import time
 
 import nats.errors
 import nats.js.errors
@@ -24,12 +25,15 @@ from nats.aio.client import Client
 from rosey import contract
 from rosey.bus import connect, with_message_context
 from rosey.config import DbSettings
+from rosey.contract.admin import ADMIN_BACKUP
+from rosey.dbservice.backups import Backups
 from rosey.dbservice.consumer import JetStreamConsumer
 from rosey.dbservice.fallback import CoreSubscriber
 from rosey.dbservice.responder import QueryResponder
+from rosey.dbservice.retention import run_retention
 from rosey.errors import ConnectAborted, LifecycleError
 from rosey.metrics import DbMetrics, MetricsServer
-from rosey.store.schema import BUSY_TIMEOUT_SECONDS
+from rosey.store.schema import BUSY_TIMEOUT_SECONDS, SCHEMA_VERSION
 from rosey.store.store import Store, StoreState
 
 __all__ = ["DatabaseService", "ServiceState", "run_database_service"]
@@ -73,6 +77,9 @@ class DatabaseService:
         self._serve_metrics = serve_metrics
         self._stop = stop if stop is not None else asyncio.Event()
         self._ingest_task: asyncio.Task[None] | None = None
+        self.backups = Backups(settings=settings.backup, db_path=settings.db_path,
+                               metrics=self.metrics)
+        self._chores: list[asyncio.Task[None]] = []
 
     # --- readiness (read from the metrics thread: simple attributes only) -----------------
     def readiness(self) -> tuple[bool, dict[str, bool]]:
@@ -82,6 +89,15 @@ class DatabaseService:
             "consumer": bool(self.ingest is not None and self.ingest.bound),
         }
         return all(checks.values()), checks
+
+    def detail(self) -> dict[str, str]:
+        """Facts ``/readyz`` lists under its checks: why the database is not open yet."""
+        migrating = self.store.migrating
+        if migrating is None:
+            return {}
+        version, since = migrating
+        return {"database_state": f"migrating the schema from version {version} to "
+                                  f"{SCHEMA_VERSION} for {time.time() - since:.0f} s"}
 
     @property
     def ready(self) -> bool:
@@ -110,7 +126,8 @@ class DatabaseService:
         self.metrics.ready.set_function(lambda: float(self.readiness()[0]))
         if self._serve_metrics:
             self.metrics_server = MetricsServer(registry=self.metrics.registry,
-                                                ready=self.readiness, host=s.metrics_host,
+                                                ready=self.readiness, detail=self.detail,
+                                                host=s.metrics_host,
                                                 port=s.metrics_port).start()
             log.info("metrics_serving", port=self.metrics_server.port)
         await self.store.open()
@@ -141,6 +158,13 @@ class DatabaseService:
                               " is down are LOST (at-most-once)",
                       configured=s.jetstream)
         self._ingest_task = asyncio.create_task(self.ingest.run(self._stop), name="rosey-ingest")
+        await self.nc.subscribe(ADMIN_BACKUP, queue=contract.QUEUE_GROUP,
+                                cb=with_message_context(self.backups.handle))
+        self._chores = [
+            asyncio.create_task(self.backups.run(self._stop), name="rosey-backups"),
+            asyncio.create_task(run_retention(self.store, s.retention, self.metrics, self._stop),
+                                name="rosey-retention"),
+        ]
 
     async def _has_jetstream(self) -> bool:
         assert self.nc is not None
@@ -180,12 +204,18 @@ class DatabaseService:
                 await self._ingest_task
             except Exception as exc:
                 log.exception("ingest_failed", error=str(exc))
+        for chore in self._chores:  # a backup in progress finishes (its thread cannot stop)
+            try:
+                await chore
+            except Exception as exc:
+                log.exception("chore_failed", task=chore.get_name(), error=str(exc))
         if self.nc is not None and not self.nc.is_closed:
             try:
                 await self.nc.drain()  # lets in-flight query replies finish, then closes
             except Exception as exc:
                 log.debug("nats_drain_failed", error=str(exc))
                 await self.nc.close()
+        self.backups.close()
         await self.store.aclose()
         if self.metrics_server is not None:
             self.metrics_server.stop()

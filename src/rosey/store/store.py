@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,9 +29,17 @@ from typing import Any, TypeVar
 import structlog
 
 from rosey import contract
+from rosey.config import RetentionSettings
 from rosey.errors import BadPayload, LifecycleError, StoreError
 from rosey.store.answers import run_query
-from rosey.store.schema import BUSY_TIMEOUT_SECONDS, configure_connection, migrate
+from rosey.store.retention import prune_step
+from rosey.store.schema import (
+    BUSY_TIMEOUT_SECONDS,
+    SCHEMA_VERSION,
+    configure_connection,
+    migrate,
+    schema_version,
+)
 from rosey.store.writes import apply_event
 
 __all__ = ["Store", "Incoming", "Outcome", "StoreState"]
@@ -100,6 +109,8 @@ class Store:
         self._r: sqlite3.Connection | None = None
         self._floor = 0
         self.started_at_version = 0
+        #: (from version, since when) while a schema migration runs, for ``/readyz``
+        self.migrating: tuple[int, float] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
     async def open(self) -> Store:
@@ -119,9 +130,19 @@ class Store:
             conn = self._connect()
             configure_connection(conn, writer=True, busy_timeout=self.busy_timeout,
                                  synchronous=self.synchronous)
+            version = schema_version(conn)
+            if version < SCHEMA_VERSION:
+                self.migrating = (version, time.time())
+                started = time.monotonic()
             self.started_at_version = migrate(conn)
+            if self.migrating is not None:
+                log.info("schema_migration_finished", path=str(self.path),
+                         from_version=version, to_version=SCHEMA_VERSION,
+                         seconds=round(time.monotonic() - started, 3))
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open {self.path}: {exc}") from exc
+        finally:
+            self.migrating = None
         self._floor = int(conn.execute(
             "SELECT value FROM ingest_state WHERE key = 'applied_floor'").fetchone()[0])
         self._w = conn
@@ -269,6 +290,25 @@ class Store:
             raise
         self._floor = acked_up_to
         return self._floor
+
+    async def prune(self, settings: RetentionSettings, now: float) -> dict[str, int]:
+        """One retention step (:func:`rosey.store.retention.prune_step`) in its own
+        transaction; returns the rows deleted by table."""
+        self._require_open()
+        return await self._on_writer(self._prune, settings, now)
+
+    def _prune(self, settings: RetentionSettings, now: float) -> dict[str, int]:
+        conn = self._w
+        assert conn is not None
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            counts = prune_step(conn, settings, now)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(f"pruning failed: {exc}") from exc
+        return counts
 
     async def reset_sequences(self) -> None:
         """Forget every recorded stream sequence (the stream was recreated)."""
