@@ -19,6 +19,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import sqlite3
 import statistics
 import sys
 import time
@@ -98,8 +99,12 @@ def chat_lines(n: int, users: int) -> Iterator[tuple[str, bytes]]:
 
 async def run_catchup(*, events_n: int, users: int, repeat: int, workdir: Path,
                       say: Callable[[str], None] = print,
-                      sync_interval: str = SYNC_INTERVAL) -> CatchupResult:
-    """``sync_interval``: when the server flushes its store (:func:`bench.common.nats_server`)."""
+                      sync_interval: str = SYNC_INTERVAL,
+                      base_db: Path | None = None) -> CatchupResult:
+    """``sync_interval``: when the server flushes its store (:func:`bench.common.nats_server`).
+    ``base_db``: a database the service starts on (a copy of it, each run; e.g. a year of
+    data), instead of an empty file. Its applied floor is above this stream's sequences, so
+    the service takes the stream for a new one and applies all of it (``stream_reset_detected``)."""
     result = CatchupResult(events=events_n)
     async with nats_server(workdir, "catchup", sync_interval=sync_interval) as server:
         nc = await connect(server.url, "bench-catchup")
@@ -116,14 +121,30 @@ async def run_catchup(*, events_n: int, users: int, repeat: int, workdir: Path,
             result.ceiling_cpu.append(cpu)
             say(f"  [{i + 1}/{repeat}] ceiling  {took:6.2f} s ({events_n / took:,.0f} ev/s,"
                 f" {cpu:.2f} s CPU)")
-            took, cpu = await _service(nc, js, server.url, workdir / f"catchup-{i}.db", workdir,
+            db_path = workdir / f"catchup-{i}.db"
+            if base_db is not None:
+                await asyncio.to_thread(_copy_db, base_db, db_path)
+            took, cpu = await _service(nc, js, server.url, db_path, workdir,
                                        last_user, lines_of_last)
+            if base_db is not None:
+                db_path.unlink()
             result.service.append(took)
             result.service_cpu.append(cpu)
             say(f"  [{i + 1}/{repeat}] service  {took:6.2f} s ({events_n / took:,.0f} ev/s,"
                 f" {cpu:.2f} s CPU)")
         await nc.close()
     return result
+
+
+def _copy_db(src: Path, dst: Path) -> None:
+    """A consistent copy of a database file that nothing is writing (with its WAL)."""
+    source = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
+    target = sqlite3.connect(dst)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
 
 
 async def _delete(js: JetStreamContext, durable: str) -> None:

@@ -96,6 +96,11 @@ def _scale_arguments(p: argparse.ArgumentParser) -> None:
                         " --scale N) instead of generating one into the work directory")
     p.add_argument("--scale-requests", type=int, default=200,
                    help="scale part: timed requests per query case and database (200)")
+    p.add_argument("--retention-lines", type=int, default=300_000,
+                   help="retention part: old chat lines pruned while events flow (300000)")
+    p.add_argument("--retention-seconds", type=float, default=30,
+                   help="retention part: length of each steady run, without and while pruning"
+                        " (30)")
     p.add_argument("--scale-starts", type=int, default=3,
                    help="scale part: starts of rosey-db on each database (3)")
 
@@ -105,7 +110,8 @@ QUICK = {"events": 10_000, "naive_events": 500, "repeat": 1, "publish_calls": 10
          "automod_lines": 5_000,
          "steady_seconds": 5.0, "catchup_events": 20_000, "recovery_seconds": 4.5,
          "startup_repeat": 2, "roundtrip_samples": 10, "sync_events": 5_000,
-         "sync_seconds": 3.0, "scale": 0.05, "scale_requests": 50, "scale_starts": 2}
+         "sync_seconds": 3.0, "scale": 0.05, "scale_requests": 50, "scale_starts": 2,
+         "retention_lines": 5_000, "retention_seconds": 5.0}
 
 
 def _shrink(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -334,6 +340,95 @@ async def _scale(args: argparse.Namespace, workdir: Path) -> list[Row]:
     return scale_rows(r)
 
 
+async def _retention(args: argparse.Namespace, workdir: Path) -> list[Row]:
+    from bench.retention import run_retention_bench
+
+    say(f"retention: {args.steady_rate:,.0f} ev/s for {args.retention_seconds:.0f} s, without"
+        f" and while pruning {args.retention_lines:,} old chat lines")
+    r = await run_retention_bench(old_lines=args.retention_lines, rate=args.steady_rate,
+                                  seconds=args.retention_seconds, batch=args.batch,
+                                  workdir=workdir, say=say)
+    p, q = r.plain, r.pruning
+    return [
+        Row(f"publish-to-committed p99 @ {q.rate:,.0f} ev/s while pruning", fmt_ms(q.p99),
+            f"without pruning {fmt_ms(p.p99)} (same run); p99.9 {fmt_ms(q.p999)} vs"
+            f" {fmt_ms(p.p999)}", "<= 25 ms", "PASS" if q.p99 <= 0.025 else "MISS"),
+        Row("  old chat lines pruned during the run",
+            f"{r.old_lines - r.left:,} of {r.old_lines:,}",
+            f"published {q.sent}, committed {q.committed:.0f}", "all",
+            "PASS" if r.left == 0 and q.committed >= q.sent else "MISS"),
+    ]
+
+
+def _year_file(args: argparse.Namespace, workdir: Path) -> Path:
+    """The year of data the scale part uses: ``--scale-db``, or the file it generated into the
+    work directory (generated here when the scale part did not run)."""
+    if args.scale_db:
+        return Path(args.scale_db)
+    path = workdir / f"year-{args.scale:g}x.db"
+    if not path.exists():
+        from bench.yeardata import generate
+
+        say(f"  generating a year of data at {args.scale:g}x")
+        generate(path, args.scale)
+    return path
+
+
+async def _yearfile(args: argparse.Namespace, workdir: Path) -> list[Row]:
+    from bench.catchup import run_catchup
+    from bench.migration import run_migration
+
+    year = _year_file(args, workdir)
+    say(f"yearfile: catch-up of {args.catchup_events} events on an empty file and on"
+        f" {year.name} ({args.repeat} runs each); the newest schema migration on {year.name}")
+    empty = await run_catchup(events_n=args.catchup_events, users=args.catchup_users,
+                              repeat=args.repeat, workdir=workdir, say=say)
+    (workdir / "catchup-year").mkdir(exist_ok=True)  # a stream of its own
+    full = await run_catchup(events_n=args.catchup_events, users=args.catchup_users,
+                             repeat=args.repeat, workdir=workdir / "catchup-year", say=say,
+                             base_db=year)
+    change = full.ratio / empty.ratio - 1
+    m = await run_migration(year, workdir=workdir, say=say)
+    healthy = m.healthz.get(200, 0) == sum(m.healthz.values()) > 0
+    return [
+        Row(f"catch-up vs ceiling on {year.name}", f"{full.ratio:.2f} x ceiling",
+            f"empty file {empty.ratio:.2f} x (same run): {change:+.1%}",
+            "within 10 % of empty", "PASS" if abs(change) <= 0.10 else "MISS"),
+        Row(f"schema migration {m.from_version} -> {m.from_version + 1} on {year.name}",
+            f"{m.migration_seconds:.1f} s", f"{m.rows:,} chat lines; exec -> /readyz 200"
+            f" {m.ready_seconds:.1f} s", "finishes, time reported",
+            "PASS" if m.migration_seconds > 0 else "MISS"),
+        Row("  /healthz during the migration", f"200 in {m.healthz.get(200, 0)} of"
+            f" {sum(m.healthz.values())} polls", "", "always 200",
+            "PASS" if healthy else "MISS"),
+        Row("  /readyz during the migration", f"503 x {m.readyz_polls}",
+            m.readyz_said or "(never said why)", "says why",
+            "PASS" if m.readyz_said else "MISS"),
+    ]
+
+
+async def _web(args: argparse.Namespace, workdir: Path) -> list[Row]:
+    from bench.web import PAGES, p99, run_web_bench
+
+    year = _year_file(args, workdir)
+    say(f"web: every page's server time on an empty database and on {year.name}"
+        f" ({args.scale_requests} requests each)")
+    empty, full = await run_web_bench(year, requests=args.scale_requests, workdir=workdir,
+                                      say=say)
+    rows: list[Row] = []
+    for name in PAGES:
+        got = p99(full.pages[name])
+        rows.append(Row(f"web page p99 @ {year.name}: {name}", fmt_ms(got),
+                        f"empty {fmt_ms(p99(empty.pages[name]))}; p50"
+                        f" {fmt_ms(full.pages[name][len(full.pages[name]) // 2])}",
+                        "<= 50 ms", "PASS" if got <= 0.050 else "MISS"))
+    got = p99(full.graph_query)
+    rows.append(Row(f"  the graph's query (30 d, 360 points) p99 @ {year.name}", fmt_ms(got),
+                    f"empty {fmt_ms(p99(empty.graph_query))}", "<= 20 ms",
+                    "PASS" if got <= 0.020 else "MISS"))
+    return rows
+
+
 #: every part, in the order they run (a part's rows, given the arguments and the work directory)
 RUNNERS: dict[str, Callable[[argparse.Namespace, Path], Awaitable[list[Row]]]] = {
     "throughput": _throughput,
@@ -347,6 +442,9 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, Path], Awaitable[list[Row]]]] =
     "steady": _steady,
     "sync": _sync,
     "scale": _scale,
+    "yearfile": _yearfile,
+    "retention": _retention,
+    "web": _web,
 }
 PARTS = tuple(RUNNERS)
 

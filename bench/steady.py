@@ -95,16 +95,20 @@ class SteadyResult:
 
 async def run_steady(*, rate: float, seconds: float, batch: int, workdir: Path,
                      sample_every: float = 1.0, warmup: float = 5.0,
-                     sync_interval: str = SYNC_INTERVAL) -> SteadyResult:
-    """``sync_interval``: when the server flushes its store (:func:`bench.common.nats_server`)."""
+                     sync_interval: str = SYNC_INTERVAL, db_path: Path | None = None,
+                     db_env: dict[str, str] | None = None) -> SteadyResult:
+    """``sync_interval``: when the server flushes its store (:func:`bench.common.nats_server`).
+    ``db_path``: the DatabaseService's file (default: a new ``steady.db``); ``db_env``: more
+    environment for it (the retention part's ``ROSEY_RETAIN_*``)."""
     port = free_port()
     out = workdir / "bot.json"
     out.unlink(missing_ok=True)
     db_rss, bot_rss = Rss(warmup=warmup), Rss(warmup=warmup)
     async with nats_server(workdir, "steady", sync_interval=sync_interval) as server:
         db = start_worker("db", "--nats-url", server.url, "--db-path",
-                          str(workdir / "steady.db"), "--metrics-port", str(port),
-                          "--batch", str(batch), "--fine-e2e", log_path=workdir / "steady-db.log")
+                          str(db_path or workdir / "steady.db"), "--metrics-port", str(port),
+                          "--batch", str(batch), "--fine-e2e", log_path=workdir / "steady-db.log",
+                          env=db_env)
         bot = None
         try:
             await wait_http_ok(port, "/readyz", 30.0, db)

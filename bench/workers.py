@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from prometheus_client import CollectorRegistry, Histogram
 
 from bench.common import connect, event_bodies, stamped, write_json
 from rosey import contract
-from rosey.config import DbSettings
+from rosey.config import DbSettings, retention_settings
 from rosey.metrics import BotMetrics, DbMetrics
 
 #: 0.5 ms steps to 100 ms, then the production edges above
@@ -112,7 +113,8 @@ def db(args: argparse.Namespace) -> None:
     configure_logging("rosey-db", level="warning", json=True)
     settings = DbSettings(nats_url=args.nats_url, db_path=Path(args.db_path),
                           metrics_port=args.metrics_port, metrics_host="127.0.0.1",
-                          batch_size=args.batch)
+                          batch_size=args.batch,
+                          retention=retention_settings(os.environ))  # ROSEY_RETAIN_*
 
     async def serve(stop: asyncio.Event) -> None:
         metrics = FineDbMetrics() if args.fine_e2e else DbMetrics()

@@ -32,7 +32,13 @@ ROWS = ("naive service", "bare ceiling", "durable ingest", "Store.apply_batch pe
         # the scale part at 0.001x (bench/scale.py): the file, every query subject, start-up
         "year-of-data file 0.001x: generated", "start-to-ready rosey-db, empty file",
         "start-to-ready rosey-db, 0.001x file",
-        *(f"query p99 @ 0.001x: {s.removeprefix('rosey.db.')}" for s in ALL_QUERY_SUBJECTS))
+        *(f"query p99 @ 0.001x: {s.removeprefix('rosey.db.')}" for s in ALL_QUERY_SUBJECTS),
+        # the year file's catch-up and migration, and retention (issue 22)
+        "catch-up vs ceiling on year-0.001x.db", "schema migration 6 -> 7 on year-0.001x.db",
+        "/healthz during the migration", "/readyz during the migration",
+        "publish-to-committed p99 @ 200 ev/s while pruning", "old chat lines pruned",
+        # the web page's server time (issue 20)
+        "web page p99 @ year-0.001x.db: public page /", "the graph's query (30 d, 360 points)")
 
 
 def test_every_benchmark_part_runs_to_its_table(tmp_path) -> None:
@@ -42,6 +48,7 @@ def test_every_benchmark_part_runs_to_its_table(tmp_path) -> None:
          "--catchup-events", "2000", "--recovery-seconds", "3", "--startup-repeat", "1",
          "--roundtrip-samples", "2", "--sync-events", "1000", "--sync-seconds", "2",
          "--scale", "0.001", "--scale-requests", "5", "--scale-starts", "1",
+         "--retention-lines", "500", "--retention-seconds", "2",
          "--workdir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert "Traceback" not in run.stderr, run.stderr
