@@ -25,6 +25,7 @@ from rosey.automod.matchers import (
 )
 from rosey.automod.message import Message, View
 from rosey.automod.model import Flood, Hit, Repeats, Rule, RuleSet, Words
+from rosey.automod.plan import Plan
 from rosey.automod.windows import FloodMatcher, Memory, RepeatsMatcher
 
 __all__ = ["ChatJudge", "Message", "View"]
@@ -48,6 +49,8 @@ class ChatJudge:
         self.gate = RegexGate.over([r.params for r in chosen if isinstance(r.params, Words)])
         self._matchers = tuple(self._matcher(r) for r in chosen)
         self._checks = tuple(m.check for m in self._matchers)  # bound once, not per line
+        self._plan = Plan(self._matchers, self.memory, self.gate)
+        self._judge = self._plan.judge
 
     def _matcher(self, rule: Rule) -> Any:
         if isinstance(rule.params, Flood):
@@ -61,7 +64,14 @@ class ChatJudge:
     def judge(self, msg: Message) -> list[Hit]:
         """Every hit ``msg`` makes, in rule order (a rule may hit several users: a copy-paste
         raid). Rules that remember (flood, repeats) count the line even for a user they
-        will be told is exempt: the engine filters hits, the judge does not."""
+        will be told is exempt: the engine filters hits, the judge does not. The rules are
+        asked by kind, a kind skipped when a cheap test shows none of its rules can hit
+        (:class:`~rosey.automod.plan.Plan`): the same hits as :meth:`judge_each`."""
+        return self._judge(msg)
+
+    def judge_each(self, msg: Message) -> list[Hit]:
+        """:meth:`judge` the plain way, asking every rule's matcher in turn (what the plan is
+        checked against; a judge should be used one way only, each keeps its windows)."""
         view = View(msg)
         if self.memory.needed:
             self.memory.record(view)

@@ -69,7 +69,9 @@ class View:
         #: the sender's name, lower-case
         self.user = msg.user.lower()
         head = msg.text[:normalise.SCAN_LIMIT]
-        if head.isascii():  # the usual line: nothing to fold
+        #: ASCII: the usual line, nothing to fold, every form a few byte operations
+        self.plain = head.isascii()
+        if self.plain:
             #: the first SCAN_LIMIT characters, valid Unicode
             self.text = self.folded = head
         else:

@@ -10,20 +10,22 @@ import re
 from typing import Final
 
 __all__ = ["SCAN_LIMIT", "repeat_key", "capitals", "letters", "name_tokens", "word_tokens",
-           "is_word", "run_finder", "repeat_mask", "may_run"]
+           "is_word", "run_finder", "repeat_mask", "may_run", "ASCII_NOT_LETTER",
+           "ASCII_NOT_UPPER", "ASCII_NAMES_ONLY", "ASCII_WORDS_ONLY", "squeeze"]
 
 #: how much of one chat line the matchers look at (CyTube's own limit is 320 by default)
 SCAN_LIMIT: Final = 2_000
-_ASCII_NOT_LETTER: Final = bytes(c for c in range(128) if not chr(c).isalpha())
-_ASCII_NOT_UPPER: Final = bytes(c for c in range(128) if not chr(c).isupper())
+#: the ASCII bytes that are not letters, and not capitals (``bytes.translate``'s deletions)
+ASCII_NOT_LETTER: Final = bytes(c for c in range(128) if not chr(c).isalpha())
+ASCII_NOT_UPPER: Final = bytes(c for c in range(128) if not chr(c).isupper())
 _RUNS: Final = re.compile(r"(.)\1+", re.DOTALL)
 _NAME: Final = re.compile(r"[\w-]+")
 _NAME_BYTES: Final = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_-")
 #: ASCII lower-case text -> the same with every byte that cannot be in a name made a space
-_ASCII_NAMES_ONLY: Final = bytes(c if c in _NAME_BYTES else 32 for c in range(256))
+ASCII_NAMES_ONLY: Final = bytes(c if c in _NAME_BYTES else 32 for c in range(256))
 _WORD: Final = re.compile(r"\w+")
 #: ... and every byte that cannot be in a word (letters, digits, _)
-_ASCII_WORDS_ONLY: Final = bytes(c if c in _NAME_BYTES and c != 45 else 32 for c in range(256))
+ASCII_WORDS_ONLY: Final = bytes(c if c in _NAME_BYTES and c != 45 else 32 for c in range(256))
 
 
 def repeat_key(text: str, words: list[str] | None = None) -> str:
@@ -36,11 +38,13 @@ def repeat_key(text: str, words: list[str] | None = None) -> str:
     the line's :func:`word_tokens`, when known (the letters are among them)."""
     folded = text.casefold()
     if folded.isascii():
-        data = folded.encode().translate(None, _ASCII_NOT_LETTER) \
+        data = folded.encode().translate(None, ASCII_NOT_LETTER) \
             or "".join(folded.split()).encode()
-        return _squeeze(data)
+        return squeeze(data)
     joined = "".join(words).casefold() if words is not None else folded
     letters = joined if joined.isalpha() else "".join(filter(str.isalpha, joined))
+    if letters.isascii() and letters:  # emoji and marks around ASCII words: bytes will do
+        return squeeze(letters.encode())
     return _RUNS.sub(_first, letters or "".join(folded.split()))
 
 
@@ -48,7 +52,7 @@ def _first(m: re.Match[str]) -> str:
     return m.group(1)
 
 
-def _squeeze(data: bytes) -> str:
+def squeeze(data: bytes) -> str:
     """ASCII ``data`` with each run of one byte cut to one (a NUL byte dropped too), in a few
     whole-number steps instead of one regex step per character: XOR with itself shifted by a
     byte leaves a zero byte exactly where a byte repeats the previous one; every byte being
@@ -57,22 +61,33 @@ def _squeeze(data: bytes) -> str:
     each run and zeroes the others, which are then dropped."""
     size = len(data)
     n = int.from_bytes(data, "big")
-    ones = int.from_bytes(b"\x01" * size, "big")
-    keep = (((n ^ (n >> 8)) + ones * 0x7F) >> 7) & ones
+    ones, sevens = _ONES[size] if size < _KEPT_SIZES else _ones(size)
+    keep = (((n ^ (n >> 8)) + sevens) >> 7) & ones
     return (n & (keep * 0xFF)).to_bytes(size, "big").replace(b"\0", b"").decode()
+
+
+def _ones(size: int) -> tuple[int, int]:
+    """0x0101...01 and 0x7f7f...7f, ``size`` bytes each (what :func:`squeeze` adds and keeps)."""
+    ones = int.from_bytes(b"\x01" * size, "big")
+    return ones, ones * 0x7F
+
+
+#: :func:`_ones` of the lengths most lines have, made once (about 80 KB)
+_KEPT_SIZES: Final = 257
+_ONES: Final = tuple(_ones(size) for size in range(_KEPT_SIZES))
 
 
 def capitals(text: str) -> int:
     """How many capital letters ``text`` has."""
     if text.isascii():
-        return len(text.encode().translate(None, _ASCII_NOT_UPPER))
+        return len(text.encode().translate(None, ASCII_NOT_UPPER))
     return sum(map(str.isupper, text))
 
 
 def letters(text: str) -> int:
     """How many letters ``text`` has."""
     if text.isascii():
-        return len(text.encode().translate(None, _ASCII_NOT_LETTER))
+        return len(text.encode().translate(None, ASCII_NOT_LETTER))
     return sum(map(str.isalpha, text))
 
 
@@ -80,7 +95,7 @@ def name_tokens(text: str) -> list[str]:
     """The lower-case words of ``text`` that could be user names (letters, digits, _ and -)."""
     lower = text.lower()
     if lower.isascii():
-        return lower.encode().translate(_ASCII_NAMES_ONLY).decode().split()
+        return lower.encode().translate(ASCII_NAMES_ONLY).decode().split()
     return _NAME.findall(lower)
 
 
@@ -89,7 +104,7 @@ def word_tokens(text: str) -> list[str]:
     a word list's expression, ``patterns.compile_words``)."""
     lower = text.lower()
     if lower.isascii():
-        return lower.encode().translate(_ASCII_WORDS_ONLY).decode().split()
+        return lower.encode().translate(ASCII_WORDS_ONLY).decode().split()
     return _WORD.findall(lower)
 
 

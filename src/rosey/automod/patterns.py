@@ -158,13 +158,25 @@ def finder(regex: Any) -> Callable[[bytes, int], tuple[int, int] | None]:
 
 
 def tester(regex: Any) -> Callable[[bytes], bool]:
-    """``regex``'s "does it match anywhere in these UTF-8 bytes?" (see :func:`finder`)."""
-    find = finder(regex)
+    """``regex``'s "does it match anywhere in these UTF-8 bytes?" (see :func:`finder`; one
+    call, not two: a line's gate asks this once per line)."""
+    def slow(data: bytes) -> bool:
+        return regex.search(data) is not None
 
-    def test(data: bytes) -> bool:
-        return find(data, 0) is not None
+    inner = _raw(regex)
+    if inner is None:
+        return slow
+    raw, anchor = inner
 
-    return test
+    def fast(data: bytes) -> bool:
+        return bool(raw.Match(anchor, data, 0, len(data))[0] != _MISS)
+
+    probes = (b"", b"a b", regex.pattern[:50].encode("utf-8", "replace"))
+    try:
+        agrees = all(fast(p) == slow(p) for p in probes)
+    except Exception:  # noqa: BLE001 - any surprise from the binding's internals: use search
+        agrees = False
+    return fast if agrees else slow
 
 
 def first_match(regex: Any, text: str) -> str:

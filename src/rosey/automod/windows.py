@@ -90,7 +90,15 @@ class Memory:
         return bool(self.keep_lines or self.keep_sent)
 
     def record(self, view: View) -> None:
-        recent = self.current = self.users.get(view.user)
+        items, user = self.users._items, view.user  # Lru.get, inline: once per line
+        recent = items.get(user)
+        if recent is None:
+            recent = items[user] = _Recent(self.keep_lines)
+            if len(items) > self.users.cap:
+                items.popitem(last=False)
+        else:
+            items.move_to_end(user)
+        self.current = recent
         now = view.msg.time
         if self.keep_lines:
             recent.times.append(now)
@@ -126,36 +134,29 @@ class FloodMatcher:
 
 
 class _Sent:
-    __slots__ = ("name", "time", "reported")
+    """One user's sending of a group's line: their name as sent, when, and whether a hit
+    named them already. No ``__init__``: made once per line, its attributes set by the
+    caller (a Python ``__init__`` would cost a call)."""
 
-    def __init__(self, name: str, time: float, reported: bool) -> None:
-        self.name, self.time, self.reported = name, time, reported
+    __slots__ = ("name", "time", "reported")
+    name: str
+    time: float
+    reported: bool
 
 
 class _Group:
     """The users who sent one line lately, by lower-case name, oldest first (each user is
-    moved to the end when they send it again, so the order is by time)."""
+    moved to the end when they send it again, so the order is by time). ``users`` is set by
+    :meth:`RepeatsMatcher._shared`, which prunes and adds inline (once per line)."""
 
     __slots__ = ("users",)
+    users: dict[str, _Sent]
 
-    def __init__(self) -> None:
-        self.users: dict[str, _Sent] = {}
 
-    def prune(self, oldest: float) -> None:
-        users = self.users
-        while users:
-            first = next(iter(users))
-            if users[first].time >= oldest:
-                return
-            del users[first]
-
-    def add(self, user: str, now: float) -> None:
-        """``user`` sent the line ``now`` (a group at :data:`MAX_GROUP` forgets its oldest)."""
-        key = user.lower()
-        before = self.users.pop(key, None)
-        if len(self.users) >= MAX_GROUP:
-            del self.users[next(iter(self.users))]
-        self.users[key] = _Sent(user, now, before is not None and before.reported)
+def _new_group() -> _Group:
+    group = _Group()
+    group.users = {}
+    return group
 
 
 class RepeatsMatcher:
@@ -165,17 +166,18 @@ class RepeatsMatcher:
 
     def __init__(self, rule: Rule, params: Repeats, memory: Memory) -> None:
         self.rule, self.p, self.memory = rule, params, memory
-        self.groups: Lru[str, _Group] = Lru(MAX_TRACKED, _Group)
+        self.groups: Lru[str, _Group] = Lru(MAX_TRACKED, _new_group)
 
     def check(self, view: View) -> Sequence[Hit]:
         key = view.repeat_key
-        if len(key) < self.p.min_length:
+        p = self.p
+        if len(key) < p.min_length:
             return ()
         hits: list[Hit] = []
-        if self.p.times is not None:
-            hits += self._own(view, key, self.p.times)
-        if self.p.users is not None:
-            hits += self._shared(view.msg.user, view.msg.time, key, self.p.users)
+        if p.times is not None:
+            hits += self._own(view, key, p.times)
+        if p.users is not None:
+            hits += self._shared(view.msg.user, view.msg.time, key, p.users)
         return hits
 
     def _own(self, view: View, key: str, times: int) -> list[Hit]:
@@ -188,10 +190,32 @@ class RepeatsMatcher:
         return [Hit(self.rule, view.msg.user, f"same line {times} times in {span(took)}")]
 
     def _shared(self, user: str, now: float, key: str, needed: int) -> list[Hit]:
-        group = self.groups.get(key)
-        group.prune(now - self.p.within)
-        group.add(user, now)
-        if len(group.users) < needed:
+        """Counts the line in its group (made if new: the groups are an :class:`Lru`, kept
+        inline here as the rest, since this runs on every line), then hits every user of
+        the group not reported yet when it has ``needed`` users."""
+        groups = self.groups._items
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _Group()  # _new_group, inline
+            group.users = users = {}
+            if len(groups) > self.groups.cap:
+                groups.popitem(last=False)
+        else:
+            groups.move_to_end(key)
+            users = group.users
+            oldest = now - self.p.within  # forget who sent it before the window
+            while users:
+                first = next(iter(users))
+                if users[first].time >= oldest:
+                    break
+                del users[first]
+        name = user.lower()  # the user sent it now (a full group forgets its oldest)
+        before = users.pop(name, None)
+        if len(users) >= MAX_GROUP:
+            del users[next(iter(users))]
+        sent = users[name] = _Sent()
+        sent.name, sent.time, sent.reported = user, now, before is not None and before.reported
+        if len(users) < needed:
             return []
         detail = f"same line from {len(group.users)} users within {span(self.p.within)}"
         hits = []
