@@ -82,8 +82,9 @@ async def test_a_backup_on_demand_goes_to_the_directory_and_the_bucket(nats_serv
             assert head["Metadata"]["rosey-seq"] == "50"
             assert head["ContentLength"] == info.size
             # two more: each target keeps the newest two
-            for _ in range(2):
-                await chat(nc, 1)
+            for k in (51, 52):
+                await chat(nc, 1, start=k)
+                await eventually(lambda k=k: lines(db) == k, what=f"{k} lines applied")
                 assert (await request_json(nc, ADMIN_BACKUP, {}, timeout=30))["success"]
         finally:
             await nc.close()

@@ -72,7 +72,12 @@ def test_only_the_newest_backups_are_kept(tmp_path):
     live_db(db).close()
     backups = tmp_path / "backups"
     backups.mkdir()
-    made = [write_backup(db, backups, keep=2, now=1_800_000_000 + i * 60) for i in range(4)]
+    # two of them in the same second, with no event between: four files all the same
+    made = [write_backup(db, backups, keep=2, now=1_800_000_000 + t)
+            for t in (0.0, 60.0, 60.25, 61.5)]
+    assert len({m.path.name for m in made}) == 4
+    assert [round(check_backup(m.path).created, 3) for m in made[2:]] == [
+        1_800_000_060.25, 1_800_000_061.5]
     assert list_backups(backups) == [made[3].path, made[2].path]
     newest = newest_backup(backups)
     assert newest is not None and (newest.path, newest.seq) == (made[3].path, made[3].seq)

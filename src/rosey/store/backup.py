@@ -31,8 +31,9 @@ from rosey.store.schema import SCHEMA_VERSION
 __all__ = ["BackupInfo", "write_backup", "check_backup", "list_backups", "newest_backup",
            "restore_backup", "database_in_use", "backup_name", "BACKUP_PATTERN"]
 
-#: rosey-20261207T213000Z-seq1234.db
-BACKUP_PATTERN: Final = re.compile(r"^rosey-(\d{8}T\d{6}Z)-seq(\d+)\.db$")
+#: rosey-20261207T213000.123Z-seq1234.db (milliseconds: two backups in one second, with no
+#: event between them, must not share a name)
+BACKUP_PATTERN: Final = re.compile(r"^rosey-(\d{8}T\d{6})\.(\d{3})Z-seq(\d+)\.db$")
 #: the tables a Rosey file has had since version 2 (what tells a Rosey backup from any SQLite file)
 _ROSEY_TABLES: Final = frozenset({"user_stats", "recent_chat", "ingest_state", "applied_events"})
 _SQLITE_MAGIC: Final = b"SQLite format 3\x00"
@@ -54,7 +55,9 @@ class BackupInfo:
 
 
 def backup_name(created: float, seq: int) -> str:
-    return f"rosey-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(created))}-seq{seq}.db"
+    millis = int(created * 1000) % 1000
+    return (f"rosey-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(created))}.{millis:03d}Z"
+            f"-seq{seq}.db")
 
 
 def _highest_applied(conn: sqlite3.Connection) -> int:
@@ -191,8 +194,8 @@ def check_backup(path: Path) -> BackupInfo:
     finally:
         conn.close()
     m = BACKUP_PATTERN.match(path.name)
-    created = (calendar.timegm(time.strptime(m.group(1), "%Y%m%dT%H%M%SZ")) if m
-               else path.stat().st_mtime)
+    created = (calendar.timegm(time.strptime(m.group(1), "%Y%m%dT%H%M%S")) + int(m.group(2)) / 1000
+               if m else path.stat().st_mtime)
     return BackupInfo(path, seq, created, size, version, time.monotonic() - started)
 
 
