@@ -288,8 +288,11 @@ def rows() -> list[tuple[str, list[Panel]]]:
         ("Bot: moderation and channel", [
             graph("Moderator commands by result",
                   "Moderator PM commands per interval, by result (success, error). Unknown"
-                  " commands count as command=unknown, result=error.",
-                  increase("rosey_pm_commands_total", "result", "{{result}}"), bars=True),
+                  " commands count as command=unknown, result=error. Also the web page's login"
+                  " links (weblogin): issued, redeemed, refused (docs/web.md).",
+                  increase("rosey_pm_commands_total", "result", "{{result}}"),
+                  increase("rosey_bot_web_links_total", "event", "web login links {{event}}"),
+                  bars=True),
             ranking("Moderator commands by command (time range)",
                     "Commands run in the selected time range, by command and result. Empty when"
                     " none ran.",
