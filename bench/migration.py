@@ -1,11 +1,11 @@
-"""A schema migration on a year of data (issue 22 item 1): the newest migration step run by a
-real ``rosey-db`` on a copy of the year file taken back to the version before it, with
-``/healthz`` and ``/readyz`` polled all along.
+"""A schema migration on a year of data (issue 22 item 1): the newest migration steps run by a
+real ``rosey-db`` on a copy of the year file taken back to version 5, with ``/healthz`` and
+``/readyz`` polled all along.
 
-Taking the file back: the newest step's tables and indexes are dropped and ``user_version`` set
-one lower (:data:`UNDO`, written for the step it undoes: a new step needs its own). The service
-then runs the step as it would on a file an older Rosey wrote, and logs
-``schema_migration_finished`` with its time.
+Taking the file back: each step's tables and indexes are dropped and ``user_version`` set one
+lower (:data:`UNDO`, written for the step it undoes: a new step needs its own). The service
+then runs the steps as it would on a file an older Rosey wrote, and logs
+``schema_migration_finished`` with their time.
 """
 
 from __future__ import annotations
@@ -53,14 +53,17 @@ class MigrationResult:
 
 
 def _copy_back(src: Path, dst: Path) -> int:
-    """Copy ``src`` to ``dst`` and undo its newest step there; returns its chat lines."""
+    """Copy ``src`` to ``dst`` and undo every step :data:`UNDO` knows there (the heaviest
+    upgrade: from before the web page's tables, whose backfill reads every chat line);
+    returns its chat lines."""
     dst.unlink(missing_ok=True)
     source = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
     target = sqlite3.connect(dst, isolation_level=None)
     try:
         source.backup(target)
-        for statement in UNDO[SCHEMA_VERSION]:
-            target.execute(statement)
+        for version in range(SCHEMA_VERSION, min(UNDO) - 1, -1):
+            for statement in UNDO[version]:
+                target.execute(statement)
         return int(target.execute("SELECT max(id) FROM recent_chat").fetchone()[0] or 0)
     finally:
         target.close()
@@ -79,10 +82,10 @@ async def run_migration(year_file: Path, *, workdir: Path,
                         say: Callable[[str], None] = print) -> MigrationResult:
     db = workdir / "migration.db"
     rows = await asyncio.to_thread(_copy_back, year_file, db)
-    say(f"  {year_file.name} taken back to version {SCHEMA_VERSION - 1} ({rows:,} chat lines)")
+    say(f"  {year_file.name} taken back to version {min(UNDO) - 1} ({rows:,} chat lines)")
     log = workdir / "migration-db.log"
     log.unlink(missing_ok=True)
-    result = MigrationResult(SCHEMA_VERSION - 1, rows, 0.0, 0.0)
+    result = MigrationResult(min(UNDO) - 1, rows, 0.0, 0.0)
     async with nats_server(workdir, "migration") as server:
         port = free_port()
         cli = [str(Path(sys.executable).with_name("rosey-db")), "--nats-url", server.url,

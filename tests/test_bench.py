@@ -34,7 +34,7 @@ ROWS = ("naive service", "bare ceiling", "durable ingest", "Store.apply_batch pe
         "start-to-ready rosey-db, 0.001x file",
         *(f"query p99 @ 0.001x: {s.removeprefix('rosey.db.')}" for s in ALL_QUERY_SUBJECTS),
         # the year file's catch-up and migration, and retention (issue 22)
-        "catch-up vs ceiling on year-0.001x.db", "schema migration 6 -> 7 on year-0.001x.db",
+        "catch-up vs ceiling on year-0.001x.db", "schema migration 5 -> 7 on year-0.001x.db",
         "/healthz during the migration", "/readyz during the migration",
         "publish-to-committed p99 @ 200 ev/s while pruning", "old chat lines pruned",
         # the web page's server time (issue 20)
