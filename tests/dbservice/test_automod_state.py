@@ -25,15 +25,6 @@ async def svc(request, nats_server, core_nats_server, tmp_path):
         yield service
 
 
-@pytest.fixture
-async def client(svc):
-    nc = await nats.connect(svc.test_url)
-    try:
-        yield nc
-    finally:
-        await nc.close()
-
-
 async def raid(nc) -> contract.RaidReply | contract.ErrorReply:  # type: ignore[no-untyped-def]
     msg = await nc.request(contract.QUERY_RAID, b"", timeout=5)
     return contract.decode_reply(contract.RaidQuery(), msg.data)

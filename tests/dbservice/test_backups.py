@@ -6,7 +6,6 @@ logged and counted while ingestion goes on."""
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,6 +22,7 @@ from rosey.store.backup import check_backup, list_backups
 from tests.support.db import request_json, rows
 from tests.support.procs import free_port
 from tests.support.s3server import CREDENTIALS, S3Server, s3_server
+from tests.support.tmpfs import tmpfs
 from tests.support.wait import eventually
 
 
@@ -117,13 +117,8 @@ async def test_scheduled_backups_keep_the_newest_n_while_events_flow(nats_server
 
 @pytest.fixture
 def small_tmpfs(tmp_path) -> Iterator[Path]:
-    mount = tmp_path / "small"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True)
-    try:
+    with tmpfs(tmp_path / "small", size="64k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
 @pytest.mark.parametrize("target", ["missing", "full", "unreachable_bucket"])

@@ -7,33 +7,12 @@ from __future__ import annotations
 
 import json
 
-import nats
-import pytest
-
 from rosey import contract
-from rosey.metrics import DbMetrics
-from tests.support.db import request_json, rows, running_db_service
+from tests.support.db import request_json, rows
 from tests.support.wait import eventually
 
 T0 = 1_764_000_000
 SUBJECT = contract.QUERY_MODERATION_PAGE
-
-
-@pytest.fixture
-async def svc(nats_server, tmp_path):
-    async with running_db_service(nats_server.url, tmp_path / "rosey.db",
-                                  metrics=DbMetrics()) as service:
-        service.test_url = nats_server.url
-        yield service
-
-
-@pytest.fixture
-async def client(svc):
-    nc = await nats.connect(svc.test_url)
-    try:
-        yield nc
-    finally:
-        await nc.close()
 
 
 def _action(i: int) -> contract.ModerationAction:

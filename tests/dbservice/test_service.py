@@ -37,15 +37,6 @@ async def svc(request, nats_server, core_nats_server, tmp_path):
         yield service
 
 
-@pytest.fixture
-async def client(svc):
-    nc = await nats.connect(svc.test_url)
-    try:
-        yield nc
-    finally:
-        await nc.close()
-
-
 async def test_events_arrive_through_the_durable_consumer_when_the_server_has_jetstream(
         svc, client):
     """Against a JetStream server, events go through the durable consumer (delivered and

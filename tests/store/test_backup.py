@@ -24,6 +24,7 @@ from rosey.store.backup import (
     write_backup,
 )
 from rosey.store.schema import SCHEMA_VERSION, configure_connection, migrate
+from tests.support.tmpfs import tmpfs
 
 
 def live_db(path: Path, *, lines: int = 100, floor: int = 0) -> sqlite3.Connection:
@@ -96,24 +97,14 @@ def test_a_missing_target_is_a_clear_error_and_leaves_nothing(tmp_path):
 
 @pytest.fixture
 def small_tmpfs(tmp_path) -> Iterator[Path]:
-    mount = tmp_path / "small"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True)
-    try:
+    with tmpfs(tmp_path / "small", size="64k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
 @pytest.fixture
 def read_only_tmpfs(tmp_path) -> Iterator[Path]:
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount)], check=True)
-    try:
+    with tmpfs(tmp_path / "ro", size="1m", read_only=True) as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
 def test_a_full_target_is_a_clear_error_and_leaves_no_partial_file(tmp_path, small_tmpfs):
