@@ -14,6 +14,7 @@ import pytest
 
 from rosey import contract
 from tests.resilience.conftest import AckedPublisher, read_counts
+from tests.resilience.timing import stream_exists
 from tests.support.procs import start_db_process, stop_process
 from tests.support.wait import eventually
 
@@ -34,7 +35,7 @@ async def test_sigkill_dbservice_three_times_during_20000_events_applies_each_ex
     publisher = AckedPublisher(nc)
     try:
         # the first process creates the stream; publish only once it exists
-        await eventually(lambda: _stream_exists(nc), timeout=20, what="stream created")
+        await eventually(lambda: stream_exists(nc), timeout=20, what="stream created")
         sending = asyncio.create_task(publisher.publish_range(0, N))
         for kill_at in (N // 5, N // 2, 4 * N // 5):
             # wait until the service is busy mid-stream, then kill it without warning
@@ -69,7 +70,7 @@ async def test_nats_restart_mid_stream_loses_no_acknowledged_event(secured_nats_
     publisher = AckedPublisher(nc)
     n = 8_000
     try:
-        await eventually(lambda: _stream_exists(nc), timeout=20, what="stream created")
+        await eventually(lambda: stream_exists(nc), timeout=20, what="stream created")
         sending = asyncio.create_task(publisher.publish_range(0, n))
         await eventually(lambda: len(publisher.acked) >= n // 3, timeout=60)
         await asyncio.to_thread(nats_server.restart, kill=True)  # SIGKILL nats-server itself
@@ -97,7 +98,7 @@ async def test_sigterm_mid_stream_commits_and_acknowledges_everything_fetched(
     n = 10_000
     try:
         proc = start_db_process(nats_server.url, db, log_path=tmp_path / "db.log", extra_env=env)
-        await eventually(lambda: _stream_exists(nc), timeout=20, what="stream created")
+        await eventually(lambda: stream_exists(nc), timeout=20, what="stream created")
         await asyncio.to_thread(stop_process, proc)
         await publisher.publish_range(0, n)  # a backlog waiting in the stream
         proc = start_db_process(nats_server.url, db, log_path=tmp_path / "db.log", extra_env=env)
@@ -117,14 +118,6 @@ async def test_sigterm_mid_stream_commits_and_acknowledges_everything_fetched(
     finally:
         await nc.close()
         await admin.close()
-
-
-async def _stream_exists(nc) -> bool:
-    try:
-        await nc.jetstream().stream_info(contract.STREAM_NAME)
-        return True
-    except Exception:
-        return False
 
 
 async def _settle(nc) -> None:

@@ -63,6 +63,15 @@ class AckedPublisher:
                                    for i in range(base, min(base + self.window, stop))))
 
 
+async def stream_exists(nc: Client) -> bool:
+    """Has the stream been created (by the first DatabaseService)?"""
+    try:
+        await nc.jetstream().stream_info(contract.STREAM_NAME)
+        return True
+    except Exception:  # not yet, or the server is restarting
+        return False
+
+
 def read_counts(db_path: Path, user: str) -> tuple[int, int, int]:
     """(rows in recent_chat, distinct messages, user's total_chat_lines) from the live file."""
     if not db_path.exists():
