@@ -29,7 +29,9 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 RUN python3 -m venv /opt/rosey
 # Dependencies first (from pyproject.toml only), so editing the code does not reinstall them.
-COPY pyproject.toml README* ./
+# (README comes later: the package's metadata needs it, the dependency list does not, so an
+# edit of the README does not reinstall every dependency)
+COPY pyproject.toml ./
 RUN set -eu; \
     [ -n "${PIP_INDEX_URL:-}" ] || unset PIP_INDEX_URL; \
     [ -n "${PIP_EXTRA_INDEX_URL:-}" ] || unset PIP_EXTRA_INDEX_URL; \
@@ -39,6 +41,7 @@ RUN set -eu; \
       > /tmp/requirements.txt; \
     /opt/rosey/bin/python3 -m pip install -r /tmp/requirements.txt; \
     rm -f /tmp/requirements.txt
+COPY README* ./
 COPY src ./src
 RUN set -eu; \
     [ -n "${PIP_INDEX_URL:-}" ] || unset PIP_INDEX_URL; \
