@@ -64,7 +64,10 @@ async def test_connects_when_nats_appears_and_reconnects_after_a_long_outage(nat
                              timeout=20, what="several failed reconnect attempts")
             assert gauge._value.get() == 0
             await asyncio.to_thread(nats_server.start)
-            await eventually(lambda: nc.is_connected, timeout=30, what="reconnected")
+            # the reconnected callback logs after nats-py reports the connection up: wait for
+            # the line itself (reading it at is_connected raced the callback once)
+            await eventually(lambda: nc.is_connected and any(
+                e["event"] == "nats_reconnected" for e in logs), timeout=30, what="reconnected")
         finally:
             await nc.close()
     failed = [e for e in logs if e["event"] == "nats_reconnect_failed"]
