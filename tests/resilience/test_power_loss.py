@@ -192,4 +192,26 @@ async def test_all_three_servers_lose_power_together(cluster_rig: ClusterRig,
         await rig.lose_power(rig.names)
     await _run(rig, feed, _behind(rig, all_lose_power))
     settings = DEFAULTS if rig.sync_interval == "always" else ("2m", "full")
+    if rig.sync_interval == "2m" and not await _placeable(rig):
+        # every replica lost its unsynced JetStream meta store ("corrupt state file"): with
+        # nats-server 2.14.6, about one run in four under load, the new meta leader then
+        # refuses to place the 3-replica stream for minutes ("no suitable peers for
+        # placement"; one more restart of all three did not help). The stream is gone, and
+        # with it every acknowledged event SQLite does not hold (the service was behind)
+        got = Tally.read(rig.db_path)
+        lost = _lost_events(rig, feed, got)
+        record_property(FIGURE, f"[power loss] all 3 servers, 2m/full: the stream could not"
+                        f" be placed again; {rig.published()} events acknowledged, {lost} not"
+                        f" in SQLite")
+        assert lost > 0, (got, Tally.of(feed))
+        return
     await _check(rig, feed, settings, record_property, "all 3 servers")
+
+
+async def _placeable(rig: ClusterRig) -> bool:
+    """Can the cluster place a 3-replica stream again (within 30 s)?"""
+    try:
+        await rig.cluster.wait_for_meta_leader(timeout=30.0)
+    except AssertionError:
+        return False
+    return True
