@@ -19,7 +19,6 @@ import asyncio
 import dataclasses
 import json
 import os
-import sqlite3
 import statistics
 import sys
 import time
@@ -36,6 +35,7 @@ from bench.common import (
     ROOT,
     ack_floor,
     connect,
+    copy_db,
     nats_server,
     preload,
     start_module,
@@ -123,7 +123,7 @@ async def run_catchup(*, events_n: int, users: int, repeat: int, workdir: Path,
                 f" {cpu:.2f} s CPU)")
             db_path = workdir / f"catchup-{i}.db"
             if base_db is not None:
-                await asyncio.to_thread(_copy_db, base_db, db_path)
+                await asyncio.to_thread(copy_db, base_db, db_path)
             took, cpu = await _service(nc, js, server.url, db_path, workdir,
                                        last_user, lines_of_last)
             if base_db is not None:
@@ -134,17 +134,6 @@ async def run_catchup(*, events_n: int, users: int, repeat: int, workdir: Path,
                 f" {cpu:.2f} s CPU)")
         await nc.close()
     return result
-
-
-def _copy_db(src: Path, dst: Path) -> None:
-    """A consistent copy of a database file that nothing is writing (with its WAL)."""
-    source = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
-    target = sqlite3.connect(dst)
-    try:
-        source.backup(target)
-    finally:
-        target.close()
-        source.close()
 
 
 async def _delete(js: JetStreamContext, durable: str) -> None:

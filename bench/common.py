@@ -12,6 +12,7 @@ import json
 import math
 import os
 import random
+import sqlite3
 import subprocess
 import sys
 import time
@@ -290,3 +291,15 @@ async def connect(url: str, name: str) -> Client:
 
 def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data))
+
+
+def copy_db(src: Path, dst: Path) -> None:
+    """A consistent copy of a database file that nothing is writing (with its WAL), made with
+    SQLite's backup API."""
+    source = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
+    target = sqlite3.connect(dst)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()

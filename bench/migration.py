@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.common import ROOT, nats_server, start_module, stop_worker
+from bench.common import ROOT, copy_db, nats_server, start_module, stop_worker
 from rosey.store.schema import SCHEMA_VERSION
 from tests.support.procs import free_port
 
@@ -57,17 +57,15 @@ def _copy_back(src: Path, dst: Path) -> int:
     upgrade: from before the web page's tables, whose backfill reads every chat line);
     returns its chat lines."""
     dst.unlink(missing_ok=True)
-    source = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
+    copy_db(src, dst)
     target = sqlite3.connect(dst, isolation_level=None)
     try:
-        source.backup(target)
         for version in range(SCHEMA_VERSION, min(UNDO) - 1, -1):
             for statement in UNDO[version]:
                 target.execute(statement)
         return int(target.execute("SELECT max(id) FROM recent_chat").fetchone()[0] or 0)
     finally:
         target.close()
-        source.close()
 
 
 def _get(port: int, path: str) -> tuple[int, str]:

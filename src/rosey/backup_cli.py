@@ -95,11 +95,10 @@ def _find(spec: str, env: Mapping[str, str], scratch: Path) -> BackupInfo | None
         settings = backup_settings(env)
         bucket, key = parse_s3_url(spec)
         key = key.rstrip("/")
-        target = S3Target(f"s3://{bucket}", endpoint=settings.s3_endpoint,
-                          region=settings.s3_region)
-        if not spec.endswith("/") and key:
+        where = spec if spec.endswith("/") or not key else f"s3://{bucket}"  # a prefix, or one key
+        target = S3Target(where, endpoint=settings.s3_endpoint, region=settings.s3_region)
+        if where != spec:
             return check_backup(target.download(key, scratch))
-        target.prefix = f"{key}/" if key else ""
         for candidate in target.keys():
             try:
                 return check_backup(target.download(candidate, scratch))

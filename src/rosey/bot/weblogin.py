@@ -20,6 +20,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from nats.aio.client import Client
@@ -148,17 +149,17 @@ class WebLogin:
                 await nc.subscribe(WEB_RANK, cb=with_message_context(self._on_rank))]
 
     async def _on_redeem(self, msg: Msg) -> None:
-        try:
-            answer = encode(self.redeem(decode_redeem_request(msg.data).token_sha256))
-        except BadPayload as exc:
-            log.warning("web_request_refused", reason=exc.reason)
-            answer = encode(error_answer(str(exc)))
-        await msg.respond(answer)
+        await self._answer(msg, lambda data: self.redeem(decode_redeem_request(data).token_sha256))
 
     async def _on_rank(self, msg: Msg) -> None:
+        await self._answer(msg, lambda data: self.rank(decode_rank_request(data).username))
+
+    @staticmethod
+    async def _answer(msg: Msg, answer: Callable[[bytes], Any]) -> None:
+        """Exactly one reply: the answer, or the refusal of a bad request."""
         try:
-            answer = encode(self.rank(decode_rank_request(msg.data).username))
+            reply = encode(answer(msg.data))
         except BadPayload as exc:
             log.warning("web_request_refused", reason=exc.reason)
-            answer = encode(error_answer(str(exc)))
-        await msg.respond(answer)
+            reply = encode(error_answer(str(exc)))
+        await msg.respond(reply)
